@@ -1,0 +1,64 @@
+"""reflex-session: HttpOnly encrypted-cookie sessions for Reflex apps.
+
+The core (everything importable from here) has no Reflex import; the Reflex layer lives in
+:mod:`reflex_session.reflex`.
+"""
+
+from .auth import ReflexSession
+from .clock import SYSTEM_CLOCK, Clock, SystemClock
+from .codec import SessionCodec
+from .cookies import CookieJar, CookiePolicy
+from .errors import (
+    ClaimsError,
+    ConfigError,
+    CookieTooLarge,
+    DecryptionFailed,
+    ForbiddenUpdate,
+    MalformedToken,
+    NoSession,
+    ReflexSessionError,
+    SessionError,
+    TokenError,
+    TokenExpired,
+    TokenTooLarge,
+    UnknownKey,
+    UnsupportedHeader,
+)
+from .rules import Decision, RouteGuard, RouteRule, has_role, patterns, route, safe_return_to
+from .session import Session, User
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SYSTEM_CLOCK",
+    "ClaimsError",
+    "Clock",
+    "ConfigError",
+    "CookieJar",
+    "CookiePolicy",
+    "CookieTooLarge",
+    "Decision",
+    "DecryptionFailed",
+    "ForbiddenUpdate",
+    "MalformedToken",
+    "NoSession",
+    "ReflexSession",
+    "ReflexSessionError",
+    "RouteGuard",
+    "RouteRule",
+    "Session",
+    "SessionCodec",
+    "SessionError",
+    "SystemClock",
+    "TokenError",
+    "TokenExpired",
+    "TokenTooLarge",
+    "UnknownKey",
+    "UnsupportedHeader",
+    "User",
+    "__version__",
+    "has_role",
+    "patterns",
+    "route",
+    "safe_return_to",
+]

@@ -1,0 +1,382 @@
+"""``ReflexSession``: the reference's ``NextAuthSession({...})`` factory, as one object.
+
+It binds the pure parts (config, codec, lifecycle rules, route guard) to a clock and exposes the
+reference's verbs in snake_case. Every verb that touches the cookie takes a :class:`CookieJar`,
+the small request/response abstraction that the HTTP layer and the Reflex layer both build, so
+the lifecycle is written once and has no web framework in it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Literal, cast
+
+from .clock import SYSTEM_CLOCK, Clock, now_ms
+from .codec import SessionCodec
+from .config import (
+    RefreshCallback,
+    SessionConfig,
+    ValidateCallback,
+    default_max_lifetime,
+    default_refresh_threshold,
+    load_secrets,
+)
+from .cookies import CookieJar, CookiePolicy
+from .errors import ConfigError, NoSession
+from .jwe import MAX_TOKEN_CHARS
+from .lifecycle import (
+    Policy,
+    is_expired,
+    merged,
+    new_session,
+    new_session_id,
+    refreshed,
+    should_refresh,
+)
+from .rules import Decision, RouteGuard, RouteRule, RouteType
+from .session import Session, User, UserT
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from .http.middleware import CustomHandler
+
+__all__ = ["ReflexSession"]
+
+log = logging.getLogger("reflex_session")
+_UNSET: Any = object()
+#: Cookie bytes the browser allows for name plus value (RFC 6265bis 5.6; Chrome, Firefox).
+BROWSER_COOKIE_LIMIT = 4096
+
+
+async def _call(callback: Callable[[Any], Any], argument: Any) -> Any:
+    result = callback(argument)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+class ReflexSession(Generic[UserT]):
+    """Encrypted, HttpOnly cookie sessions with sliding and absolute expiry and route rules.
+
+    >>> auth = ReflexSession(secret_key="x" * 32, session_expiry=3600,
+    ...                      routes=[route.auth("/dashboard/*")])  # doctest: +SKIP
+
+    Settings are the reference's, in snake_case (``session_expiry``, ``refresh_threshold``,
+    ``cookie_name``, ``auto_refresh``, ``secure_cookie``, ``same_site``, ``on_validate``,
+    ``on_refresh``, ``routes``, ``default_type``, ``login_path``, ``home_path``, ``locales``,
+    ``authorize``), plus:
+
+    * ``previous_secret_keys`` — older secrets, oldest first, still accepted (rotation);
+    * ``max_lifetime`` — the absolute limit no refresh passes (default 30 days);
+    * ``clock`` — the time source (inject a ``FakeClock`` in tests);
+    * ``user_type`` — a :class:`User` subclass for typed user fields;
+    * ``expose_tokens`` — put access/refresh tokens in the client view (off: they stay server-side);
+    * ``trusted_origins`` — other origins (``scheme://host:port``) allowed to change the session;
+    * ``secure_cookie`` — ``None`` (default) marks the cookie Secure, named ``__Host-<name>``,
+      exactly when the request came over HTTPS.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret_key: str | None = None,
+        previous_secret_keys: Sequence[str] | None = None,
+        session_expiry: int = 7 * 24 * 3600,
+        refresh_threshold: int | None = None,
+        max_lifetime: int | None = None,
+        cookie_name: str = "session",
+        auto_refresh: bool = True,
+        secure_cookie: bool | None = None,
+        same_site: Literal["lax", "strict", "none"] = "lax",
+        cookie_domain: str | None = None,
+        host_prefix: bool = True,
+        on_validate: ValidateCallback | None = None,
+        on_refresh: RefreshCallback | None = None,
+        routes: Sequence[RouteRule] = (),
+        default_type: RouteType = "hybrid",
+        login_path: str = "/login",
+        home_path: str = "/",
+        locales: Sequence[str] = (),
+        authorize: CustomHandler | None = None,
+        return_to_param: str = "callbackUrl",
+        api_path: str = "/api/session",
+        expose_tokens: bool = False,
+        trusted_origins: Sequence[str] = (),
+        user_type: type[UserT] = User,  # type: ignore[assignment]
+        clock: Clock = SYSTEM_CLOCK,
+        leeway: float = 5.0,
+        decode_cache_size: int = 1024,
+        id_factory: Callable[[], str] = new_session_id,
+    ) -> None:
+        if not (isinstance(user_type, type) and issubclass(user_type, User)):
+            raise ConfigError("user_type", f"{user_type!r} is not a User subclass",
+                              "subclass reflex_session.User with @dataclass(frozen=True)")
+        if isinstance(session_expiry, int) and session_expiry > 0:
+            if refresh_threshold is None:
+                refresh_threshold = default_refresh_threshold(session_expiry)
+            if max_lifetime is None:
+                max_lifetime = default_max_lifetime(session_expiry)
+        try:
+            rules = tuple(routes)
+            for r in rules:
+                if not isinstance(r, RouteRule):
+                    raise TypeError(r)
+        except TypeError:
+            raise ConfigError("routes", "must be a list of route.public/auth/hybrid(...) rules",
+                              "build rules with reflex_session.route") from None
+        self.config = SessionConfig(
+            secrets=load_secrets(secret_key, previous_secret_keys),
+            session_expiry=session_expiry,
+            refresh_threshold=cast(int, refresh_threshold),
+            max_lifetime=cast(int, max_lifetime),
+            cookie_name=cookie_name,
+            auto_refresh=auto_refresh,
+            secure_cookie=secure_cookie,
+            same_site=same_site,
+            cookie_domain=cookie_domain,
+            host_prefix=host_prefix,
+            on_validate=on_validate,
+            on_refresh=on_refresh,
+            routes=rules,
+            default_type=default_type,
+            login_path=login_path,
+            home_path=home_path,
+            locales=tuple(locales),
+            return_to_param=return_to_param,
+            api_path=api_path.rstrip("/") or "/",
+            expose_tokens=expose_tokens,
+            trusted_origins=tuple(o.rstrip("/") for o in trusted_origins),
+            leeway=leeway,
+            decode_cache_size=decode_cache_size,
+            clock=clock,
+        )
+        self.authorize = authorize
+        self.user_type: type[UserT] = user_type
+        self.clock = clock
+        self.policy = Policy(session_expiry, cast(int, refresh_threshold), cast(int, max_lifetime))
+        self.cookie_policy = CookiePolicy(
+            name=cookie_name,
+            same_site=same_site,
+            secure=secure_cookie,
+            host_prefix=host_prefix,
+            domain=cookie_domain,
+        )
+        longest_name = len(self.cookie_policy.name_for(True))
+        self.codec: SessionCodec[UserT] = SessionCodec(
+            self.config.secrets,
+            user_type=user_type,
+            clock=clock,
+            leeway=leeway,
+            cache_size=decode_cache_size,
+            max_value_bytes=min(MAX_TOKEN_CHARS, BROWSER_COOKIE_LIMIT - longest_name - 1),
+        )
+        self.guard = RouteGuard(
+            rules,
+            default_type=default_type,
+            login_path=login_path,
+            home_path=home_path,
+            locales=locales,
+            return_to_param=return_to_param,
+        )
+        self._id_factory = id_factory
+
+    def __repr__(self) -> str:
+        return f"ReflexSession({self.config!r})"
+
+    # -- cookie jars --------------------------------------------------------------------------
+
+    def jar(self, cookie_header: str | None, *, https: bool = False) -> CookieJar:
+        """A jar over a raw ``Cookie`` header (``https`` as seen behind your trusted proxy)."""
+        return CookieJar.from_header(cookie_header, policy=self.cookie_policy, request_is_https=https)
+
+    @property
+    def client_config(self) -> dict[str, Any]:
+        """What a client needs to schedule refreshes (the reference's ``clientConfig``)."""
+        return {
+            "apiPath": self.config.api_path,
+            "refreshThreshold": self.policy.refresh_threshold,
+            "sessionExpiry": self.policy.session_expiry,
+            "loginPath": self.config.login_path,
+            "homePath": self.config.home_path,
+        }
+
+    # -- pure utilities ---------------------------------------------------------------------
+
+    def encrypt_session(self, session: Session[UserT]) -> str:
+        """The cookie value for ``session`` (raises ``CookieTooLarge`` over the browser limit)."""
+        return self.codec.encode(session)
+
+    def decrypt_session(self, token: str | None) -> Session[UserT] | None:
+        """The session in a cookie value, or ``None`` for anything invalid or expired. Never raises."""
+        decoded = self.codec.read(token)
+        return decoded.session if decoded else None
+
+    def is_session_expired(self, session: Session[Any]) -> bool:
+        return is_expired(session, now_ms(self.clock))
+
+    def should_refresh_session(self, session: Session[Any]) -> bool:
+        return should_refresh(session, now_ms(self.clock), self.policy)
+
+    def decide(self, path_with_query: str, session: Session[Any] | None) -> Decision:
+        """The route guard's decision for a path (with its query) and a session."""
+        return self.guard.decide(path_with_query, session)
+
+    def new_session(
+        self,
+        user: UserT | Mapping[str, Any],
+        *,
+        access_token: str | None = None,
+        refresh_token: str | None = None,
+    ) -> Session[UserT]:
+        """A fresh session (new id) for ``user``, not yet written anywhere."""
+        return new_session(
+            self.user_type.coerce(user),
+            now_ms=now_ms(self.clock),
+            policy=self.policy,
+            access_token=access_token,
+            refresh_token=refresh_token,
+            id_factory=self._id_factory,
+        )
+
+    # -- verbs over a cookie jar ------------------------------------------------------------
+
+    def write(self, jar: CookieJar, session: Session[UserT]) -> Session[UserT]:
+        """Seal ``session`` into the jar's cookie, with Max-Age = its remaining life."""
+        token = self.codec.encode(session)  # raises CookieTooLarge before anything is written
+        remaining = (session.expires_at - now_ms(self.clock)) // 1000
+        if remaining <= 0:
+            jar.clear()
+        else:
+            jar.write(token, remaining)
+        return session
+
+    async def create_session(
+        self,
+        jar: CookieJar,
+        user: UserT | Mapping[str, Any],
+        *,
+        access_token: str | None = None,
+        refresh_token: str | None = None,
+    ) -> Session[UserT]:
+        """Log ``user`` in: a new session with a new id, written to the jar."""
+        session = self.new_session(user, access_token=access_token, refresh_token=refresh_token)
+        return self.write(jar, session)
+
+    async def load(self, jar: CookieJar) -> tuple[Session[UserT] | None, bool]:
+        """Read and validate the jar's session without refreshing: (session, stale_key)."""
+        token = jar.read()
+        decoded = self.codec.read(token)
+        if decoded is None:
+            if token:
+                jar.clear()  # expired or invalid: do not keep sending it
+            return None, False
+        session = decoded.session
+        if self.config.on_validate is not None:
+            try:
+                valid = await _call(self.config.on_validate, session)
+            except Exception:
+                log.exception("on_validate raised; treating the session as invalid")
+                valid = False
+            if not valid:
+                self.codec.forget(token or "")
+                jar.clear()
+                return None, False
+        return session, decoded.stale_key
+
+    async def get_session(self, jar: CookieJar) -> Session[UserT] | None:
+        """The current session, or ``None``; re-issues the cookie when the refresh rule says so.
+
+        The cookie is re-issued when ``auto_refresh`` is on and it is at least
+        ``refresh_threshold`` old, and always when it was sealed under a previous secret (so a
+        rotation moves every active user to the new key without logging anyone out).
+        """
+        session, stale_key = await self.load(jar)
+        if session is None:
+            return None
+        if self.config.auto_refresh and should_refresh(session, now_ms(self.clock), self.policy):
+            return await self._refresh(jar, session)
+        if stale_key:
+            self.write(jar, session)
+        return session
+
+    async def refresh_session(self, jar: CookieJar) -> Session[UserT] | None:
+        """Extend the session now (subject to the absolute limit); ``None`` if there is none."""
+        session, _ = await self.load(jar)
+        if session is None:
+            return None
+        return await self._refresh(jar, session)
+
+    async def _refresh(self, jar: CookieJar, session: Session[UserT]) -> Session[UserT] | None:
+        if self.config.on_refresh is not None:
+            try:
+                result = await _call(self.config.on_refresh, session)
+            except Exception:
+                log.exception("on_refresh raised; keeping the session unchanged")
+                result = session
+            if result is None:
+                self.delete_session(jar)
+                return None
+            if not isinstance(result, Session):
+                raise TypeError("on_refresh must return a Session or None")
+            # the callback may change the user and the tokens, never identity or time
+            session = session.replace(
+                user=self.user_type.coerce(result.user),
+                access_token=result.access_token,
+                refresh_token=result.refresh_token,
+            )
+        return self.write(jar, refreshed(session, now_ms(self.clock), self.policy))
+
+    async def update_session(
+        self,
+        jar: CookieJar,
+        *,
+        user: Mapping[str, Any] | None = None,
+        access_token: str | None = _UNSET,
+        refresh_token: str | None = _UNSET,
+    ) -> Session[UserT] | None:
+        """Merge changes into the session (``user`` deep-merged; nothing else is lost).
+
+        Returns ``None`` when there is no session. Raises :class:`ForbiddenUpdate` for a change
+        that is not allowed (``user.id``) and :class:`CookieTooLarge` when the result would not fit
+        in a cookie; in both cases the old cookie stays as it was.
+        """
+        session, _ = await self.load(jar)
+        if session is None:
+            return None
+        updated = merged(session, user=user, access_token=access_token, refresh_token=refresh_token)
+        return self.write(jar, updated)
+
+    def delete_session(self, jar: CookieJar) -> None:
+        """Log out: clear the cookie (same name and path, ``Max-Age=0``)."""
+        token = jar.read()
+        if token:
+            self.codec.forget(token)
+        jar.clear()
+
+    async def is_authenticated(self, jar: CookieJar) -> bool:
+        session, _ = await self.load(jar)
+        return session is not None
+
+    async def require_session(self, jar: CookieJar) -> Session[UserT]:
+        """The current session, or raise :class:`NoSession`."""
+        session = await self.get_session(jar)
+        if session is None:
+            raise NoSession("not signed in")
+        return session
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    def handlers(self) -> ASGIApp:
+        """The session API as an ASGI app, to mount at ``api_path`` (``/api/session``)."""
+        from .http.handlers import SessionAPI
+
+        return SessionAPI(self)
+
+    def middleware(self, app: ASGIApp, custom: CustomHandler | None = None) -> ASGIApp:
+        """Wrap ``app`` so page requests are guarded before any HTML is served."""
+        from .http.middleware import SessionMiddleware
+
+        return SessionMiddleware(app, self, custom=custom or self.authorize)

@@ -1,0 +1,64 @@
+"""Request facts both HTTP adapters need: HTTPS-ness, the cookie jar, same-origin checks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.datastructures import Headers
+
+from ..cookies import CookieJar
+
+if TYPE_CHECKING:
+    from starlette.types import Scope
+
+    from ..auth import ReflexSession
+
+__all__ = ["cross_site_reason", "jar_for_scope", "request_is_https"]
+
+NO_STORE_HEADERS = {"Cache-Control": "no-store", "Vary": "Cookie"}
+
+
+def request_is_https(scope: Scope) -> bool:
+    """Whether the request came over HTTPS.
+
+    We trust the ASGI ``scheme`` only. Behind a proxy, run the server with its proxy-headers option
+    (uvicorn/granian ``--proxy-headers`` with the proxy's address trusted) so that it sets the scheme
+    from ``X-Forwarded-Proto``; reading that header here ourselves would let any client claim HTTPS.
+    """
+    return scope.get("scheme") in ("https", "wss")
+
+
+def jar_for_scope(auth: ReflexSession[Any], scope: Scope) -> CookieJar:
+    headers = Headers(scope=scope)
+    return auth.jar(headers.get("cookie"), https=request_is_https(scope))
+
+
+def own_origin(scope: Scope) -> str | None:
+    host = Headers(scope=scope).get("host")
+    if not host:
+        return None
+    scheme = "https" if request_is_https(scope) else "http"
+    return f"{scheme}://{host}"
+
+
+def cross_site_reason(auth: ReflexSession[Any], scope: Scope) -> str | None:
+    """Why a state-changing request must be refused as cross-site, or ``None`` if it is fine.
+
+    Browsers send ``Sec-Fetch-Site`` and ``Origin`` with every fetch that changes state. A request
+    whose site is not ours, or whose origin is neither ours nor trusted, is refused. A request with
+    neither header is not from a browser page (curl, a server), so it cannot be a CSRF vector.
+    """
+    headers = Headers(scope=scope)
+    origin = headers.get("origin")
+    trusted = set(auth.config.trusted_origins)
+    mine = own_origin(scope)
+    if mine:
+        trusted.add(mine)
+    site = headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        if site == "same-site" and origin is not None and origin.rstrip("/") in trusted:
+            return None
+        return f"sec-fetch-site={site}"
+    if origin is not None and origin.rstrip("/") not in trusted:
+        return "origin"
+    return None

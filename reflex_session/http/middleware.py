@@ -1,0 +1,129 @@
+"""The page guard: decide before any HTML is served (the reference's ``middleware()``).
+
+Only page requests are guarded: ``GET``/``HEAD`` requests that are not the session API, not one of
+Reflex's own endpoints and not a static file (a last path segment with a file extension). For
+those, the session is read (and re-issued when the refresh rule says so), the route guard decides,
+and the request either goes on — with any refreshed cookie added to the app's response — or is
+answered with a redirect (``307``, ``Cache-Control: no-store``).
+
+A ``custom`` handler (the reference's ``middleware((request, isAuthenticated, rule) => ...)``) is
+called with ``(scope, session, decision)`` and may return a different :class:`Decision`, a
+Starlette ``Response`` to send as is, or ``None`` for the default.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.responses import RedirectResponse, Response
+
+from ..rules import Decision
+from .common import NO_STORE_HEADERS, jar_for_scope
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from ..auth import ReflexSession
+    from ..session import Session
+
+__all__ = ["DEFAULT_SKIP_PREFIXES", "CustomHandler", "SessionMiddleware"]
+
+log = logging.getLogger("reflex_session.http")
+
+CustomHandler = Callable[
+    ["Scope", "Session[Any] | None", Decision],
+    "Decision | Response | None | Awaitable[Decision | Response | None]",
+]
+
+#: Reflex's own endpoints and build output: never pages, never guarded here.
+DEFAULT_SKIP_PREFIXES = (
+    "/_event",
+    "/_upload",
+    "/ping",
+    "/_health",
+    "/_all_routes",
+    "/assets/",
+    "/_next/",
+    "/favicon",
+    "/backend",
+)
+
+
+def _is_static(path: str) -> bool:
+    last = path.rsplit("/", 1)[-1]
+    return "." in last
+
+
+class SessionMiddleware:
+    """ASGI middleware applying the route rules to page requests."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        auth: ReflexSession[Any],
+        *,
+        custom: CustomHandler | None = None,
+        skip_prefixes: tuple[str, ...] = DEFAULT_SKIP_PREFIXES,
+    ) -> None:
+        self.app = app
+        self.auth = auth
+        self.custom = custom
+        self.skip_prefixes = (auth.config.api_path, *skip_prefixes)
+
+    def guards(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD"):
+            return False
+        path: str = scope.get("path", "/")
+        if _is_static(path):
+            return False
+        return not any(
+            path == p.rstrip("/") or path.startswith(p if p.endswith("/") else p + "/")
+            for p in self.skip_prefixes
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.guards(scope):
+            await self.app(scope, receive, send)
+            return
+        jar = jar_for_scope(self.auth, scope)
+        try:
+            session = await self.auth.get_session(jar)
+        except Exception:
+            log.error("session read failed in the page guard (internal error)")
+            session = None
+        query = scope.get("query_string", b"").decode("latin-1")
+        path_with_query = scope.get("path", "/") + (f"?{query}" if query else "")
+        decision = self.auth.decide(path_with_query, session)
+        if self.custom is not None:
+            override = self.custom(scope, session, decision)
+            if inspect.isawaitable(override):
+                override = await override
+            if isinstance(override, Response):
+                await override(scope, receive, send)
+                return
+            if isinstance(override, Decision):
+                decision = override
+        cookies = jar.set_cookie_headers
+        if not decision.allowed:
+            response = RedirectResponse(decision.location or "/", 307, headers=NO_STORE_HEADERS)
+            for header in cookies:
+                response.raw_headers.append((b"set-cookie", header.encode("latin-1")))
+            await response(scope, receive, send)
+            return
+        if not cookies:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookies(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for header in cookies:
+                    headers.append("set-cookie", header)
+                headers["cache-control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookies)

@@ -1,0 +1,171 @@
+"""The session lifecycle as pure functions of (session, now, policy).
+
+No I/O, no cookies, no clock reads: the caller passes ``now``. The facade
+(:class:`reflex_session.ReflexSession`) reads the clock once per operation and applies these rules,
+which keeps every expiry rule testable in microseconds.
+
+The rules
+---------
+* **Idle expiry** (``session_expiry``): a session not re-issued for this long is over.
+* **Absolute expiry** (``max_lifetime``): no refresh moves ``expires_at`` past
+  ``created_at + max_lifetime`` (OWASP ASVS 7.3.1 / 7.3.2: an idle *and* an absolute timeout).
+* **Refresh threshold** (``refresh_threshold``): a read re-issues the cookie once the cookie is at
+  least ``refresh_threshold`` seconds old (counted from ``last_activity``, the moment it was last
+  issued). So an active user slides forward, and the cookie is written at most once per threshold
+  window however busy the user is. A session already pinned at its absolute limit is not re-issued
+  (there is nothing to extend).
+
+Timestamps are milliseconds, as on the wire; issue times are whole seconds (JWT ``iat``/``exp``
+are seconds), so a session reads back from its cookie exactly as it was written.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ForbiddenUpdate
+from .session import Session, UserT, deep_merge
+
+__all__ = [
+    "Policy",
+    "is_expired",
+    "merged",
+    "new_session",
+    "new_session_id",
+    "refreshed",
+    "should_refresh",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The time rules, in seconds."""
+
+    session_expiry: int
+    refresh_threshold: int
+    max_lifetime: int
+
+
+def new_session_id() -> str:
+    """128 bits from the OS CSPRNG, base64url (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
+def _whole_second_ms(now_ms: int) -> int:
+    return (now_ms // 1000) * 1000
+
+
+def expires_at_for(created_at: int, issued_at: int, policy: Policy) -> int:
+    """``min(issued + idle, created + absolute)`` in ms, on a whole second."""
+    return min(
+        issued_at + policy.session_expiry * 1000,
+        _whole_second_ms(created_at) + policy.max_lifetime * 1000,
+    )
+
+
+def new_session(
+    user: UserT,
+    *,
+    now_ms: int,
+    policy: Policy,
+    access_token: str | None = None,
+    refresh_token: str | None = None,
+    id_factory: Callable[[], str] = new_session_id,
+) -> Session[UserT]:
+    issued = _whole_second_ms(now_ms)
+    return Session(
+        id=id_factory(),
+        user=user,
+        created_at=now_ms,
+        last_activity=issued,
+        expires_at=expires_at_for(now_ms, issued, policy),
+        access_token=access_token,
+        refresh_token=refresh_token,
+    )
+
+
+def is_expired(session: Session[Any], now_ms: int) -> bool:
+    return now_ms >= session.expires_at
+
+
+def should_refresh(session: Session[Any], now_ms: int, policy: Policy) -> bool:
+    """True when a read should re-issue the cookie (see the module docstring)."""
+    if is_expired(session, now_ms):
+        return False
+    if now_ms - session.last_activity < policy.refresh_threshold * 1000:
+        return False
+    return expires_at_for(session.created_at, _whole_second_ms(now_ms), policy) > session.expires_at
+
+
+def refreshed(session: Session[UserT], now_ms: int, policy: Policy) -> Session[UserT]:
+    """The same session, re-issued now: later idle expiry, capped by the absolute one."""
+    issued = _whole_second_ms(now_ms)
+    return session.replace(
+        last_activity=issued,
+        expires_at=expires_at_for(session.created_at, issued, policy),
+    )
+
+
+_UNSET: Any = object()
+#: Fields of the session that no update may change: identity and time are the lifecycle's.
+_IMMUTABLE = ("id", "createdAt", "created_at", "expiresAt", "expires_at", "expiryDate",
+              "lastActivity", "last_activity")
+
+
+def merged(
+    session: Session[UserT],
+    *,
+    user: Mapping[str, Any] | None = None,
+    access_token: str | None = _UNSET,
+    refresh_token: str | None = _UNSET,
+) -> Session[UserT]:
+    """``session`` with ``user`` deep-merged in and the tokens replaced if given.
+
+    Nothing absent from the update is lost. ``user.id`` cannot change (a different user is a
+    new login, which must get a new session id).
+    """
+    changes: dict[str, Any] = {}
+    if user is not None:
+        if not isinstance(user, Mapping):
+            raise ForbiddenUpdate("user", "must be an object")
+        if "id" in user and str(user["id"]) != session.user.id:
+            raise ForbiddenUpdate("user.id", "the user of a session cannot change; log in again")
+        data = deep_merge(session.user.to_wire(), user)
+        try:
+            changes["user"] = type(session.user).from_wire(data)
+        except (TypeError, ValueError) as exc:
+            raise ForbiddenUpdate("user", str(exc)) from None
+    for name, value in (("access_token", access_token), ("refresh_token", refresh_token)):
+        if value is not _UNSET:
+            if value is not None and not isinstance(value, str):
+                raise ForbiddenUpdate(name, "must be a string or None")
+            changes[name] = value
+    return session.replace(**changes) if changes else session
+
+
+def parse_update(body: Any, *, allow_tokens: bool) -> dict[str, Any]:
+    """Validate an update as it arrives on the wire (camelCase) and return ``merged`` kwargs.
+
+    Raises :class:`ForbiddenUpdate` for anything that is not an allowed field, so that a PATCH
+    that tries to move ``expiresAt`` or swap ``user.id`` changes nothing.
+    """
+    if not isinstance(body, Mapping):
+        raise ForbiddenUpdate("body", "must be a JSON object")
+    kwargs: dict[str, Any] = {}
+    for key, value in body.items():
+        if key == "user":
+            if not isinstance(value, Mapping):
+                raise ForbiddenUpdate("user", "must be an object")
+            kwargs["user"] = value
+        elif key in ("accessToken", "refreshToken"):
+            if not allow_tokens:
+                raise ForbiddenUpdate(key, "tokens are set by the server only")
+            kwargs["access_token" if key == "accessToken" else "refresh_token"] = value
+        elif key in _IMMUTABLE:
+            raise ForbiddenUpdate(key, "set by the session lifecycle, not by updates")
+        else:
+            raise ForbiddenUpdate(key, "unknown session field")
+    return kwargs

@@ -1,0 +1,294 @@
+"""Route rules and the pure allow-or-redirect decision.
+
+``decide(path_with_query, session)`` is a pure function: the HTTP middleware and the Reflex
+navigation hook both call it, so a page is guarded the same way whether it is loaded from the
+server or reached by a client-side navigation.
+
+Route types (the reference's):
+
+* ``public``  — only for visitors who are *not* signed in (login, register); a signed-in user is
+  sent to ``home_path``.
+* ``auth``    — only for signed-in users; a visitor is sent to ``login_path`` with the page they
+  asked for (path and query) as the return-to parameter.
+* ``hybrid``  — everyone, no redirect.
+
+Patterns:
+
+* ``"/dashboard/*"`` matches ``/dashboard`` and everything below it, not ``/dashboards``;
+* ``"/blog*"`` matches every path that starts with ``/blog`` (``/blog``, ``/blog/post``, ``/blogs``);
+* anything else matches exactly (a trailing slash is ignored).
+
+When several rules match, **the most specific wins**: an exact rule beats every wildcard, and
+between wildcards the one with the longer literal prefix wins (``/admin/users/*`` beats
+``/admin/*``, which beats ``/*``); on a tie the rule listed first wins. Order in the list therefore
+only matters between equally specific rules.
+
+Locales: with ``locales=("en", "ar")`` a leading ``/en`` or ``/ar`` segment is stripped before
+matching and kept in redirects (``/ar/dashboard`` -> ``/ar/login?callbackUrl=%2Far%2Fdashboard``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote, unquote, urlsplit
+
+from .session import Session
+
+__all__ = [
+    "Decision",
+    "RouteGuard",
+    "RouteRule",
+    "RouteType",
+    "has_role",
+    "patterns",
+    "route",
+    "safe_return_to",
+]
+
+RouteType = Literal["public", "auth", "hybrid"]
+Requirement = Callable[[Session[Any]], bool]
+
+_ROUTE_TYPES = ("public", "auth", "hybrid")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    """A pattern, its type, and optionally a requirement the session must meet (e.g. a role)."""
+
+    pattern: str
+    type: RouteType
+    requires: Requirement | None = field(default=None, compare=False)
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in _ROUTE_TYPES:
+            raise ValueError(f"route type must be one of {_ROUTE_TYPES}, not {self.type!r}")
+        if not self.pattern.startswith("/"):
+            raise ValueError(f"route pattern must start with '/': {self.pattern!r}")
+
+    @property
+    def _prefix(self) -> str:
+        if self.pattern.endswith("/*"):
+            return _normalise(self.pattern[:-2])
+        if self.pattern.endswith("*"):
+            return self.pattern[:-1]
+        return _normalise(self.pattern)
+
+    @property
+    def kind(self) -> Literal["exact", "subtree", "prefix"]:
+        if self.pattern.endswith("/*"):
+            return "subtree"
+        if self.pattern.endswith("*"):
+            return "prefix"
+        return "exact"
+
+    def matches(self, path: str) -> bool:
+        """Does this rule cover ``path`` (already normalised and locale-stripped)?"""
+        prefix = self._prefix
+        kind = self.kind
+        if kind == "exact":
+            return path == prefix
+        if kind == "subtree":
+            return prefix == "/" or path == prefix or path.startswith(prefix + "/")
+        return path.startswith(prefix)
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        """Sort key: exact rules first, then longer literal prefixes."""
+        return (1 if self.kind == "exact" else 0, len(self._prefix))
+
+
+def has_role(*roles: str) -> Requirement:
+    """A requirement met when the user's ``role`` (or any of ``roles``) is one of ``roles``."""
+    wanted = frozenset(roles)
+
+    def check(session: Session[Any]) -> bool:
+        role = session.user.get("role")
+        if isinstance(role, str) and role in wanted:
+            return True
+        many = session.user.get("roles")
+        return isinstance(many, list | tuple) and any(r in wanted for r in many)
+
+    check.__name__ = f"has_role({', '.join(roles)})"
+    return check
+
+
+class _RouteFactory:
+    """``route.public(...)``, ``route.auth(...)``, ``route.hybrid(...)``."""
+
+    @staticmethod
+    def public(pattern: str) -> RouteRule:
+        return RouteRule(pattern, "public")
+
+    @staticmethod
+    def auth(
+        pattern: str, *, role: str | Sequence[str] | None = None, requires: Requirement | None = None
+    ) -> RouteRule:
+        if role is not None and requires is not None:
+            raise ValueError("give either role= or requires=, not both")
+        if role is not None:
+            requires = has_role(role) if isinstance(role, str) else has_role(*role)
+        return RouteRule(pattern, "auth", requires)
+
+    @staticmethod
+    def hybrid(pattern: str) -> RouteRule:
+        return RouteRule(pattern, "hybrid")
+
+
+route = _RouteFactory()
+
+
+class patterns:  # noqa: N801 - a namespace, spelled as in the reference
+    api = "/api/*"
+    dashboard = "/dashboard/*"
+    admin = "/admin/*"
+    settings = "/settings/*"
+    profile = "/profile/*"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with a request: ``allow``, or redirect to ``location``.
+
+    ``reason`` is ``"allowed"``, ``"login"`` (not signed in), ``"home"`` (a signed-in user on a
+    public page) or ``"forbidden"`` (signed in, but the rule's requirement is not met).
+    """
+
+    action: Literal["allow", "redirect"]
+    reason: Literal["allowed", "login", "home", "forbidden"]
+    location: str | None = None
+    rule: RouteRule | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.action == "allow"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _normalise(path: str) -> str:
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
+    return path or "/"
+
+
+def safe_return_to(
+    value: str | None,
+    *,
+    home_path: str,
+    login_path: str,
+    locales: Sequence[str] = (),
+    max_length: int = 2048,
+) -> str:
+    """``value`` if it is a same-site relative path that is not the login page, else home.
+
+    Accepted: ``/path``, ``/path?query``, ``/path#frag``. Refused: absolute URLs, scheme-relative
+    ``//host``, backslash tricks (``/\\host``), control characters, anything percent-decoding to
+    one of those, anything over ``max_length``, and the login path itself (which would loop).
+    """
+    if not value or not isinstance(value, str) or len(value) > max_length:
+        return home_path
+    if _CONTROL.search(value) or "\\" in value:
+        return home_path
+    if not value.startswith("/") or value.startswith("//"):
+        return home_path
+    decoded = unquote(value)
+    if _CONTROL.search(decoded) or "\\" in decoded or decoded.startswith("//"):
+        return home_path
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return home_path
+    path = _strip_locale(_normalise(parts.path), locales)[1]
+    if path == _normalise(login_path):
+        return home_path
+    return value
+
+
+def _strip_locale(path: str, locales: Sequence[str]) -> tuple[str, str]:
+    """Split ``/en/dashboard`` into (``/en``, ``/dashboard``) when ``en`` is a locale."""
+    if locales:
+        segment, _, rest = path[1:].partition("/")
+        if segment in locales:
+            return "/" + segment, _normalise("/" + rest)
+    return "", path
+
+
+def _localised(prefix: str, path: str) -> str:
+    if not prefix:
+        return path
+    return prefix if path == "/" else prefix + path
+
+
+class RouteGuard:
+    """The route table plus the redirect settings; :meth:`decide` is the whole policy."""
+
+    def __init__(
+        self,
+        rules: Sequence[RouteRule] = (),
+        *,
+        default_type: RouteType = "hybrid",
+        login_path: str = "/login",
+        home_path: str = "/",
+        locales: Sequence[str] = (),
+        return_to_param: str = "callbackUrl",
+    ) -> None:
+        if default_type not in _ROUTE_TYPES:
+            raise ValueError(f"default_type must be one of {_ROUTE_TYPES}")
+        # stable sort: most specific first, list order kept among equals
+        self.rules: tuple[RouteRule, ...] = tuple(
+            sorted(rules, key=lambda r: r.specificity, reverse=True)
+        )
+        self.default_type: RouteType = default_type
+        self.login_path = _normalise(login_path)
+        self.home_path = home_path
+        self.locales = tuple(locales)
+        self.return_to_param = return_to_param
+
+    def match(self, path: str) -> RouteRule | None:
+        """The most specific rule for a (locale-stripped, normalised) path."""
+        for rule in self.rules:
+            if rule.matches(path):
+                return rule
+        return None
+
+    def type_of(self, path: str) -> tuple[RouteType, RouteRule | None]:
+        rule = self.match(path)
+        return (rule.type if rule else self.default_type), rule
+
+    def login_url(self, return_to: str, locale_prefix: str = "") -> str:
+        target = safe_return_to(
+            return_to, home_path=self.home_path, login_path=self.login_path, locales=self.locales
+        )
+        base = _localised(locale_prefix, self.login_path)
+        if target == self.home_path:
+            return base
+        return f"{base}?{self.return_to_param}={quote(target, safe='')}"
+
+    def return_to_from(self, query_value: str | None) -> str:
+        """Where to land after login, from the return-to query value (already URL-decoded)."""
+        return safe_return_to(
+            query_value, home_path=self.home_path, login_path=self.login_path, locales=self.locales
+        )
+
+    def decide(self, path_with_query: str, session: Session[Any] | None) -> Decision:
+        """Allow, or redirect: the one routing policy for HTTP and for Reflex navigation."""
+        parts = urlsplit(path_with_query if path_with_query.startswith("/") else "/")
+        prefix, path = _strip_locale(_normalise(unquote(parts.path) or "/"), self.locales)
+        route_type, rule = self.type_of(path)
+        if route_type == "hybrid":
+            return Decision("allow", "allowed", rule=rule)
+        if route_type == "public":
+            if session is None:
+                return Decision("allow", "allowed", rule=rule)
+            return Decision("redirect", "home", _localised(prefix, self.home_path), rule)
+        # auth
+        if session is None:
+            original = parts.path + (f"?{parts.query}" if parts.query else "")
+            return Decision("redirect", "login", self.login_url(original, prefix), rule)
+        if rule is not None and rule.requires is not None and not rule.requires(session):
+            return Decision("redirect", "forbidden", self.home_path, rule)
+        return Decision("allow", "allowed", rule=rule)

@@ -1,0 +1,179 @@
+"""The session and user types, and their camelCase wire form.
+
+A :class:`Session` is immutable. Every lifecycle verb returns a new one, which is what lets the
+codec cache decoded sessions safely and what makes "an update never drops a field" easy to
+reason about: nothing is ever changed in place.
+
+The types are generic over the app's user type. An app that keeps more on its user subclasses
+:class:`User`::
+
+    @dataclass(frozen=True)
+    class MyUser(User):
+        role: str = "user"
+
+    auth = ReflexSession(user_type=MyUser, ...)
+    session.user.role            # typed
+
+Fields a user type does not declare are kept in ``User.extra`` (and still round-trip), exactly like
+the reference's ``[key: string]: unknown``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Generic, Self, TypeVar
+
+__all__ = ["Session", "SessionStatus", "User", "UserT", "deep_merge"]
+
+#: The three states of the reference's ``useSession().status``.
+SessionStatus = str  # "loading" | "authenticated" | "unauthenticated"
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """The signed-in user, as the session (and the browser, through the client view) sees it.
+
+    Only ``id`` is required. Keep it small: the whole user travels in the cookie.
+    """
+
+    id: str
+    email: str | None = None
+    name: str | None = None
+    image: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise ValueError("User.id must be a non-empty string")
+        if not isinstance(self.extra, MappingProxyType):
+            object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A declared field or an ``extra`` one, by its wire name."""
+        return self.to_wire().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        data = self.to_wire()
+        if key not in data:
+            raise KeyError(key)
+        return data[key]
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON object stored in the cookie; ``None`` fields are left out to save bytes."""
+        data: dict[str, Any] = dict(self.extra)
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if value is not None:
+                data[f.name] = value
+        return data
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> Self:
+        """Build a user from its JSON object; keys the type does not declare go to ``extra``."""
+        if not isinstance(data, Mapping):
+            raise TypeError("user must be a JSON object")
+        declared = _declared_fields(cls)
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in declared:
+                kwargs[key] = value
+            else:
+                extra[key] = value
+        if "id" in kwargs and not isinstance(kwargs["id"], str):
+            # ids often come from an integer primary key; the wire form is always a string
+            kwargs["id"] = str(kwargs["id"])
+        return cls(**kwargs, extra=extra)
+
+    @classmethod
+    def coerce(cls, value: User | Mapping[str, Any]) -> Self:
+        """Accept a user object or a plain mapping (what ``create_session`` is usually given)."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, User):
+            return cls.from_wire(value.to_wire())
+        return cls.from_wire(value)
+
+
+_FIELDS_CACHE: dict[type, frozenset[str]] = {}
+
+
+def _declared_fields(cls: type) -> frozenset[str]:
+    names = _FIELDS_CACHE.get(cls)
+    if names is None:
+        names = frozenset(f.name for f in dataclasses.fields(cls) if f.name != "extra")
+        _FIELDS_CACHE[cls] = names
+    return names
+
+
+UserT = TypeVar("UserT", bound=User)
+
+
+@dataclass(frozen=True, slots=True)
+class Session(Generic[UserT]):
+    """One signed-in session. All timestamps are Unix milliseconds, as in the reference.
+
+    ``id`` is the session's own random identifier (the JWT ``jti``): it changes at every login, is
+    what store mode keys on, and is never shown to the browser by the client view.
+    """
+
+    id: str
+    user: UserT
+    created_at: int
+    last_activity: int
+    expires_at: int
+    access_token: str | None = None
+    refresh_token: str | None = None
+
+    @property
+    def expiry_date(self) -> str:
+        """``expiresAt`` as an ISO-8601 UTC string (the reference's ``expiryDate``)."""
+        moment = datetime.fromtimestamp(self.expires_at / 1000, tz=UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def to_wire(self, *, include_tokens: bool = True) -> dict[str, Any]:
+        """The reference's ``Session`` object (camelCase)."""
+        data: dict[str, Any] = {
+            "user": self.user.to_wire(),
+            "expiresAt": self.expires_at,
+            "expiryDate": self.expiry_date,
+            "createdAt": self.created_at,
+            "lastActivity": self.last_activity,
+        }
+        if include_tokens:
+            if self.access_token is not None:
+                data["accessToken"] = self.access_token
+            if self.refresh_token is not None:
+                data["refreshToken"] = self.refresh_token
+        return data
+
+    def client_view(self, *, expose_tokens: bool = False) -> dict[str, Any]:
+        """What the browser may see: no tokens unless the app explicitly opts in."""
+        return self.to_wire(include_tokens=expose_tokens)
+
+    def replace(self, **changes: Any) -> Session[UserT]:
+        return dataclasses.replace(self, **changes)
+
+
+def deep_merge(base: Mapping[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``updates`` into a copy of ``base``; nested objects merge, everything else replaces.
+
+    Keys absent from ``updates`` are always kept: this is the rule that makes an update unable to
+    drop a field by accident (set a key to ``None`` to clear it on purpose).
+    """
+    merged = dict(base)
+    for key, value in updates.items():
+        current = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged
