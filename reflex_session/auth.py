@@ -112,8 +112,11 @@ class ReflexSession(Generic[UserT]):
         id_factory: Callable[[], str] = new_session_id,
     ) -> None:
         if not (isinstance(user_type, type) and issubclass(user_type, User)):
-            raise ConfigError("user_type", f"{user_type!r} is not a User subclass",
-                              "subclass reflex_session.User with @dataclass(frozen=True)")
+            raise ConfigError(
+                "user_type",
+                f"{user_type!r} is not a User subclass",
+                "subclass reflex_session.User with @dataclass(frozen=True)",
+            )
         if isinstance(session_expiry, int) and session_expiry > 0:
             if refresh_threshold is None:
                 refresh_threshold = default_refresh_threshold(session_expiry)
@@ -125,8 +128,11 @@ class ReflexSession(Generic[UserT]):
                 if not isinstance(r, RouteRule):
                     raise TypeError(r)
         except TypeError:
-            raise ConfigError("routes", "must be a list of route.public/auth/hybrid(...) rules",
-                              "build rules with reflex_session.route") from None
+            raise ConfigError(
+                "routes",
+                "must be a list of route.public/auth/hybrid(...) rules",
+                "build rules with reflex_session.route",
+            ) from None
         self.config = SessionConfig(
             secrets=load_secrets(secret_key, previous_secret_keys),
             session_expiry=session_expiry,
@@ -190,7 +196,9 @@ class ReflexSession(Generic[UserT]):
 
     def jar(self, cookie_header: str | None, *, https: bool = False) -> CookieJar:
         """A jar over a raw ``Cookie`` header (``https`` as seen behind your trusted proxy)."""
-        return CookieJar.from_header(cookie_header, policy=self.cookie_policy, request_is_https=https)
+        return CookieJar.from_header(
+            cookie_header, policy=self.cookie_policy, request_is_https=https
+        )
 
     @property
     def client_config(self) -> dict[str, Any]:
@@ -210,7 +218,7 @@ class ReflexSession(Generic[UserT]):
         return self.codec.encode(session)
 
     def decrypt_session(self, token: str | None) -> Session[UserT] | None:
-        """The session in a cookie value, or ``None`` for anything invalid or expired. Never raises."""
+        """The session in a cookie value; ``None`` for anything invalid or expired. Never raises."""
         decoded = self.codec.read(token)
         return decoded.session if decoded else None
 

@@ -20,7 +20,7 @@ __all__ = ["MIN_SECRET_BYTES", "SessionConfig", "load_secrets"]
 
 MIN_SECRET_BYTES = 32
 _GENERATE = (
-    "generate one with: python -c \"import secrets; print(secrets.token_urlsafe(32))\" "
+    'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))" '
     "and set it as SESSION_SECRET (or pass secret_key=...)"
 )
 _TOKEN_CHARS = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 7230 token
@@ -31,10 +31,10 @@ ValidateCallback = Callable[[Any], "bool | Awaitable[bool]"]
 RefreshCallback = Callable[[Any], Any]
 
 
-def load_secrets(
-    secret_key: str | None, previous: Sequence[str] | None
-) -> tuple[str, ...]:
-    """Secrets oldest to newest, from arguments or ``SESSION_SECRET`` / ``SESSION_PREVIOUS_SECRETS``.
+def load_secrets(secret_key: str | None, previous: Sequence[str] | None) -> tuple[str, ...]:
+    """Secrets oldest to newest, from the arguments or the environment.
+
+    The environment variables are ``SESSION_SECRET`` and ``SESSION_PREVIOUS_SECRETS``.
 
     ``SESSION_PREVIOUS_SECRETS`` is a comma-separated list, oldest first.
     """
@@ -64,7 +64,7 @@ def load_secrets(
 
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
-    """The resolved configuration (the reference's ``config``). Build it through ``ReflexSession``."""
+    """The resolved configuration (the reference's ``config``); built by ``ReflexSession``."""
 
     secrets: tuple[str, ...] = field(repr=False)
     session_expiry: int = 7 * _DAY
@@ -153,8 +153,11 @@ class SessionConfig:
 
 def _positive_int(name: str, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(name, f"{value!r} is not a positive number of seconds",
-                          "give whole seconds, e.g. 60 * 60 * 24")
+        raise ConfigError(
+            name,
+            f"{value!r} is not a positive number of seconds",
+            "give whole seconds, e.g. 60 * 60 * 24",
+        )
 
 
 def default_refresh_threshold(session_expiry: int) -> int:

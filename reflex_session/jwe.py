@@ -93,7 +93,13 @@ class JWEFramer:
         iv = os.urandom(12)
         sealed = key.aead.encrypt(iv, plaintext, header.encode("ascii"))
         return ".".join(
-            (header, "", b64url_encode(iv), b64url_encode(sealed[:-16]), b64url_encode(sealed[-16:]))
+            (
+                header,
+                "",
+                b64url_encode(iv),
+                b64url_encode(sealed[:-16]),
+                b64url_encode(sealed[-16:]),
+            )
         )
 
     def decrypt(self, token: str) -> tuple[bytes, DerivedKey]:

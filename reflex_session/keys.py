@@ -6,8 +6,10 @@ Node service can compute the same key (``docs/cookie-format.md`` gives the recip
 
 Derivation (RFC 5869)::
 
-    key = HKDF-SHA256(ikm=utf8(secret), salt=b"reflex-session", info=b"reflex-session/v1 A256GCM", L=32)
-    kid = base64url(HKDF-SHA256(ikm=utf8(secret), salt=b"reflex-session", info=b"reflex-session/v1 kid", L=6))
+    key = HKDF-SHA256(ikm=utf8(secret), salt=b"reflex-session",
+                      info=b"reflex-session/v1 A256GCM", L=32)
+    kid = base64url(HKDF-SHA256(ikm=utf8(secret), salt=b"reflex-session",
+                                info=b"reflex-session/v1 kid", L=6))
 
 The ``kid`` lets the reader pick the right key in O(1) instead of trying every secret, and names a
 secret in logs without revealing anything about it.

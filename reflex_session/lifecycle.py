@@ -111,8 +111,16 @@ def refreshed(session: Session[UserT], now_ms: int, policy: Policy) -> Session[U
 
 _UNSET: Any = object()
 #: Fields of the session that no update may change: identity and time are the lifecycle's.
-_IMMUTABLE = ("id", "createdAt", "created_at", "expiresAt", "expires_at", "expiryDate",
-              "lastActivity", "last_activity")
+_IMMUTABLE = (
+    "id",
+    "createdAt",
+    "created_at",
+    "expiresAt",
+    "expires_at",
+    "expiryDate",
+    "lastActivity",
+    "last_activity",
+)
 
 
 def merged(

@@ -15,7 +15,7 @@ Route types (the reference's):
 Patterns:
 
 * ``"/dashboard/*"`` matches ``/dashboard`` and everything below it, not ``/dashboards``;
-* ``"/blog*"`` matches every path that starts with ``/blog`` (``/blog``, ``/blog/post``, ``/blogs``);
+* ``"/blog*"`` matches every path starting with ``/blog`` (``/blog``, ``/blog/post``, ``/blogs``);
 * anything else matches exactly (a trailing slash is ignored).
 
 When several rules match, **the most specific wins**: an exact rule beats every wildcard, and
@@ -125,7 +125,10 @@ class _RouteFactory:
 
     @staticmethod
     def auth(
-        pattern: str, *, role: str | Sequence[str] | None = None, requires: Requirement | None = None
+        pattern: str,
+        *,
+        role: str | Sequence[str] | None = None,
+        requires: Requirement | None = None,
     ) -> RouteRule:
         if role is not None and requires is not None:
             raise ValueError("give either role= or requires=, not both")
@@ -141,7 +144,7 @@ class _RouteFactory:
 route = _RouteFactory()
 
 
-class patterns:  # noqa: N801 - a namespace, spelled as in the reference
+class patterns:  # a namespace, spelled as in the reference
     api = "/api/*"
     dashboard = "/dashboard/*"
     admin = "/admin/*"

@@ -22,8 +22,9 @@ def request_is_https(scope: Scope) -> bool:
     """Whether the request came over HTTPS.
 
     We trust the ASGI ``scheme`` only. Behind a proxy, run the server with its proxy-headers option
-    (uvicorn/granian ``--proxy-headers`` with the proxy's address trusted) so that it sets the scheme
-    from ``X-Forwarded-Proto``; reading that header here ourselves would let any client claim HTTPS.
+    (uvicorn/granian ``--proxy-headers``, the proxy's address trusted) so that it sets the
+    scheme from ``X-Forwarded-Proto``; reading that header ourselves would let any client claim
+    HTTPS.
     """
     return scope.get("scheme") in ("https", "wss")
 

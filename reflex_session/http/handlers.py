@@ -66,14 +66,16 @@ class SessionAPI:
     async def _dispatch(self, request: Request) -> Response:
         path = request.scope.get("path", "")
         root = request.scope.get("root_path", "")
-        local = path[len(root):] if root and path.startswith(root) else path
+        local = path[len(root) :] if root and path.startswith(root) else path
         if local.rstrip("/") not in ("", self.auth.config.api_path):
             return self._json({"error": "not_found"}, 404)
         method = request.method
         if method in ("POST", "PATCH", "DELETE"):
             reason = cross_site_reason(self.auth, request.scope)
             if reason is not None:
-                security_log.warning("cross-site %s to the session API refused (%s)", method, reason)
+                security_log.warning(
+                    "cross-site %s to the session API refused (%s)", method, reason
+                )
                 return self._json({"error": "cross_site"}, 403)
         jar = jar_for_scope(self.auth, request.scope)
         if method in ("GET", "HEAD"):
@@ -143,7 +145,9 @@ class SessionAPI:
         jar: CookieJar | None = None,
         extra: dict[str, str] | None = None,
     ) -> Response:
-        response = JSONResponse(body, status_code=status, headers={**NO_STORE_HEADERS, **(extra or {})})
+        response = JSONResponse(
+            body, status_code=status, headers={**NO_STORE_HEADERS, **(extra or {})}
+        )
         if jar is not None:
             for header in jar.set_cookie_headers:
                 response.raw_headers.append((b"set-cookie", header.encode("latin-1")))

@@ -36,7 +36,7 @@ log = logging.getLogger("reflex_session.http")
 
 CustomHandler = Callable[
     ["Scope", "Session[Any] | None", Decision],
-    "Decision | Response | None | Awaitable[Decision | Response | None]",
+    "Decision | Response | Awaitable[Decision | Response | None] | None",
 ]
 
 #: Reflex's own endpoints and build output: never pages, never guarded here.

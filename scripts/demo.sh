@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Run the demo app (rxconfig.py at the repo root, app "demo" in demo/demo.py) in prod mode.
+# Frontend and backend share one port: $REFLEX_FRONTEND_PORT, else $PORT, else 3000.
+# Extra arguments go to `reflex run` (e.g. --loglevel debug). The demo uses SQLite: no services.
+set -euo pipefail
+# shellcheck source=scripts/_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_lib.sh"
+cd "$ROOT"
+
+ensure_venv
+ensure_bun
+[[ -f rxconfig.py ]] || die "rxconfig.py not found in $ROOT"
+[[ -f demo/demo.py ]] || log "warning: demo/demo.py not found; reflex run will fail"
+
+port="${REFLEX_FRONTEND_PORT:-${PORT:-3000}}"
+[[ "$port" =~ ^[0-9]+$ ]] || die "port must be a number, got '$port'"
+# Reflex reads REFLEX_FRONTEND_PORT itself as well; --frontend-port pins the port so the URL below
+# is the one served (without it Reflex silently moves to the next free port when 3000 is busy).
+log "serving the demo at http://localhost:$port (first build takes ~20 s; Ctrl-C stops it)"
+exec reflex run --env prod --frontend-port "$port" "$@"

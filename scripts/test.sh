@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite: installs/starts what the tests need, then ruff, mypy and pytest.
+# Usage: scripts/test.sh [pytest args...]     (works from any directory; idempotent)
+set -euo pipefail
+# shellcheck source=scripts/_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_lib.sh"
+cd "$ROOT"
+
+start=$SECONDS
+# All Debian packages in one apt transaction; the helpers below then find them installed.
+ensure_apt postgresql redis-server chromium chromium-driver fonts-liberation
+ensure_venv
+ensure_bun
+ensure_chromium
+start_postgres
+start_redis
+ensure_node_interop
+log "set-up done in $((SECONDS - start))s"
+print_versions
+
+log "ruff check"
+ruff check .
+log "ruff format --check"
+ruff format --check .
+log "mypy"
+mypy
+log "pytest $*"
+rc=0
+pytest "$@" || rc=$?
+if ((rc == 5)); then
+    log "error: pytest collected no tests (exit code 5): treating as a failure"
+fi
+exit "$rc"
