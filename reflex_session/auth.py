@@ -27,6 +27,7 @@ from .cookies import CookieJar, CookiePolicy
 from .errors import ConfigError, NoSession
 from .jwe import MAX_TOKEN_CHARS
 from .lifecycle import (
+    _UNSET,
     Policy,
     is_expired,
     merged,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["ReflexSession"]
 
 log = logging.getLogger("reflex_session")
-_UNSET: Any = object()
 #: Cookie bytes the browser allows for name plus value (RFC 6265bis 5.6; Chrome, Firefox).
 BROWSER_COOKIE_LIMIT = 4096
 

@@ -71,7 +71,7 @@ class CookiePolicy:
         parts = [f"{self.name_for(secure)}={value}", "Path=/", f"Max-Age={max(0, max_age)}"]
         if max_age <= 0:
             parts.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")
-        if self.domain and not (secure and self.host_prefix):
+        if self.domain and not self.name_for(secure).startswith("__Host-"):
             parts.append(f"Domain={self.domain}")
         parts.append("HttpOnly")
         if secure or self.same_site == "none":

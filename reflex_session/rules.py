@@ -29,6 +29,7 @@ matching and kept in redirects (``/ar/dashboard`` -> ``/ar/login?callbackUrl=%2F
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -171,6 +172,7 @@ class Decision:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SLASHES = re.compile(r"/{2,}")
 
 
 def _normalise(path: str) -> str:
@@ -205,7 +207,8 @@ def safe_return_to(
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:
         return home_path
-    path = _strip_locale(_normalise(parts.path), locales)[1]
+    path = _normalise(posixpath.normpath(_SLASHES.sub("/", unquote(parts.path).split(";")[0])))
+    path = _strip_locale(path, locales)[1]
     if path == _normalise(login_path):
         return home_path
     return value
@@ -279,8 +282,13 @@ class RouteGuard:
 
     def decide(self, path_with_query: str, session: Session[Any] | None) -> Decision:
         """Allow, or redirect: the one routing policy for HTTP and for Reflex navigation."""
-        parts = urlsplit(path_with_query if path_with_query.startswith("/") else "/")
-        prefix, path = _strip_locale(_normalise(unquote(parts.path) or "/"), self.locales)
+        raw_path, _, query = path_with_query.partition("?")
+        raw_path = raw_path.partition("#")[0]
+        if not raw_path.startswith("/"):
+            raw_path = "/"
+        # "//dashboard" must not read as a host: collapse slashes, never urlsplit a path
+        clean = _SLASHES.sub("/", unquote(raw_path))
+        prefix, path = _strip_locale(_normalise(clean), self.locales)
         route_type, rule = self.type_of(path)
         if route_type == "hybrid":
             return Decision("allow", "allowed", rule=rule)
@@ -290,8 +298,8 @@ class RouteGuard:
             return Decision("redirect", "home", _localised(prefix, self.home_path), rule)
         # auth
         if session is None:
-            original = parts.path + (f"?{parts.query}" if parts.query else "")
+            original = _SLASHES.sub("/", raw_path) + (f"?{query}" if query else "")
             return Decision("redirect", "login", self.login_url(original, prefix), rule)
         if rule is not None and rule.requires is not None and not rule.requires(session):
-            return Decision("redirect", "forbidden", self.home_path, rule)
+            return Decision("redirect", "forbidden", _localised(prefix, self.home_path), rule)
         return Decision("allow", "allowed", rule=rule)

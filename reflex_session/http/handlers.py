@@ -10,9 +10,10 @@ PATCH    merges a JSON body ``{"user": {...}}`` into the session          401
 DELETE   logs out: clears the cookie                                      200
 =======  ===============================================================  =====================
 
-Every response carries ``Cache-Control: no-store`` and ``Vary: Cookie``. POST, PATCH and DELETE
-from another site are refused with 403 before anything is read. A bad body is 400 (not JSON),
-415 (not JSON content type) or 422 (a field that cannot be changed); an update that would not fit
+Every response carries ``Cache-Control: no-store`` and ``Vary: Cookie``. Any request from another
+site (``Sec-Fetch-Site``/``Origin``) is refused with 403 before anything is read — GET included, so
+a permissive CORS setting can never let another site read who is signed in. A bad body is 400
+(not JSON), 415 (not JSON content type) or 422 (a field that cannot be changed); an update that would not fit
 in a cookie is 413. In every error case the old cookie is left exactly as it was. The body never
 contains the cookie, and tokens only when the app set ``expose_tokens=True``.
 """
@@ -66,11 +67,19 @@ class SessionAPI:
     async def _dispatch(self, request: Request) -> Response:
         path = request.scope.get("path", "")
         root = request.scope.get("root_path", "")
-        local = path[len(root) :] if root and path.startswith(root) else path
-        if local.rstrip("/") not in ("", self.auth.config.api_path):
+        api_path = self.auth.config.api_path
+        if root and path.startswith(root):
+            local = path[len(root) :]  # mounted: only the mount point itself is ours
+        elif path.startswith(api_path):
+            local = path[len(api_path) :]  # wrapped by install(): the full path arrives
+        else:
+            local = path
+        if local not in ("", "/"):
             return self._json({"error": "not_found"}, 404)
         method = request.method
-        if method in ("POST", "PATCH", "DELETE"):
+        # every method: a cross-site GET must not read the user's session through a permissive
+        # CORS setting (Reflex's default echoes any Origin with credentials allowed)
+        if method in ("GET", "HEAD", "POST", "PATCH", "DELETE"):
             reason = cross_site_reason(self.auth, request.scope)
             if reason is not None:
                 security_log.warning(

@@ -54,8 +54,11 @@ DEFAULT_SKIP_PREFIXES = (
 
 
 def _is_static(path: str) -> bool:
+    """A file of the build (``.js``, ``.css``, images), but never an ``.html`` page."""
     last = path.rsplit("/", 1)[-1]
-    return "." in last
+    if "." not in last:
+        return False
+    return not last.lower().endswith((".html", ".htm"))
 
 
 class SessionMiddleware:
@@ -103,6 +106,8 @@ class SessionMiddleware:
             if inspect.isawaitable(override):
                 override = await override
             if isinstance(override, Response):
+                for header in jar.set_cookie_headers:
+                    override.raw_headers.append((b"set-cookie", header.encode("latin-1")))
                 await override(scope, receive, send)
                 return
             if isinstance(override, Decision):

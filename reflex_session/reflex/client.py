@@ -1,0 +1,196 @@
+"""The small browser side: one invisible component that ``install`` puts on every page.
+
+It keeps the HttpOnly cookie in step with the server-side state and schedules everything that
+depends on time *in the browser*, so an idle page sends no websocket message at all:
+
+* ``sync_seq`` changed -> one ``POST /api/session/sync`` (credentials included), serialised with
+  the Web Locks API across the tabs of this browser (a promise chain where that API is missing);
+* after a sync that changed the cookie, a ``BroadcastChannel`` message tells the other tabs, which
+  pull the new cookie into their own state (logout in one tab reaches the others in milliseconds);
+* user activity (pointer, key, touch, wheel, scroll; throttled to one check a second) pulls once the
+  cookie is at least ``refresh_threshold`` old — at most one refresh per threshold window;
+* a timer at the "expiring soon" moment (one event) and one at expiry (one pull, which finds the
+  cookie expired and signs the state out, so protected pages redirect to login).
+
+No token, cookie value or secret is ever handled here: the script sees only the Reflex client
+token (its own tab's id), the tab's sync nonce and timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import reflex as rx
+from reflex_base.components.component import field
+from reflex_base.event import EventHandler, no_args_event_spec
+from reflex_base.vars.base import Var, VarData
+
+from .runtime import get_auth, get_options
+from .state import SessionState, _default_soon
+
+__all__ = ["SessionClient", "session_client"]
+
+_RUNTIME = """
+useEffect(() => {
+  if (typeof window === 'undefined' || window.__reflexSession) return;
+  const rs = { nonce: null, chain: Promise.resolve(), syncs: 0 };
+  rs.url = () => {
+    const u = getBackendURL(env.PING);
+    u.pathname = %(sync_path)s;
+    u.search = '';
+    return u.toString();
+  };
+  rs.run = async () => {
+    const token = window.sessionStorage.getItem('token');
+    if (!token || !rs.nonce) return;
+    const res = await fetch(rs.url(), {
+      method: 'POST', credentials: 'include', cache: 'no-store',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token, nonce: rs.nonce }),
+    });
+    rs.syncs += 1;
+    if (res.ok) {
+      const body = await res.json();
+      if (body.changed && rs.channel) rs.channel.postMessage({ type: 'changed' });
+    }
+  };
+  rs.sync = () => {
+    const go = () => rs.run().catch(() => {});
+    if (navigator.locks && navigator.locks.request) {
+      return navigator.locks.request('reflex-session-sync', go);
+    }
+    rs.chain = rs.chain.then(go);
+    return rs.chain;
+  };
+  if ('BroadcastChannel' in window) {
+    rs.channel = new BroadcastChannel('reflex-session');
+    rs.channel.onmessage = (e) => { if (e.data && e.data.type === 'changed') rs.sync(); };
+  }
+  window.__reflexSession = rs;
+}, []);
+"""
+
+_NONCE = """
+useEffect(() => {
+  if (window.__reflexSession) window.__reflexSession.nonce = %(nonce)s;
+}, [%(nonce)s]);
+"""
+
+_SYNC = """
+useEffect(() => {
+  const rs = window.__reflexSession;
+  if (!rs) return;
+  rs.nonce = %(nonce)s;
+  if (%(seq)s > 0) rs.sync();
+}, [%(seq)s]);
+"""
+
+_TIMERS = """
+useEffect(() => {
+  if (%(status)s !== 'authenticated' || !%(expires)s) return;
+  const timers = [];
+  const soonAt = %(expires)s - %(soon_ms)d;
+  if (!%(is_soon)s) {
+    timers.push(setTimeout(() => { (%(on_soon)s)(); }, Math.max(0, soonAt - Date.now())));
+  }
+  timers.push(setTimeout(() => { if (window.__reflexSession) window.__reflexSession.sync(); },
+    Math.max(0, %(expires)s - Date.now() + 250)));
+  return () => timers.forEach(clearTimeout);
+}, [%(expires)s, %(status)s, %(is_soon)s]);
+"""
+
+_ACTIVITY = """
+useEffect(() => {
+  if (%(status)s !== 'authenticated') return;
+  let lastCheck = 0;
+  let lastPull = 0;
+  const onActivity = () => {
+    const now = Date.now();
+    if (now - lastCheck < 1000) return;
+    lastCheck = now;
+    if (now - %(last_activity)s < %(threshold_ms)d || now - lastPull < %(threshold_ms)d) return;
+    lastPull = now;
+    if (window.__reflexSession) window.__reflexSession.sync();
+  };
+  const events = ['pointermove', 'pointerdown', 'keydown', 'touchstart', 'wheel', 'scroll'];
+  events.forEach((name) => window.addEventListener(name, onActivity, { passive: true }));
+  return () => events.forEach((name) => window.removeEventListener(name, onActivity));
+}, [%(status)s, %(last_activity)s]);
+"""
+
+_INTERVAL = """
+useEffect(() => {
+  if (%(status)s !== 'authenticated') return;
+  const t = setInterval(() => {
+    if (window.__reflexSession) window.__reflexSession.sync();
+  }, %(interval)d);
+  return () => clearInterval(t);
+}, [%(status)s]);
+"""
+
+
+def _js(var: Any) -> str:
+    return str(Var.create(var))
+
+
+class SessionClient(rx.Fragment):  # type: ignore[misc]
+    """The invisible session runtime (added once per page by ``install``)."""
+
+    on_expiring_soon: EventHandler[no_args_event_spec] = field(  # type: ignore[type-arg,valid-type]
+        doc="Fired once when the session enters its expiring-soon window."
+    )
+
+    def add_imports(self) -> dict[str, Any]:
+        return {
+            "react": [rx.ImportVar(tag="useEffect")],
+            "$/utils/state": [rx.ImportVar(tag="getBackendURL")],
+            "$/env.json": [rx.ImportVar(tag="env", is_default=True)],
+        }
+
+    def add_hooks(self) -> list[str | Var[Any]]:
+        auth = get_auth()
+        options = get_options()
+        state_vars = [
+            SessionState.sync_seq,
+            SessionState.sync_nonce,
+            SessionState.expires_at,
+            SessionState.last_activity,
+            SessionState.status,
+            SessionState.is_expiring_soon,
+        ]
+        on_soon = self.event_triggers.get("on_expiring_soon")
+        on_soon_js = _js(on_soon) if on_soon is not None else "(() => {})"
+        parts: list[Any] = [*state_vars]
+        if on_soon is not None:
+            parts.append(Var.create(on_soon))
+        var_data = VarData.merge(*(v._get_all_var_data() for v in parts))
+        values = {
+            "sync_path": json.dumps(auth.config.api_path + "/sync"),
+            "nonce": _js(SessionState.sync_nonce),
+            "seq": _js(SessionState.sync_seq),
+            "expires": _js(SessionState.expires_at),
+            "last_activity": _js(SessionState.last_activity),
+            "status": _js(SessionState.status),
+            "is_soon": _js(SessionState.is_expiring_soon),
+            "on_soon": on_soon_js,
+            "soon_ms": 1000 * (options.expiring_soon or _default_soon(auth.policy.session_expiry)),
+            "threshold_ms": options.activity_refresh_interval
+            or 1000 * auth.policy.refresh_threshold,
+            "interval": options.refresh_interval or 0,
+        }
+        hooks = [_RUNTIME, _NONCE, _SYNC, _TIMERS]
+        if options.auto_activity_refresh:
+            hooks.append(_ACTIVITY)
+        if options.refresh_interval:
+            hooks.append(_INTERVAL)
+        return [Var(hook % values, _var_data=var_data) for hook in hooks]
+
+
+def session_client() -> rx.Component:
+    """The runtime component, wired to ``SessionState``."""
+    component: rx.Component = SessionClient.create(
+        on_expiring_soon=SessionState.mark_expiring_soon,
+        on_mount=SessionState.enforce_route,
+    )
+    return component

@@ -1,0 +1,120 @@
+"""``install(app, auth)``: the one call that wires reflex-session into a Reflex app.
+
+It adds, without any other wiring by the app:
+
+* the session API at ``api_path`` (``/api/session``) and its sync endpoint (``/api/session/sync``),
+  composed with any ``api_transformer`` the app already has;
+* the page guard, in front of every page the backend serves (prod mode);
+* the Reflex middleware: session loaded at every websocket connect, rules applied at every
+  client-side navigation, protected events checked at the moment they arrive;
+* the client runtime on every page (cookie sync, cross-tab notice, activity refresh, expiry timers).
+
+Options are the reference's ``SessionProvider`` props (milliseconds, as there).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..http.middleware import SessionMiddleware
+from .client import session_client
+from .guard import decide
+from .middleware import SessionEventMiddleware
+from .runtime import ClientOptions, set_runtime
+from .sync import SyncEndpoint
+
+if TYPE_CHECKING:
+    from reflex.app import App
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from ..auth import ReflexSession
+    from ..rules import Decision
+    from ..session import Session
+
+__all__ = ["install"]
+
+
+def install(
+    app: App,
+    auth: ReflexSession[Any],
+    *,
+    fetch_on_mount: bool = True,
+    refresh_interval: int | None = None,
+    refetch_on_path_change: bool = True,
+    auto_activity_refresh: bool = True,
+    activity_refresh_interval: int | None = None,
+    expiring_soon: int | None = None,
+    on_session_change: Callable[[Any, Any], Any] | None = None,
+) -> None:
+    """Install the session layer into ``app`` (call once, after ``rx.App()``)."""
+    set_runtime(
+        app,
+        auth,
+        ClientOptions(
+            fetch_on_mount=fetch_on_mount,
+            refresh_interval=refresh_interval,
+            refetch_on_path_change=refetch_on_path_change,
+            auto_activity_refresh=auto_activity_refresh,
+            activity_refresh_interval=activity_refresh_interval,
+            expiring_soon=expiring_soon,
+            on_session_change=on_session_change,
+        ),
+    )
+    transformer = _transformer(auth)
+    existing = app.api_transformer
+    if existing is None:
+        app.api_transformer = transformer
+    elif isinstance(existing, Sequence):
+        app.api_transformer = [*existing, transformer]
+    else:
+        app.api_transformer = [existing, transformer]
+    app.add_middleware(SessionEventMiddleware())
+    app.extra_app_wraps[(6, "ReflexSessionClient")] = lambda stateful: (
+        session_client() if stateful else None
+    )
+
+
+def _page_decision(scope: Scope, session: Session[Any] | None, decision: Decision) -> Decision:
+    """The HTTP page guard's custom hook: add ``@require_auth`` page requirements."""
+    if not decision.allowed:
+        return decision
+    query = scope.get("query_string", b"").decode("latin-1")
+    return decide(scope.get("path", "/") + (f"?{query}" if query else ""), session)
+
+
+def _transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
+    api = auth.handlers()
+    sync = SyncEndpoint(auth)
+    api_path = auth.config.api_path
+    sync_path = api_path + "/sync"
+    custom = auth.authorize
+
+    async def page_hook(scope: Scope, session: Session[Any] | None, decision: Decision) -> Any:
+        decision = _page_decision(scope, session, decision)
+        if custom is not None:
+            override: Any = custom(scope, session, decision)
+            if inspect.isawaitable(override):
+                override = await override
+            if override is not None:
+                return override
+        return decision
+
+    def transform(inner: ASGIApp) -> ASGIApp:
+        guarded = SessionMiddleware(inner, auth, custom=page_hook)
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                path = scope.get("path", "")
+                if path.rstrip("/") == sync_path:
+                    await sync(scope, receive, send)
+                    return
+                if path.rstrip("/") == api_path:
+                    await api(scope, receive, send)
+                    return
+            await guarded(scope, receive, send)
+
+        return app
+
+    return transform

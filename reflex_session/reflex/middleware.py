@@ -1,0 +1,83 @@
+"""The Reflex event middleware: the navigation hook and the per-event guard.
+
+Reflex 0.10.1 sends ``<root>.hydrate_and_load`` on every websocket (re)connect and
+``on_load_internal`` on every client-side navigation, and calls ``Middleware.preprocess`` before
+every event with the router data already updated (``postprocess`` is never called, so nothing
+here relies on it). Returning a ``StateUpdate`` short-circuits the event: the handler never runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING, Any
+
+import reflex as rx
+from reflex.state import StateUpdate
+from reflex_base.event import Event
+
+from .guard import refusal_for
+from .registry import RequirementSpec, requirement_of, state_requirement
+from .runtime import get_options
+from .state import SessionState
+
+if TYPE_CHECKING:
+    from reflex.app import App
+
+from reflex.state import BaseState
+
+__all__ = ["SessionEventMiddleware"]
+
+log = logging.getLogger("reflex_session")
+
+
+@functools.lru_cache(maxsize=4096)
+def _handler_requirement(
+    root: type[BaseState], state_path: str, handler_name: str
+) -> RequirementSpec | None:
+    """The ``@guarded`` requirement of a handler, looked up once per handler name."""
+    try:
+        state_cls = root.get_class_substate(state_path)
+    except (ValueError, IndexError):
+        return None
+    handler = state_cls.event_handlers.get(handler_name)
+    return requirement_of(handler.fn) if handler is not None else None
+
+
+class SessionEventMiddleware(rx.Middleware):
+    """Loads the session at connect, guards navigations and protected events."""
+
+    async def preprocess(self, app: App, state: BaseState, event: Event) -> StateUpdate | None:
+        name = event.name
+        if name.endswith(".hydrate_and_load"):
+            session_state = await state.get_state(SessionState)
+            session_state._load_from_cookie_header()
+            return None
+        if name.endswith(".on_load_internal"):
+            if not get_options().refetch_on_path_change:
+                return None
+            session_state = await state.get_state(SessionState)
+            return await self._refuse(session_state, session_state._enforce_route())
+        state_path, _, handler_name = name.rpartition(".")
+        spec = state_requirement(state_path)
+        if spec is None:
+            spec = _handler_requirement(type(state).get_root_state(), state_path, handler_name)
+        if spec is None:
+            return None
+        session_state = await state.get_state(SessionState)
+        location = refusal_for(spec, session_state)
+        if location is None:
+            return None
+        log.info("event %s refused: the session does not allow it", handler_name)
+        if session_state._session_wire and session_state.current_session() is None:
+            session_state._apply(None)
+        return await self._refuse(session_state, rx.redirect(location, replace=True))
+
+    @staticmethod
+    async def _refuse(session_state: SessionState, redirect: Any) -> StateUpdate | None:
+        if redirect is None:
+            return None
+        root = session_state._get_root_state()
+        delta = await root._get_resolved_delta()
+        root._clean()  # type: ignore[no-untyped-call]
+        return StateUpdate(delta=delta, events=Event.from_event_type(redirect))

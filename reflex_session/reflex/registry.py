@@ -1,0 +1,78 @@
+"""Which pages, states and handlers need a session, as declared by the decorators.
+
+``@require_auth`` (pages), ``@protected`` (whole states) and ``@guarded`` (single handlers) only
+*record* a requirement here; the Reflex middleware and the page guard enforce it. Keeping the
+declaration apart from the enforcement means the order of decorators does not matter and a page
+is guarded the same way on a server load and on a client-side navigation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..rules import Requirement, has_role
+from ..session import Session
+
+__all__ = ["Requirement", "RequirementSpec", "requirement_of", "spec_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequirementSpec:
+    """A session is required; optionally it must also satisfy ``check`` (e.g. a role)."""
+
+    roles: tuple[str, ...] = ()
+    check: Requirement | None = None
+    login_path: str | None = None
+
+    def allows(self, session: Session[Any] | None) -> bool:
+        if session is None:
+            return False
+        if self.roles and not has_role(*self.roles)(session):
+            return False
+        return self.check is None or bool(self.check(session))
+
+
+_ATTR = "__reflex_session_requirement__"
+_STATES: dict[str, RequirementSpec] = {}
+
+
+def spec_for(
+    role: str | Sequence[str] | None = None,
+    requires: Requirement | None = None,
+    login_path: str | None = None,
+) -> RequirementSpec:
+    roles: tuple[str, ...] = (
+        () if role is None else (role,) if isinstance(role, str) else tuple(role)
+    )
+    return RequirementSpec(roles, requires, login_path)
+
+
+def mark(obj: Callable[..., Any], spec: RequirementSpec) -> None:
+    setattr(obj, _ATTR, spec)
+
+
+def requirement_of(obj: object) -> RequirementSpec | None:
+    """The requirement recorded on a page function or handler function, if any."""
+    while obj is not None:
+        spec = getattr(obj, _ATTR, None)
+        if spec is not None:
+            return spec  # type: ignore[no-any-return]
+        obj = getattr(obj, "__wrapped__", None)
+    return None
+
+
+def protect_state(full_name: str, spec: RequirementSpec) -> None:
+    _STATES[full_name] = spec
+
+
+def state_requirement(state_path: str) -> RequirementSpec | None:
+    """The requirement of the state at ``state_path`` or of its nearest protected ancestor."""
+    parts = state_path.split(".")
+    while parts:
+        spec = _STATES.get(".".join(parts))
+        if spec is not None:
+            return spec
+        parts.pop()
+    return None

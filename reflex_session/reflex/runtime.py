@@ -1,0 +1,65 @@
+"""The one ``ReflexSession`` an app installed, and the install options, for the Reflex layer.
+
+State classes are created by Reflex, not by us, so they cannot be handed the session object in a
+constructor; :func:`reflex_session.reflex.install` registers it here once at app start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from reflex.app import App
+
+    from ..auth import ReflexSession
+
+__all__ = ["ClientOptions", "get_app", "get_auth", "get_options", "set_runtime"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    """The reference's ``SessionProvider`` props, as ``install`` options.
+
+    Times are milliseconds, as in the reference. ``initial_session`` has no equivalent: the state
+    is server-side and is filled from the cookie when the websocket connects.
+    """
+
+    fetch_on_mount: bool = True
+    refresh_interval: int | None = None
+    refetch_on_path_change: bool = True
+    auto_activity_refresh: bool = True
+    activity_refresh_interval: int | None = None
+    expiring_soon: int | None = None
+    on_session_change: Callable[[Any, Any], Any] | None = None
+
+
+_state: dict[str, Any] = {}
+
+
+def set_runtime(app: App, auth: ReflexSession[Any], options: ClientOptions) -> None:
+    _state.update(app=app, auth=auth, options=options)
+
+
+def get_auth() -> ReflexSession[Any]:
+    try:
+        return _state["auth"]  # type: ignore[no-any-return]
+    except KeyError:
+        raise ConfigError(
+            "install",
+            "no ReflexSession is installed",
+            "call reflex_session.reflex.install(app, auth) in your app module after rx.App()",
+        ) from None
+
+
+def get_app() -> App:
+    get_auth()
+    return _state["app"]  # type: ignore[no-any-return]
+
+
+def get_options() -> ClientOptions:
+    return _state.get("options") or ClientOptions()

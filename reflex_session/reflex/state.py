@@ -1,0 +1,318 @@
+"""``SessionState``: the session as server-side Reflex state, for app states to inherit.
+
+It mirrors the reference's client hooks — ``session``, ``status``, ``user``, ``is_authenticated``,
+``is_loading``, ``expires_at``, ``is_expiring_soon`` and the handlers ``refresh``, ``update``,
+``logout``, ``recalculate`` — but the truth lives on the server: the browser receives the client
+view (never a token, never the cookie) and a couple of numbers to schedule timers.
+
+How the cookie follows the state
+--------------------------------
+A Reflex event runs over a websocket and cannot set a cookie. Every verb here therefore does two
+things: it changes the state *at once* (the page updates immediately) and it queues an operation
+in the backend-only ``_pending`` list and bumps ``sync_seq``. The client component that
+``install`` adds to every page sees ``sync_seq`` change and makes one ``POST /api/session/sync``
+(credentials included, serialised across tabs with the Web Locks API). That HTTP request takes
+the pending operations out of *this tab's* state — they never travel through the browser — applies
+them to the cookie the request carries (the browser's newest truth, which another tab may have
+changed), sets the new HttpOnly cookie, and writes the result back into the state. A stale tab
+can therefore never overwrite a newer cookie, and the cookie never lags behind the state.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import reflex as rx
+
+from ..clock import now_ms
+from ..rules import Decision
+from ..session import Session
+from .runtime import get_auth, get_options
+
+__all__ = ["SessionState"]
+
+log = logging.getLogger("reflex_session")
+
+#: Pending operations older than this are dropped unapplied (the tab never synced).
+PENDING_TTL_MS = 60_000
+
+
+class SessionState(rx.State):
+    """The shared session of one browser tab. Subclass it: ``class AppState(SessionState)``."""
+
+    #: The client view: user, expiresAt, expiryDate, createdAt, lastActivity — never tokens.
+    session: dict[str, Any] = {}  # noqa: RUF012 - a Reflex var, copied per instance
+    #: "loading" until the websocket connected, then "authenticated" or "unauthenticated".
+    status: str = "loading"
+    #: Unix ms when the session ends (0 without a session); the browser counts down from it.
+    expires_at: int = 0
+    #: Unix ms of the last cookie issue; the browser's activity refresh is scheduled from it.
+    last_activity: int = 0
+    #: True within the "expiring soon" window (set by the browser's timer, reset by a refresh).
+    is_expiring_soon: bool = False
+    #: Bumped whenever the cookie must catch up with the state (see the module docstring).
+    sync_seq: int = 0
+    #: A per-tab capability for the sync endpoint (not a session secret: it authorises nothing
+    #: but "apply this tab's own pending operations to this browser's own cookie").
+    sync_nonce: str = ""
+
+    _session_wire: dict[str, Any] = {}  # noqa: RUF012 - backend-only Reflex var
+    _pending: list[dict[str, Any]] = []  # noqa: RUF012 - backend-only Reflex var
+
+    # -- the reference's hook values ----------------------------------------------------------
+
+    @rx.var
+    def user(self) -> dict[str, Any]:
+        value = self.session.get("user")
+        return value if isinstance(value, dict) else {}
+
+    @rx.var
+    def is_authenticated(self) -> bool:
+        return self.status == "authenticated"
+
+    @rx.var
+    def is_loading(self) -> bool:
+        return self.status == "loading"
+
+    @rx.var
+    def user_roles(self) -> list[str]:
+        user = self.user
+        roles = [user["role"]] if isinstance(user.get("role"), str) else []
+        many = user.get("roles")
+        if isinstance(many, list):
+            roles.extend(r for r in many if isinstance(r, str))
+        return roles
+
+    @rx.var
+    def user_display_name(self) -> str:
+        user = self.user
+        return str(user.get("name") or user.get("email") or user.get("id") or "")
+
+    # -- reading the session on the server ----------------------------------------------------
+
+    def current_session(self) -> Session[Any] | None:
+        """The live session, checked against the clock *now*; ``None`` when absent or expired."""
+        if not self._session_wire:
+            return None
+        auth = get_auth()
+        try:
+            session = _session_from_wire(self._session_wire)
+        except (KeyError, TypeError, ValueError):
+            return None
+        if auth.is_session_expired(session):
+            return None
+        return session
+
+    # -- applying a session to the state ------------------------------------------------------
+
+    def _apply(self, session: Session[Any] | None) -> None:
+        """Make ``session`` the state's session (``None``: signed out). Only what changed is set."""
+        auth = get_auth()
+        before = self._session_wire.get("id")
+        if session is None:
+            if self._session_wire:
+                self._session_wire = {}
+            if self.session:
+                self.session = {}
+            self.status = "unauthenticated"
+            self.expires_at = 0
+            self.last_activity = 0
+            self.is_expiring_soon = False
+        else:
+            self._session_wire = _session_to_wire(session)
+            view = session.client_view(expose_tokens=auth.config.expose_tokens)
+            if view != self.session:
+                self.session = view
+            self.status = "authenticated"
+            self.expires_at = session.expires_at
+            self.last_activity = session.last_activity
+            soon = get_options().expiring_soon or _default_soon(auth.policy.session_expiry)
+            self.is_expiring_soon = session.expires_at - now_ms(auth.clock) <= soon * 1000
+        if not self.sync_nonce:
+            self.sync_nonce = secrets.token_urlsafe(16)
+        callback = get_options().on_session_change
+        if callback is not None and before != (session.id if session else None):
+            try:
+                callback(self, session)
+            except Exception:
+                log.exception("on_session_change raised")
+
+    def _queue(self, op: str, **data: Any) -> None:
+        now = now_ms(get_auth().clock)
+        self._pending = [
+            *(p for p in self._pending if now - p["at"] < PENDING_TTL_MS),
+            {"op": op, "at": now, **data},
+        ]
+        self.sync_seq += 1
+
+    def _load_from_cookie_header(self) -> None:
+        """Fill the state from the cookie the websocket was opened with (at connect only).
+
+        The websocket's headers are frozen at the handshake, so this is only trusted at
+        (re)connect time; later the state is newer than those headers.
+        """
+        auth = get_auth()
+        headers = self.router.headers
+        https = str(getattr(headers, "origin", "") or "").startswith("https://")
+        jar = auth.jar(getattr(headers, "cookie", "") or "", https=https)
+        decoded = auth.codec.read(jar.read())
+        session = decoded.session if decoded else None
+        self._apply(session)
+        if session is not None and (
+            decoded is not None and (decoded.stale_key or auth.should_refresh_session(session))
+        ):
+            # the cookie needs re-issuing (threshold passed, or an old secret): one HTTP pull
+            self._queue("pull")
+
+    # -- the verbs ------------------------------------------------------------------------------
+
+    def login(
+        self,
+        user: Any,
+        *,
+        access_token: str | None = None,
+        refresh_token: str | None = None,
+    ) -> Session[Any]:
+        """Sign ``user`` in from your own login handler; the page is signed in at once.
+
+        Call it from an event handler after checking credentials, then redirect with
+        :meth:`return_to`::
+
+            @rx.event
+            def submit(self, form: dict):
+                user = check_password(form["email"], form["password"])
+                if user is None:
+                    self.error = "Invalid email or password"
+                    return
+                self.login({"id": str(user.id), "email": user.email, "name": user.name})
+                return rx.redirect(self.return_to())
+
+        A new session id is issued at every login (session fixation defence); the HttpOnly cookie
+        follows through the sync request, without a page reload.
+        """
+        auth = get_auth()
+        session = auth.new_session(user, access_token=access_token, refresh_token=refresh_token)
+        self._pending = []
+        self._apply(session)
+        self._queue("login", session=_session_to_wire(session))
+        return session
+
+    def return_to(self) -> str:
+        """The safe page to land on after login: the ``callbackUrl`` of this page, else home."""
+        auth = get_auth()
+        value = self.router.url.query_parameters.get(auth.config.return_to_param)
+        return auth.guard.return_to_from(value if isinstance(value, str) else None)
+
+    def update_session(
+        self,
+        user: Mapping[str, Any] | None = None,
+        **tokens: str | None,
+    ) -> Session[Any] | None:
+        """Merge changes into the session at once (``user`` deep-merged; nothing is lost)."""
+        from ..lifecycle import merged
+
+        session = self.current_session()
+        if session is None:
+            return None
+        changes: dict[str, Any] = {}
+        for key in ("access_token", "refresh_token"):
+            if key in tokens:
+                changes[key] = tokens[key]
+        unknown = set(tokens) - {"access_token", "refresh_token"}
+        if unknown:
+            raise TypeError(f"unknown session fields: {sorted(unknown)}")
+        updated = merged(session, user=user, **changes)
+        get_auth().codec.encode(updated)  # raises CookieTooLarge now, not in the sync request
+        self._apply(updated)
+        self._queue("update", session_id=session.id, user=dict(user or {}), **changes)
+        return updated
+
+    @rx.event
+    def update(self, changes: dict[str, Any]) -> None:
+        """The reference's ``update({user: {...}})`` from the page (tokens are server-only)."""
+        from ..lifecycle import parse_update
+
+        kwargs = parse_update(changes, allow_tokens=False)
+        self.update_session(kwargs.get("user"))
+
+    @rx.event
+    def refresh(self) -> None:
+        """Extend the session now (the cookie follows through the sync request)."""
+        auth = get_auth()
+        session = self.current_session()
+        if session is None:
+            self._apply(None)
+            return
+        from ..lifecycle import refreshed
+
+        self._apply(refreshed(session, now_ms(auth.clock), auth.policy))
+        self._queue("refresh", session_id=session.id)
+
+    @rx.event
+    def logout(self) -> Any:
+        """Sign out: the state at once, the cookie through the sync request, other tabs after."""
+        self._pending = []
+        self._apply(None)
+        self._queue("logout")
+        return self._enforce_route()
+
+    @rx.event
+    def recalculate(self) -> Any:
+        """Re-check expiry against the server clock now (the reference's ``recalculate``)."""
+        if self._session_wire and self.current_session() is None:
+            self._apply(None)
+        return self._enforce_route()
+
+    @rx.event
+    def mark_expiring_soon(self) -> None:
+        """Called once by the browser's timer when the session enters the expiring-soon window."""
+        if self.current_session() is not None:
+            self.is_expiring_soon = True
+
+    @rx.event
+    def enforce_route(self) -> Any:
+        """Apply the route rules and page requirements to the current page (used by widgets)."""
+        return self._enforce_route()
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def route_decision(self) -> Decision:
+        """The guard's decision for the current page and the session at this moment."""
+        from .guard import decide_for_state
+
+        return decide_for_state(self)
+
+    def _enforce_route(self) -> Any:
+        if self._session_wire and self.current_session() is None:
+            self._apply(None)
+        decision = self.route_decision()
+        if decision.allowed or not decision.location:
+            return None
+        return rx.redirect(decision.location, replace=True)
+
+
+def _default_soon(session_expiry: int) -> int:
+    """The reference's one hour, or a fifth of a shorter session."""
+    return min(3600, max(1, session_expiry // 5))
+
+
+def _session_to_wire(session: Session[Any]) -> dict[str, Any]:
+    data = session.to_wire(include_tokens=True)
+    data["id"] = session.id
+    return data
+
+
+def _session_from_wire(data: Mapping[str, Any]) -> Session[Any]:
+    auth = get_auth()
+    return Session(
+        id=data["id"],
+        user=auth.user_type.from_wire(data["user"]),
+        created_at=data["createdAt"],
+        last_activity=data["lastActivity"],
+        expires_at=data["expiresAt"],
+        access_token=data.get("accessToken"),
+        refresh_token=data.get("refreshToken"),
+    )

@@ -1,0 +1,144 @@
+"""``POST /api/session/sync``: where the browser's HttpOnly cookie catches up with the state.
+
+The request body is ``{"token": <Reflex client token>, "nonce": <SessionState.sync_nonce>}`` and
+nothing else: the operations to apply are taken from that tab's server-side state, never from the
+request. They are applied in order to the cookie *the request carries* — the browser's newest
+cookie, which another tab may have changed since this tab last looked:
+
+========  ===================================================================================
+login     write the new session (a new id: a login never reuses a session)
+update    merge the change into the cookie's session, if it is still the same session
+refresh   re-issue the cookie's session (idle expiry moves, the absolute limit does not)
+logout    clear the cookie
+pull      (no operation queued) read the cookie, re-issuing it when the refresh rule says so
+========  ===================================================================================
+
+The result is written back into the tab's state (``app.modify_state`` pushes it to the page) and
+the new cookie goes out as ``Set-Cookie``. The JSON answer says only whether the cookie changed,
+so the page can tell its other tabs; it never contains the cookie, a token or the session.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from ..errors import CookieTooLarge, ForbiddenUpdate
+from ..http.common import NO_STORE_HEADERS, cross_site_reason, jar_for_scope
+from ..lifecycle import merged
+from .runtime import get_app
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
+    from ..auth import ReflexSession
+    from ..cookies import CookieJar
+    from ..session import Session
+
+__all__ = ["SyncEndpoint", "apply_operations"]
+
+log = logging.getLogger("reflex_session")
+security_log = logging.getLogger("reflex_session.security")
+_MAX_BODY = 1024
+
+
+async def apply_operations(
+    auth: ReflexSession[Any], jar: CookieJar, ops: list[dict[str, Any]]
+) -> Session[Any] | None:
+    """Apply queued operations to the jar's cookie, in order; return the resulting session."""
+    from .state import _session_from_wire
+
+    if not ops:
+        return await auth.get_session(jar)
+    session: Session[Any] | None = None
+    for op in ops:
+        kind = op.get("op")
+        if kind == "login":
+            session = auth.write(jar, _session_from_wire(op["session"]))
+        elif kind == "logout":
+            auth.delete_session(jar)
+            session = None
+        elif kind == "refresh":
+            current, _ = await auth.load(jar)
+            session = await auth.refresh_session(jar) if current else None
+        elif kind == "update":
+            current, _ = await auth.load(jar)
+            if current is None:
+                session = None
+            elif current.id != op.get("session_id"):
+                session = current  # another tab replaced the session: its cookie wins
+            else:
+                tokens = {k: op[k] for k in ("access_token", "refresh_token") if k in op}
+                try:
+                    session = auth.write(jar, merged(current, user=op.get("user"), **tokens))
+                except (ForbiddenUpdate, CookieTooLarge) as exc:
+                    log.warning("queued session update dropped: %s", type(exc).__name__)
+                    session = current
+        else:  # "pull"
+            session = await auth.get_session(jar)
+    return session
+
+
+class SyncEndpoint:
+    """ASGI endpoint applying a tab's pending operations to the browser's cookie."""
+
+    def __init__(self, auth: ReflexSession[Any]) -> None:
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            status, body, jar = await self._handle(request)
+        except Exception:
+            log.error("session sync failed (internal error)")
+            status, body, jar = 500, {"error": "internal_error"}, None
+        response = JSONResponse(body, status_code=status, headers=NO_STORE_HEADERS)
+        if jar is not None:
+            for header in jar.set_cookie_headers:
+                response.raw_headers.append((b"set-cookie", header.encode("latin-1")))
+        await response(scope, receive, send)
+
+    async def _handle(self, request: Request) -> tuple[int, dict[str, Any], CookieJar | None]:
+        from reflex.istate.manager.token import BaseStateToken
+
+        from .state import SessionState
+
+        if request.method != "POST":
+            return 405, {"error": "method_not_allowed"}, None
+        reason = cross_site_reason(self.auth, request.scope)
+        if reason is not None:
+            security_log.warning("cross-site session sync refused (%s)", reason)
+            return 403, {"error": "cross_site"}, None
+        raw = await request.body()
+        if len(raw) > _MAX_BODY:
+            return 413, {"error": "body_too_large"}, None
+        try:
+            data = json.loads(raw)
+            token, nonce = data["token"], data["nonce"]
+            if not (isinstance(token, str) and isinstance(nonce, str) and 0 < len(token) <= 128):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return 400, {"error": "bad_request"}, None
+        jar = jar_for_scope(self.auth, request.scope)
+        app = get_app()
+        async with app.modify_state(BaseStateToken(ident=token, cls=SessionState)) as root:
+            state = await root.get_state(SessionState)
+            if not state.sync_nonce or not hmac.compare_digest(state.sync_nonce, nonce):
+                security_log.warning("session sync with a wrong nonce refused")
+                return 403, {"error": "bad_nonce"}, None
+            ops, state._pending = list(state._pending), []
+            session = await apply_operations(self.auth, jar, ops)
+            state._apply(session)
+        return (
+            200,
+            {
+                "status": "authenticated" if session else "unauthenticated",
+                "changed": any(op.get("op") != "pull" for op in ops) or jar.changed,
+            },
+            jar,
+        )
