@@ -12,10 +12,12 @@ DELETE   logs out: clears the cookie                                      200
 
 Every response carries ``Cache-Control: no-store`` and ``Vary: Cookie``. Any request from another
 site (``Sec-Fetch-Site``/``Origin``) is refused with 403 before anything is read — GET included, so
-a permissive CORS setting can never let another site read who is signed in. A bad body is 400
-(not JSON), 415 (not JSON content type) or 422 (a field that cannot be changed); an update that would not fit
-in a cookie is 413. In every error case the old cookie is left exactly as it was. The body never
-contains the cookie, and tokens only when the app set ``expose_tokens=True``.
+a permissive CORS setting can never let another site read who is signed in.
+
+A bad body is 400 (not JSON), 415 (not JSON content type) or 422 (a field that cannot be
+changed); an update that would not fit in a cookie is 413. In every error case the old cookie is
+left exactly as it was. The body never contains the cookie, and tokens only when the app set
+``expose_tokens=True``.
 """
 
 from __future__ import annotations
