@@ -29,7 +29,7 @@ from reflex_base.vars.base import Var, VarData
 from .runtime import get_auth, get_options
 from .state import SessionState, _default_soon
 
-__all__ = ["SessionClient", "session_client"]
+__all__ = ["SessionClient", "SessionCountdown", "session_client", "session_countdown"]
 
 _RUNTIME = """
 useEffect(() => {
@@ -193,4 +193,60 @@ def session_client() -> rx.Component:
         on_expiring_soon=SessionState.mark_expiring_soon,
         on_mount=SessionState.enforce_route,
     )
+    return component
+
+
+_COUNTDOWN_JS = """
+function ReflexSessionCountdown({ expiresAt, soonMs, expiredText, ...rest }) {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!expiresAt) return;
+    const tick = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(tick);
+  }, [expiresAt]);
+  const ms = expiresAt ? Math.max(0, expiresAt - now) : 0;
+  const total = Math.floor(ms / 1000);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const pad = (n) => String(n).padStart(2, '0');
+  const text = !expiresAt ? '' : ms <= 0 ? (expiredText ?? '0:00')
+    : h > 0 ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
+  return jsx('span', { ...rest, 'data-expires-in': ms,
+    'data-expiring-soon': String(!!expiresAt && ms > 0 && ms <= (soonMs ?? 0)),
+    role: 'timer', 'aria-live': 'off' }, text);
+}
+"""
+
+
+class SessionCountdown(rx.Component):
+    """The time left in the session (``4:59``), ticking in the browser.
+
+    It counts down from ``SessionState.expires_at`` with a local timer: an idle page with a
+    countdown on screen sends no websocket message. It also exposes ``data-expires-in`` (ms) and
+    ``data-expiring-soon`` for styling and tests.
+    """
+
+    tag = "ReflexSessionCountdown"
+
+    expires_at: Var[int]
+    soon_ms: Var[int]
+    expired_text: Var[str]
+
+    def add_imports(self) -> dict[str, Any]:
+        return {
+            "react": [rx.ImportVar(tag="useState"), rx.ImportVar(tag="useEffect")],
+            "@emotion/react": [rx.ImportVar(tag="jsx")],
+        }
+
+    def add_custom_code(self) -> list[str]:
+        return [_COUNTDOWN_JS]
+
+
+def session_countdown(**props: Any) -> rx.Component:
+    """A ticking ``m:ss`` of the session's remaining time (empty without a session)."""
+    auth = get_auth()
+    soon = get_options().expiring_soon or _default_soon(auth.policy.session_expiry)
+    props.setdefault("soon_ms", soon * 1000)
+    component: rx.Component = SessionCountdown.create(expires_at=SessionState.expires_at, **props)
     return component

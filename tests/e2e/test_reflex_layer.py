@@ -1,0 +1,211 @@
+"""Issue 4 in a real browser: login/refresh/logout without a reload, and every guard.
+
+Real time is used here (the server is a separate process); expiry is tested on a 12-second
+session. The pure rules are tested with an injected clock in the unit tests.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from .conftest import SECRET, Recorder, ReflexServer, login
+
+pytestmark = pytest.mark.e2e
+
+ACCESS = "e2e-access-token-"
+REFRESH = "e2e-refresh-token-"
+
+
+def session_cookie(context: Any) -> dict[str, Any] | None:
+    found = [c for c in context.cookies() if c["name"].endswith("session")]
+    return found[0] if found else None
+
+
+def assert_no_secrets(recorder: Recorder, cookie_values: list[str], server: ReflexServer) -> None:
+    """No websocket frame, API body or log line carries the cookie, a token or the secret."""
+    needles = [v for v in cookie_values if v] + [ACCESS, REFRESH, SECRET]
+    haystacks = {
+        "websocket frame": recorder.frames,
+        "API body": recorder.bodies,
+        "server log": server.log().splitlines(),
+    }
+    for where, items in haystacks.items():
+        for item in items:
+            for needle in needles:
+                assert needle not in item, f"a secret reached a {where}: {item[:200]!r}"
+    assert recorder.frames, "no websocket traffic was recorded: the check above proves nothing"
+
+
+def test_login_without_reload_httponly_cookie_and_reload(
+    server: ReflexServer, context: Any, recorder: Recorder
+) -> None:
+    page = context.new_page()
+    page.goto(server.url + "/dashboard?tab=2")
+    # the page guard sent us to login, with the deep link (path and query) as return-to
+    parts = urlsplit(page.url)
+    assert parts.path.rstrip("/") == "/login"
+    assert parse_qs(parts.query)["callbackUrl"] == ["/dashboard?tab=2"]
+    page.wait_for_selector("#email")
+    page.evaluate("window.__noReload = 'still here'")
+    login(page)
+    page.wait_for_selector("#dashboard-heading")
+    assert urlsplit(page.url).path.rstrip("/") == "/dashboard"
+    assert parse_qs(urlsplit(page.url).query) == {"tab": ["2"]}
+    # same document: the login did not reload the page
+    assert page.evaluate("window.__noReload") == "still here"
+    page.wait_for_function("document.querySelector('#who').textContent === 'Ada'")
+    # the cookie arrives through the sync request: HttpOnly, invisible to JavaScript
+    page.wait_for_function("true")
+    deadline = time.monotonic() + 5
+    while session_cookie(context) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cookie = session_cookie(context)
+    assert cookie is not None, "the session cookie never reached the browser"
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+    assert cookie["path"] == "/"
+    assert "session" not in page.evaluate("document.cookie")
+    assert cookie["value"] not in page.evaluate("document.cookie")
+    # a reload and a new tab are signed in by the cookie
+    page.reload()
+    page.wait_for_selector("#dashboard-heading")
+    page.wait_for_function("document.querySelector('#status').textContent === 'authenticated'")
+    tab = context.new_page()
+    tab.goto(server.url + "/dashboard")
+    tab.wait_for_selector("#dashboard-heading")
+    assert_no_secrets(recorder, [cookie["value"]], server)
+
+
+def test_logout_in_one_tab_sends_the_other_to_login_within_a_second(
+    server: ReflexServer, context: Any
+) -> None:
+    first = context.new_page()
+    first.goto(server.url + "/login")
+    login(first)
+    first.wait_for_selector("#home-heading")
+    first.wait_for_function("document.querySelector('#status').textContent === 'authenticated'")
+    time.sleep(0.5)
+    second = context.new_page()
+    second.goto(server.url + "/dashboard")
+    second.wait_for_selector("#dashboard-heading")
+    start = time.monotonic()
+    first.click("#logout")
+    second.wait_for_url("**/login**", timeout=5000)
+    elapsed = time.monotonic() - start
+    assert elapsed < 1.0, f"the other tab took {elapsed:.2f}s"
+    assert urlsplit(second.url).path.rstrip("/") == "/login"
+    assert session_cookie(context) is None
+    first.wait_for_function("document.querySelector('#status').textContent === 'unauthenticated'")
+
+
+def test_update_keeps_every_field_and_survives_reload(server: ReflexServer, context: Any) -> None:
+    page = context.new_page()
+    page.goto(server.url + "/login?callbackUrl=%2Fdashboard")
+    login(page)
+    page.wait_for_selector("#dashboard-heading")
+    page.fill("#name", "Ada King")
+    page.click("#save-name")
+    page.wait_for_function("document.querySelector('#who').textContent === 'Ada King'")
+    # overlapping refresh and update: both land, nothing is lost
+    page.click("#refresh")
+    page.fill("#name", "Countess Ada")
+    page.click("#save-name")
+    page.click("#refresh")
+    page.wait_for_function("document.querySelector('#who').textContent === 'Countess Ada'")
+    time.sleep(1.0)
+    page.reload()
+    page.wait_for_selector("#dashboard-heading")
+    page.wait_for_function("document.querySelector('#who').textContent === 'Countess Ada'")
+    assert page.inner_text("#team") == "core"
+
+
+def test_role_page_refused_to_a_plain_user(server: ReflexServer, context: Any) -> None:
+    page = context.new_page()
+    page.goto(server.url + "/login")
+    login(page, "bob@example.com", "battery staple")
+    page.wait_for_selector("#home-heading")
+    page.wait_for_function("document.querySelector('#status').textContent === 'authenticated'")
+    # client-side navigation to the admin page: sent home, the content never rendered
+    page.click("#admin-link")
+    page.wait_for_function("location.pathname === '/' || location.pathname === ''")
+    assert page.query_selector("#admin-heading") is None
+    # a server page load too
+    page.goto(server.url + "/admin")
+    assert urlsplit(page.url).path.rstrip("/") in ("", "/")
+    assert page.query_selector("#admin-heading") is None
+
+
+def test_wrong_password_shows_one_generic_error(server: ReflexServer, context: Any) -> None:
+    page = context.new_page()
+    page.goto(server.url + "/login")
+    login(page, "ada@example.com", "wrong")
+    page.wait_for_function("document.querySelector('#error').textContent.length > 0")
+    assert page.inner_text("#error") == "Invalid email or password"
+    assert session_cookie(context) is None
+
+
+def test_short_session_counts_down_flags_soon_and_expires_to_login(
+    short_server: ReflexServer, context: Any, recorder: Recorder
+) -> None:
+    page = context.new_page()
+    page.goto(short_server.url + "/login?callbackUrl=%2Fdashboard%3Ftab%3D7")
+    login(page)
+    page.wait_for_selector("#dashboard-heading")
+    first = int(page.get_attribute("#countdown", "data-expires-in") or 0)
+    assert 0 < first <= 12_000
+    frames_before = len(recorder.frames)
+    time.sleep(2.5)
+    second = int(page.get_attribute("#countdown", "data-expires-in") or 0)
+    assert second < first - 1500, "the countdown does not tick in the browser"
+    # "expiring soon" flips on time (the last 2.4 s of a 12 s session)
+    page.wait_for_selector("#soon", timeout=12_000)
+    # at expiry the state signs out and the auth page goes to login with return-to
+    page.wait_for_url("**/login**", timeout=15_000)
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["callbackUrl"] == ["/dashboard?tab=7"]
+    # idle: the countdown itself sent nothing; only the soon mark and the expiry sync talked
+    idle_frames = recorder.frames[frames_before:]
+    assert len(idle_frames) <= 12, idle_frames
+
+
+def test_event_after_expiry_changes_nothing(short_server: ReflexServer, context: Any) -> None:
+    page = context.new_page()
+    page.goto(short_server.url + "/login?callbackUrl=%2Fdashboard")
+    login(page)
+    page.wait_for_selector("#dashboard-heading")
+    page.click("#click")
+    page.wait_for_function("document.querySelector('#clicks').textContent === '1'")
+    # silence the browser's own expiry handling, so the server is the only guard left
+    page.evaluate("window.__reflexSession.sync = () => Promise.resolve()")
+    remaining = int(page.get_attribute("#countdown", "data-expires-in") or 0)
+    time.sleep(remaining / 1000 + 1.0)
+    assert page.query_selector("#dashboard-heading") is not None
+    page.click("#click")
+    page.wait_for_url("**/login**", timeout=5000)
+    page.go_back()
+    assert page.query_selector("#clicks") is None or page.inner_text("#clicks") != "2"
+
+
+def test_activity_refreshes_at_most_once_per_threshold_window(
+    short_server: ReflexServer, context: Any, recorder: Recorder
+) -> None:
+    page = context.new_page()
+    page.goto(short_server.url + "/login?callbackUrl=%2Fdashboard")
+    login(page)
+    page.wait_for_selector("#dashboard-heading")
+    time.sleep(0.5)
+    syncs_before = len(recorder.sync_requests)
+    start = time.monotonic()
+    # 16 s of continuous activity: longer than the 12 s session itself
+    while time.monotonic() - start < 16:
+        page.mouse.move(100 + int(time.monotonic() * 50) % 300, 200)
+        time.sleep(0.1)
+    window_syncs = len(recorder.sync_requests) - syncs_before
+    assert page.query_selector("#dashboard-heading") is not None, "an active user was signed out"
+    assert page.inner_text("#status") == "authenticated"
+    # threshold 3 s over 16 s: at most one refresh per window (plus one for a window edge)
+    assert 2 <= window_syncs <= 16 // 3 + 1, window_syncs
