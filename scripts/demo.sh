@@ -12,6 +12,18 @@ ensure_bun
 [[ -f rxconfig.py ]] || die "rxconfig.py not found in $ROOT"
 [[ -f demo/demo.py ]] || log "warning: demo/demo.py not found; reflex run will fail"
 
+# A restart must never log users out: keep one generated secret for this checkout unless the
+# caller provides SESSION_SECRET.
+if [[ -z "${SESSION_SECRET:-}" ]]; then
+    secret_file="$ROOT/.tools/demo-session-secret"
+    if [[ ! -s "$secret_file" ]]; then
+        mkdir -p "$ROOT/.tools"
+        (umask 077 && python3 -c "import secrets; print(secrets.token_urlsafe(32))" >"$secret_file")
+    fi
+    SESSION_SECRET="$(cat "$secret_file")"
+    export SESSION_SECRET
+fi
+
 port="${REFLEX_FRONTEND_PORT:-${PORT:-3000}}"
 [[ "$port" =~ ^[0-9]+$ ]] || die "port must be a number, got '$port'"
 # Reflex reads REFLEX_FRONTEND_PORT itself as well; --frontend-port pins the port so the URL below
