@@ -24,7 +24,7 @@ from .config import (
     load_secrets,
 )
 from .cookies import CookieJar, CookiePolicy
-from .errors import ConfigError, NoSession
+from .errors import ConfigError, CookieTooLarge, NoSession
 from .jwe import MAX_TOKEN_CHARS
 from .lifecycle import (
     _UNSET,
@@ -116,6 +116,12 @@ class ReflexSession(Generic[UserT]):
                 "user_type",
                 f"{user_type!r} is not a User subclass",
                 "subclass reflex_session.User with @dataclass(frozen=True)",
+            )
+        if isinstance(session_expiry, int) and 0 < session_expiry < 2:
+            raise ConfigError(
+                "session_expiry",
+                f"{session_expiry}s leaves no room for a refresh threshold",
+                "use at least 2 seconds (realistically minutes)",
             )
         if isinstance(session_expiry, int) and session_expiry > 0:
             if refresh_threshold is None:
@@ -318,24 +324,36 @@ class ReflexSession(Generic[UserT]):
         return await self._refresh(jar, session)
 
     async def _refresh(self, jar: CookieJar, session: Session[UserT]) -> Session[UserT] | None:
+        """Re-issue ``session`` now, through ``on_refresh`` when one is configured.
+
+        The callback may change the user's fields and the tokens, never the session's identity or
+        time. It fails closed: ``None``, a different user id or a value that is not a session ends
+        the session; an exception leaves the cookie as it was (not extended, not ended), so a
+        flaky upstream token endpoint neither logs users out nor extends them silently.
+        """
         if self.config.on_refresh is not None:
             try:
                 result = await _call(self.config.on_refresh, session)
             except Exception:
-                log.exception("on_refresh raised; keeping the session unchanged")
-                result = session
+                log.error("on_refresh raised; the session is kept but not extended")
+                return session
             if result is None:
                 self.delete_session(jar)
                 return None
-            if not isinstance(result, Session):
-                raise TypeError("on_refresh must return a Session or None")
-            # the callback may change the user and the tokens, never identity or time
+            if not isinstance(result, Session) or result.user.id != session.user.id:
+                log.error("on_refresh must return the same user's Session or None; session ended")
+                self.delete_session(jar)
+                return None
             session = session.replace(
                 user=self.user_type.coerce(result.user),
                 access_token=result.access_token,
                 refresh_token=result.refresh_token,
             )
-        return self.write(jar, refreshed(session, now_ms(self.clock), self.policy))
+        try:
+            return self.write(jar, refreshed(session, now_ms(self.clock), self.policy))
+        except CookieTooLarge:
+            log.error("the refreshed session does not fit in a cookie; kept but not extended")
+            return session
 
     async def update_session(
         self,

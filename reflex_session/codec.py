@@ -21,6 +21,7 @@ reason and the key id, never the value).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -35,7 +36,7 @@ from jwt.exceptions import (
 )
 
 from .clock import SYSTEM_CLOCK, Clock
-from .errors import ClaimsError, CookieTooLarge, TokenError, TokenExpired
+from .errors import ClaimsError, CookieTooLarge, ForbiddenUpdate, TokenError, TokenExpired
 from .jwe import MAX_TOKEN_CHARS, JWEFramer
 from .keys import Keyring
 from .session import Session, User, UserT
@@ -167,7 +168,11 @@ class SessionCodec(Generic[UserT]):
         return self.encode_claims(self.claims_for(session))
 
     def encode_claims(self, claims: dict[str, Any]) -> str:
-        plaintext = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        try:
+            text = json.dumps(claims, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except ValueError as exc:  # NaN/Infinity: not JSON, and no other JOSE reader takes it
+            raise ForbiddenUpdate("session", f"not JSON: {exc}") from None
+        plaintext = text.encode("utf-8")
         token = self._framer.encrypt(plaintext)
         if len(token) > self._max_value_bytes:
             raise CookieTooLarge(len(token), self._max_value_bytes)
@@ -184,6 +189,9 @@ class SessionCodec(Generic[UserT]):
                 with self._cache_lock:
                     self._cache.pop(token, None)
                 raise TokenExpired("exp has passed", kid=hit.kid)
+            # least recently used goes first; evicted meanwhile by another thread: still valid
+            with contextlib.suppress(KeyError):
+                self._cache.move_to_end(token)
             return hit
         claims, kid = self.decode_claims(token, now=now)
         decoded = DecodedSession(

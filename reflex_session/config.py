@@ -108,7 +108,7 @@ class SessionConfig:
                 f"{self.max_lifetime}s is shorter than session_expiry ({self.session_expiry}s)",
                 "set max_lifetime >= session_expiry (it caps how far refreshes can extend)",
             )
-        if not _TOKEN_CHARS.match(self.cookie_name) or self.cookie_name.startswith("__"):
+        if not _TOKEN_CHARS.fullmatch(self.cookie_name) or self.cookie_name.startswith("__"):
             raise ConfigError(
                 "cookie_name",
                 f"{self.cookie_name!r} is not a plain cookie name",
@@ -136,7 +136,7 @@ class SessionConfig:
         if self.on_refresh is not None and not callable(self.on_refresh):
             raise ConfigError("on_refresh", "is not callable", "pass a function or None")
         for origin in self.trusted_origins:
-            if not re.match(r"^https?://[^/]+$", origin):
+            if not isinstance(origin, str) or not re.fullmatch(r"https?://[^/\s]+", origin):
                 raise ConfigError(
                     "trusted_origins", f"{origin!r}", "use scheme://host[:port], no path"
                 )

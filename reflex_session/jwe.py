@@ -47,6 +47,12 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_LAST_CHAR_MASK = {2: 0x0F, 3: 0x03}
+_B64URL_INDEX = {
+    c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
+
+
 def b64url_decode(segment: str) -> bytes:
     """Strict base64url without padding: any other character is an error, never skipped.
 
@@ -55,6 +61,10 @@ def b64url_decode(segment: str) -> bytes:
     """
     if len(segment) % 4 == 1:
         raise MalformedToken("bad base64url length")
+    mask = _LAST_CHAR_MASK.get(len(segment) % 4)
+    if mask is not None and _B64URL_INDEX.get(segment[-1], 0) & mask:
+        # unused low bits set: another spelling of the same bytes (non-canonical)
+        raise MalformedToken("non-canonical base64url")
     try:
         return binascii.a2b_base64(
             (segment.translate(_TO_STD) + "=" * (-len(segment) % 4)).encode("ascii"),

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Generic, Self, TypeVar
 
-__all__ = ["Session", "SessionStatus", "User", "UserT", "deep_merge"]
+__all__ = ["Session", "SessionStatus", "User", "UserT", "deep_merge", "freeze", "thaw"]
 
 #: The three states of the reference's ``useSession().status``.
 SessionStatus = str  # "loading" | "authenticated" | "unauthenticated"
@@ -55,8 +55,10 @@ class User:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"User.{name} must be a string or null")
-        if not isinstance(self.extra, MappingProxyType):
-            object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+        if not isinstance(self.extra, MappingProxyType) or any(
+            isinstance(v, dict | list) for v in self.extra.values()
+        ):
+            object.__setattr__(self, "extra", freeze(dict(self.extra)))
 
     def get(self, key: str, default: Any = None) -> Any:
         """A declared field or an ``extra`` one, by its wire name."""
@@ -70,13 +72,13 @@ class User:
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON object stored in the cookie; ``None`` fields are left out to save bytes."""
-        data: dict[str, Any] = dict(self.extra)
+        data: dict[str, Any] = {key: thaw(value) for key, value in self.extra.items()}
         for f in dataclasses.fields(self):
             if f.name == "extra":
                 continue
             value = getattr(self, f.name)
             if value is not None:
-                data[f.name] = value
+                data[f.name] = thaw(value)
         return data
 
     @classmethod
@@ -89,12 +91,13 @@ class User:
         extra: dict[str, Any] = {}
         for key, value in data.items():
             if key in declared:
-                kwargs[key] = value
+                kwargs[key] = freeze(value)
             else:
                 extra[key] = value
-        if "id" in kwargs and not isinstance(kwargs["id"], str):
+        user_id = kwargs.get("id")
+        if isinstance(user_id, int) and not isinstance(user_id, bool):
             # ids often come from an integer primary key; the wire form is always a string
-            kwargs["id"] = str(kwargs["id"])
+            kwargs["id"] = str(user_id)
         return cls(**kwargs, extra=extra)
 
     @classmethod
@@ -119,6 +122,28 @@ def _declared_fields(cls: type) -> frozenset[str]:
 
 
 UserT = TypeVar("UserT", bound=User)
+
+
+def freeze(value: Any) -> Any:
+    """Nested JSON containers made read-only: objects -> read-only mappings, arrays -> tuples.
+
+    A decoded session is shared (the codec caches it), so nothing reachable from it may be
+    mutable; a caller's dict passed to ``create_session`` is copied, never kept by reference.
+    """
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """The inverse of :func:`freeze`: plain dicts and lists, ready for JSON."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True)
