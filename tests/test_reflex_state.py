@@ -1,0 +1,316 @@
+"""The Reflex layer without a server: SessionState verbs, the sync operations, the event guard.
+
+States are built the way Reflex's own unit tests build them (a root ``rx.State`` with router
+data); the clock is a FakeClock, so expiry is tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import reflex as rx
+from conftest import SECRET
+from reflex_base import constants
+from reflex_base.event import Event
+
+from reflex_session import CookieTooLarge, ReflexSession, patterns, route
+from reflex_session.reflex import SessionState, guarded, protected, require_auth
+from reflex_session.reflex.guard import decide
+from reflex_session.reflex.middleware import SessionEventMiddleware
+from reflex_session.reflex.runtime import ClientOptions, set_runtime
+from reflex_session.reflex.sync import SyncEndpoint, apply_operations
+from reflex_session.testing import FakeClock
+
+
+class GuardedState(SessionState):
+    count: int = 0
+
+    @rx.event
+    @guarded
+    def bump(self) -> None:
+        self.count += 1
+
+    @rx.event
+    def free(self) -> None:
+        self.count += 100
+
+
+@protected(role="admin")
+class AdminOnlyState(SessionState):
+    hits: int = 0
+
+    @rx.event
+    def hit(self) -> None:
+        self.hits += 1
+
+
+@require_auth(role="admin")
+def admin_page() -> rx.Component:
+    return rx.text("admin")
+
+
+class _Page:
+    def __init__(self, component: Any) -> None:
+        self.component = component
+
+
+class FakeApp:
+    """What the layer needs from rx.App: the page table and ``modify_state``."""
+
+    def __init__(self) -> None:
+        self._unevaluated_pages = {"admin": _Page(admin_page)}
+        self.roots: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def modify_state(self, token: Any) -> AsyncIterator[Any]:
+        yield self.roots.setdefault(token.ident, make_root())
+
+
+def make_root(path: str = "/dashboard", cookie: str = "", query: str = "") -> Any:
+    root = rx.State(_reflex_internal_init=True)
+    set_router(root, path, cookie, query)
+    return root
+
+
+def set_router(root: Any, path: str, cookie: str = "", query: str = "") -> None:
+    data = {
+        constants.RouteVar.PATH: path,
+        constants.RouteVar.ORIGIN: path + (f"?{query}" if query else ""),
+        constants.RouteVar.HEADERS: {"cookie": cookie, "origin": "http://testserver"},
+        constants.RouteVar.CLIENT_TOKEN: "tab-1",
+    }
+    # what Reflex's event processor does before every event (base_state_processor.py)
+    root.router_data = root._update_router_vars(data, root.router_data or {})
+
+
+def sub(root: Any, cls: type) -> Any:
+    return root.get_substate(cls.get_full_name().split(".")[1:])
+
+
+@pytest.fixture
+def layer(clock: FakeClock) -> tuple[ReflexSession[Any], FakeApp]:
+    auth = ReflexSession(
+        secret_key=SECRET,
+        clock=clock,
+        session_expiry=600,
+        refresh_threshold=60,
+        routes=[route.public("/login"), route.auth(patterns.dashboard)],
+    )
+    app = FakeApp()
+    set_runtime(app, auth, ClientOptions())  # type: ignore[arg-type]
+    from reflex_session.reflex import guard
+
+    guard._page_specs.cache_clear()
+    return auth, app
+
+
+ADA = {"id": "1", "email": "ada@example.com", "name": "Ada", "role": "admin", "team": "core"}
+BOB = {"id": "2", "email": "bob@example.com", "name": "Bob", "role": "user"}
+
+
+def test_login_makes_the_state_live_at_once_and_queues_the_cookie(layer: Any) -> None:
+    root = make_root()
+    state = sub(root, SessionState)
+    assert state.status == "loading"
+    session = state.login(ADA, access_token="secret-access")
+    assert state.status == "authenticated"
+    assert state.is_authenticated is True
+    assert state.user["name"] == "Ada"
+    assert "accessToken" not in json.dumps(state.session)
+    assert state._session_wire["accessToken"] == "secret-access"
+    assert state.expires_at == session.expires_at
+    assert [op["op"] for op in state._pending] == ["login"]
+    assert state.sync_seq == 1
+    assert state.sync_nonce
+    # a second login is a new session id (fixation defence)
+    again = state.login(ADA)
+    assert again.id != session.id
+    assert [op["op"] for op in state._pending] == ["login"]
+
+
+def test_return_to_is_safe(layer: Any) -> None:
+    root = make_root("/login", query="callbackUrl=%2Fdashboard%3Ftab%3D2")
+    assert sub(root, SessionState).return_to() == "/dashboard?tab=2"
+    root = make_root("/login", query="callbackUrl=https%3A%2F%2Fevil.example")
+    assert sub(root, SessionState).return_to() == "/"
+    root = make_root("/login", query="callbackUrl=%2F%2Fevil.example")
+    assert sub(root, SessionState).return_to() == "/"
+
+
+def test_update_merges_keeps_tokens_and_refuses_oversize(layer: Any) -> None:
+    state = sub(make_root(), SessionState)
+    state.login(ADA, access_token="a", refresh_token="r")
+    state.update_session({"name": "Ada King"})
+    assert state.user == {**ADA, "name": "Ada King"}
+    assert state._session_wire["accessToken"] == "a"
+    assert state._pending[-1]["op"] == "update"
+    before = dict(state.session)
+    with pytest.raises(CookieTooLarge):
+        state.update_session({"bio": "x" * 5000})
+    assert state.session == before
+
+
+def test_expiry_is_checked_at_the_moment_with_the_clock(layer: Any, clock: FakeClock) -> None:
+    state = sub(make_root(), SessionState)
+    state.login(ADA)
+    clock.advance(599)
+    assert state.current_session() is not None
+    clock.advance(1)
+    assert state.current_session() is None
+    SessionState.recalculate.fn(state)
+    assert state.status == "unauthenticated"
+    assert state.session == {}
+
+
+def test_logout_drops_queued_work_and_signs_out(layer: Any) -> None:
+    state = sub(make_root(), SessionState)
+    state.login(ADA)
+    state.update_session({"name": "x"})
+    SessionState.logout.fn(state)
+    assert state.status == "unauthenticated"
+    assert [op["op"] for op in state._pending] == ["logout"]
+    assert state._session_wire == {}
+
+
+def test_connect_reads_the_cookie_and_refuses_garbage(layer: Any, clock: FakeClock) -> None:
+    auth, _ = layer
+    jar = auth.jar(None)
+    import asyncio
+
+    asyncio.run(auth.create_session(jar, ADA))
+    token = jar.read()
+    state = sub(make_root(cookie=f"session={token}"), SessionState)
+    state._load_from_cookie_header()
+    assert state.status == "authenticated"
+    assert state._pending == []
+    # past the refresh threshold: connect queues one pull so the cookie gets re-issued
+    clock.advance(61)
+    state = sub(make_root(cookie=f"session={token}"), SessionState)
+    state._load_from_cookie_header()
+    assert [op["op"] for op in state._pending] == ["pull"]
+    state = sub(make_root(cookie="session=not.a.real.token.at-all"), SessionState)
+    state._load_from_cookie_header()
+    assert state.status == "unauthenticated"
+
+
+async def test_operations_apply_to_the_browsers_newest_cookie(layer: Any, clock: FakeClock) -> None:
+    auth, _ = layer
+    state = sub(make_root(), SessionState)
+    login = state.login(ADA, access_token="a")
+    jar = auth.jar(None)
+    session = await apply_operations(auth, jar, list(state._pending))
+    assert session is not None and session.id == login.id
+    cookie = jar.read()
+    # two queued updates and a refresh in between: every field survives
+    clock.advance(30)
+    state._pending = []
+    state.update_session({"name": "Ada King"})
+    SessionState.refresh.fn(state)
+    state.update_session({"team": "research"})
+    jar = auth.jar(f"session={cookie}")
+    session = await apply_operations(auth, jar, list(state._pending))
+    assert session is not None
+    assert session.user.to_wire() == {**ADA, "name": "Ada King", "team": "research"}
+    assert session.access_token == "a"
+    assert session.last_activity == login.last_activity + 30_000
+    # a stale tab's update of a session another tab replaced: the newer cookie wins
+    other = auth.jar(None)
+    newer = await auth.create_session(other, BOB)
+    stale = [{"op": "update", "at": 0, "session_id": login.id, "user": {"name": "stale"}}]
+    jar = auth.jar(f"session={other.read()}")
+    result = await apply_operations(auth, jar, stale)
+    assert result is not None and result.id == newer.id and result.user.name == "Bob"
+    assert not jar.changed
+    # refresh with no cookie in the browser (logged out elsewhere): signed out
+    assert await apply_operations(auth, auth.jar(None), [{"op": "refresh", "at": 0}]) is None
+
+
+async def _preprocess(root: Any, handler: str) -> Any:
+    return await SessionEventMiddleware().preprocess(
+        app=None,  # type: ignore[arg-type]
+        state=root,
+        event=Event(name=handler, payload={}),
+    )
+
+
+async def test_guarded_handler_is_refused_after_expiry(layer: Any, clock: FakeClock) -> None:
+    root = make_root("/dashboard", query="tab=2")
+    state = sub(root, SessionState)
+    state.login(ADA)
+    name = f"{GuardedState.get_full_name()}.bump"
+    assert await _preprocess(root, name) is None  # allowed while valid
+    clock.advance(601)
+    update = await _preprocess(root, name)
+    assert update is not None, "an expired session's event must be refused"
+    (redirect,) = update.events
+    assert redirect.name == "_redirect"
+    assert redirect.payload["path"] == "/login?callbackUrl=%2Fdashboard%3Ftab%3D2"
+    assert sub(root, GuardedState).count == 0
+    # the state learnt it is signed out, and the delta says so
+    assert state.status == "unauthenticated"
+    assert any("status" in key or "status" in str(v) for key, v in update.delta.items())
+    # an unguarded handler of the same state is not touched by the guard
+    assert await _preprocess(root, f"{GuardedState.get_full_name()}.free") is None
+
+
+async def test_protected_state_requires_the_role(layer: Any) -> None:
+    root = make_root("/")
+    sub(root, SessionState).login(BOB)
+    update = await _preprocess(root, f"{AdminOnlyState.get_full_name()}.hit")
+    assert update is not None
+    assert update.events[0].payload["path"] == "/"
+    root = make_root("/")
+    sub(root, SessionState).login(ADA)
+    assert await _preprocess(root, f"{AdminOnlyState.get_full_name()}.hit") is None
+
+
+async def test_navigation_applies_rules_and_page_requirements(layer: Any) -> None:
+    root = make_root("/dashboard", query="x=1")
+    update = await _preprocess(root, "reflex___state____state.on_load_internal")
+    assert update is not None
+    assert update.events[0].payload["path"] == "/login?callbackUrl=%2Fdashboard%3Fx%3D1"
+    # @require_auth(role="admin") on /admin: a plain user goes home, an admin stays
+    bob = make_root("/admin")
+    sub(bob, SessionState).login(BOB)
+    assert decide("/admin", sub(bob, SessionState).current_session()).location == "/"
+    ada = make_root("/admin")
+    sub(ada, SessionState).login(ADA)
+    assert decide("/admin", sub(ada, SessionState).current_session()).allowed
+
+
+async def test_sync_endpoint_checks_origin_and_nonce_and_sets_the_cookie(layer: Any) -> None:
+    auth, app = layer
+    root = app.roots.setdefault("tab-1", make_root())
+    state = sub(root, SessionState)
+    state.login(ADA, access_token="never-in-a-body")
+    endpoint = SyncEndpoint(auth)
+    transport = httpx.ASGITransport(app=endpoint)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        url = "/api/session/sync"
+        bad = await client.post(url, json={"token": "tab-1", "nonce": "guess"})
+        assert bad.status_code == 403 and "set-cookie" not in bad.headers
+        assert state._pending, "a refused sync must not consume the pending operations"
+        cross = await client.post(
+            url,
+            json={"token": "tab-1", "nonce": state.sync_nonce},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert cross.status_code == 403 and "set-cookie" not in cross.headers
+        assert (await client.post(url, content=b"{")).status_code == 400
+        ok = await client.post(url, json={"token": "tab-1", "nonce": state.sync_nonce})
+        assert ok.status_code == 200
+        assert ok.json() == {"status": "authenticated", "changed": True}
+        assert "never-in-a-body" not in ok.text
+        set_cookie = ok.headers["set-cookie"]
+        assert set_cookie.startswith("session=") and "HttpOnly" in set_cookie
+        assert state._pending == []
+        token = set_cookie.split(";")[0].split("=", 1)[1]
+        assert auth.decrypt_session(token).access_token == "never-in-a-body"
+        # a fresh tab token (no state, so no nonce) is refused
+        stranger = await client.post(url, json={"token": "other-tab", "nonce": ""})
+        assert stranger.status_code == 403
