@@ -204,7 +204,8 @@ async def test_operations_apply_to_the_browsers_newest_cookie(layer: Any, clock:
     login = state.login(ADA, access_token="a")
     jar = auth.jar(None)
     session = await apply_operations(auth, jar, list(state._pending))
-    assert session is not None and session.id == login.id
+    assert session is not None
+    assert session.id == login.id
     cookie = jar.read()
     # two queued updates and a refresh in between: every field survives
     clock.advance(30)
@@ -224,7 +225,9 @@ async def test_operations_apply_to_the_browsers_newest_cookie(layer: Any, clock:
     stale = [{"op": "update", "at": 0, "session_id": login.id, "user": {"name": "stale"}}]
     jar = auth.jar(f"session={other.read()}")
     result = await apply_operations(auth, jar, stale)
-    assert result is not None and result.id == newer.id and result.user.name == "Bob"
+    assert result is not None
+    assert result.id == newer.id
+    assert result.user.name == "Bob"
     assert not jar.changed
     # refresh with no cookie in the browser (logged out elsewhere): signed out
     assert await apply_operations(auth, auth.jar(None), [{"op": "refresh", "at": 0}]) is None
@@ -293,21 +296,24 @@ async def test_sync_endpoint_checks_origin_and_nonce_and_sets_the_cookie(layer: 
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         url = "/api/session/sync"
         bad = await client.post(url, json={"token": "tab-1", "nonce": "guess"})
-        assert bad.status_code == 403 and "set-cookie" not in bad.headers
+        assert bad.status_code == 403
+        assert "set-cookie" not in bad.headers
         assert state._pending, "a refused sync must not consume the pending operations"
         cross = await client.post(
             url,
             json={"token": "tab-1", "nonce": state.sync_nonce},
             headers={"Origin": "https://evil.example"},
         )
-        assert cross.status_code == 403 and "set-cookie" not in cross.headers
+        assert cross.status_code == 403
+        assert "set-cookie" not in cross.headers
         assert (await client.post(url, content=b"{")).status_code == 400
         ok = await client.post(url, json={"token": "tab-1", "nonce": state.sync_nonce})
         assert ok.status_code == 200
         assert ok.json() == {"status": "authenticated", "changed": True}
         assert "never-in-a-body" not in ok.text
         set_cookie = ok.headers["set-cookie"]
-        assert set_cookie.startswith("session=") and "HttpOnly" in set_cookie
+        assert set_cookie.startswith("session=")
+        assert "HttpOnly" in set_cookie
         assert state._pending == []
         token = set_cookie.split(";")[0].split("=", 1)[1]
         assert auth.decrypt_session(token).access_token == "never-in-a-body"
