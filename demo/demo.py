@@ -1,98 +1,282 @@
-"""A minimal demo of reflex-session (the full demo with a user database is issue 5)."""
+"""The reflex-session demo: a real user database, every widget, every kind of route.
+
+Run it with ``scripts/demo.sh`` (SQLite, no other server). Settings from the environment:
+``SESSION_SECRET`` (demo.sh keeps one per checkout), ``DATABASE_URL`` (PostgreSQL instead of
+SQLite), ``DEMO_SESSION_EXPIRY`` (seconds; e.g. 90 shows the expiry banner within a minute).
+"""
 
 from __future__ import annotations
 
 import os
-import secrets
+from typing import Any
 
 import reflex as rx
 
 from reflex_session import ReflexSession, patterns, route
-from reflex_session.reflex import SessionState, guarded, install, require_auth
+from reflex_session.reflex import (
+    SessionState,
+    guarded,
+    install,
+    login_form,
+    logout_button,
+    protected,
+    register_form,
+    require_auth,
+    session_countdown,
+    session_expiry_banner,
+    user_menu,
+)
+
+from . import accounts
+from .seed import seed
+
+EXPIRY = int(os.environ.get("DEMO_SESSION_EXPIRY", str(8 * 3600)))
 
 auth = ReflexSession(
-    secret_key=os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32),
-    session_expiry=int(os.environ.get("SESSION_EXPIRY", 3600)),
+    session_expiry=EXPIRY,
+    refresh_threshold=max(1, min(EXPIRY // 4, 3600)),
+    max_lifetime=max(EXPIRY, 7 * 24 * 3600),
     routes=[
         route.public("/login"),
+        route.public("/register"),
         route.auth(patterns.dashboard),
+        route.auth("/profile"),
+        route.auth("/session"),
+        route.auth("/admin/*", role="admin"),
         route.hybrid("/"),
     ],
     login_path="/login",
     home_path="/",
 )
 
-USERS = {"ada@example.com": ("lovelace", {"id": "1", "email": "ada@example.com", "name": "Ada"})}
 
-
-class LoginState(SessionState):
-    error: str = ""
+class ProfileState(SessionState):
+    name: str = ""
+    saved: bool = False
 
     @rx.event
-    def submit(self, form: dict) -> rx.event.EventSpec | None:
-        entry = USERS.get(str(form.get("email", "")).lower())
-        if entry is None or entry[0] != form.get("password"):
-            self.error = "Invalid email or password"
-            return None
-        self.error = ""
-        self.login(entry[1], access_token="demo-access-" + secrets.token_hex(8))
-        return rx.redirect(self.return_to())
+    def load(self) -> None:
+        self.name = str(self.user.get("name", ""))
+        self.saved = False
 
-
-class DashboardState(SessionState):
-    clicks: int = 0
+    @rx.event
+    def set_name(self, value: str) -> None:
+        self.name = value
+        self.saved = False
 
     @rx.event
     @guarded
-    def click(self) -> None:
-        self.clicks += 1
+    def save(self) -> None:
+        name = self.name.strip()[:120]
+        if not name:
+            return
+        accounts.rename(str(self.user["id"]), name)
+        self.update_session({"name": name})
+        self.saved = True
+
+
+@protected(role="admin")
+class AdminState(SessionState):
+    users: list[dict[str, Any]] = []  # noqa: RUF012 - a Reflex var
+
+    @rx.event
+    def load(self) -> None:
+        self.users = accounts.list_users()
+
+    @rx.event
+    def toggle(self, user_id: str, disabled: bool) -> None:
+        if user_id != self.user.get("id"):
+            accounts.set_disabled(user_id, disabled)
+        self.users = accounts.list_users()
+
+
+def nav() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.link(rx.heading("reflex-session", size="4"), href="/", underline="none"),
+            rx.cond(
+                SessionState.is_authenticated,
+                rx.hstack(
+                    rx.link("Dashboard", href="/dashboard", id="nav-dashboard"),
+                    rx.link("Profile", href="/profile", id="nav-profile"),
+                    rx.link("Session", href="/session", id="nav-session"),
+                    rx.cond(
+                        SessionState.user_roles.contains("admin"),
+                        rx.link("Admin", href="/admin", id="nav-admin"),
+                    ),
+                    spacing="4",
+                ),
+            ),
+            rx.spacer(),
+            user_menu(rx.menu.item("Profile", on_select=rx.redirect("/profile"))),
+            width="100%",
+            align="center",
+            padding_y="0.75em",
+        ),
+        session_expiry_banner(width="100%"),
+        width="100%",
+    )
+
+
+def layout(*children: rx.Component) -> rx.Component:
+    return rx.container(nav(), rx.vstack(*children, spacing="4", padding_y="1.5em"), size="3")
 
 
 def index() -> rx.Component:
-    return rx.vstack(
-        rx.heading("reflex-session demo"),
-        rx.text("Status: ", rx.text.span(SessionState.status, id="status")),
+    return layout(
+        rx.heading("Sessions you can trust", size="7"),
+        rx.text(
+            "This page is public. Your session lives in an encrypted HttpOnly cookie that "
+            "JavaScript cannot read; the state on this page comes from the server."
+        ),
         rx.cond(
             SessionState.is_authenticated,
-            rx.hstack(
-                rx.text("Signed in as ", rx.text.span(SessionState.user_display_name, id="who")),
-                rx.link("Dashboard", href="/dashboard"),
-                rx.button("Log out", on_click=SessionState.logout, id="logout"),
+            rx.text(
+                "Signed in as ",
+                rx.text.span(SessionState.user_display_name, id="who"),
+                ". Session ends in ",
+                session_countdown(id="home-countdown"),
+                ".",
             ),
-            rx.link("Log in", href="/login", id="login-link"),
+            rx.hstack(
+                rx.link(rx.button("Sign in"), href="/login"),
+                rx.link(rx.button("Create an account", variant="soft"), href="/register"),
+            ),
         ),
     )
 
 
 def login() -> rx.Component:
-    return rx.vstack(
-        rx.heading("Log in"),
-        rx.form(
-            rx.vstack(
-                rx.input(name="email", placeholder="Email", id="email"),
-                rx.input(name="password", type="password", placeholder="Password", id="password"),
-                rx.button("Log in", type="submit", id="submit"),
-            ),
-            on_submit=LoginState.submit,
-        ),
-        rx.text(LoginState.error, id="error", color="red"),
-    )
+    return layout(rx.center(login_form(register_href="/register"), width="100%"))
+
+
+def register() -> rx.Component:
+    return layout(rx.center(register_form(login_href="/login"), width="100%"))
 
 
 @require_auth
 def dashboard() -> rx.Component:
-    return rx.vstack(
+    return layout(
         rx.heading("Dashboard", id="dashboard-heading"),
-        rx.text("Welcome, ", SessionState.user_display_name),
-        rx.text("Clicks: ", rx.text.span(DashboardState.clicks, id="clicks")),
-        rx.button("Click", on_click=DashboardState.click, id="click"),
-        rx.button("Log out", on_click=SessionState.logout, id="logout"),
-        rx.link("Home", href="/"),
+        rx.text("Welcome back, ", rx.text.span(SessionState.user_display_name, id="who"), "."),
+        rx.card(
+            rx.text(
+                "Your session ends in ",
+                session_countdown(id="dashboard-countdown"),
+                " unless you keep using the app: activity extends it.",
+            ),
+        ),
     )
 
 
-app = rx.App()
-app.add_page(index, route="/")
-app.add_page(login, route="/login")
-app.add_page(dashboard, route="/dashboard")
-install(app, auth)
+@require_auth
+def profile() -> rx.Component:
+    return layout(
+        rx.heading("Profile", id="profile-heading"),
+        rx.form(
+            rx.vstack(
+                rx.el.label("Name", html_for="profile-name"),
+                rx.input(
+                    value=ProfileState.name,
+                    on_change=ProfileState.set_name,
+                    id="profile-name",
+                    max_length=120,
+                ),
+                rx.button("Save", type="submit", id="profile-save"),
+                rx.cond(
+                    ProfileState.saved, rx.text("Saved", id="profile-saved", color_scheme="green")
+                ),
+                align="start",
+            ),
+            on_submit=lambda _: ProfileState.save(),
+        ),
+        rx.text("Email: ", rx.text.span(SessionState.user["email"].to(str), id="profile-email")),
+        rx.text("Role: ", rx.text.span(SessionState.user["role"].to(str), id="profile-role")),
+    )
+
+
+@require_auth(role="admin")
+def admin() -> rx.Component:
+    return layout(
+        rx.heading("Admin", id="admin-heading"),
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    rx.table.column_header_cell("Email"),
+                    rx.table.column_header_cell("Name"),
+                    rx.table.column_header_cell("Role"),
+                    rx.table.column_header_cell("Status"),
+                    rx.table.column_header_cell(""),
+                )
+            ),
+            rx.table.body(
+                rx.foreach(
+                    AdminState.users,
+                    lambda u: rx.table.row(
+                        rx.table.cell(u["email"].to(str)),
+                        rx.table.cell(u["name"].to(str)),
+                        rx.table.cell(u["role"].to(str)),
+                        rx.table.cell(rx.cond(u["disabled"].to(bool), "disabled", "active")),
+                        rx.table.cell(
+                            rx.button(
+                                rx.cond(u["disabled"].to(bool), "Enable", "Disable"),
+                                size="1",
+                                variant="soft",
+                                on_click=AdminState.toggle(
+                                    u["id"].to(str), ~u["disabled"].to(bool)
+                                ),
+                            )
+                        ),
+                    ),
+                )
+            ),
+            id="admin-users",
+        ),
+    )
+
+
+@require_auth
+def session_page() -> rx.Component:
+    return layout(
+        rx.heading("Your session", id="session-heading"),
+        rx.card(
+            rx.vstack(
+                rx.text("Ends in ", session_countdown(id="session-countdown")),
+                rx.text(
+                    "Expires at ",
+                    rx.text.span(SessionState.session["expiryDate"].to(str), id="session-expiry"),
+                ),
+                rx.text(
+                    "Signed in since ",
+                    rx.moment(SessionState.session["createdAt"].to(int), from_now=True),
+                ),
+                rx.cond(
+                    SessionState.is_expiring_soon, rx.badge("expiring soon", color_scheme="amber")
+                ),
+            )
+        ),
+        rx.hstack(
+            rx.button("Refresh now", on_click=SessionState.refresh, id="session-refresh"),
+            logout_button(),
+        ),
+    )
+
+
+seed()
+app = rx.App(theme=rx.theme(accent_color="indigo", radius="large"))
+app.add_page(index, route="/", title="reflex-session demo")
+app.add_page(login, route="/login", title="Sign in")
+app.add_page(register, route="/register", title="Create an account")
+app.add_page(dashboard, route="/dashboard", title="Dashboard")
+app.add_page(profile, route="/profile", title="Profile", on_load=ProfileState.load)
+app.add_page(admin, route="/admin", title="Admin", on_load=AdminState.load)
+app.add_page(session_page, route="/session", title="Your session")
+install(
+    app,
+    auth,
+    authenticate=accounts.authenticate,
+    register=accounts.register,
+    expiring_soon=int(os.environ["DEMO_EXPIRING_SOON"])
+    if "DEMO_EXPIRING_SOON" in os.environ
+    else None,
+)

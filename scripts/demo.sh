@@ -24,6 +24,9 @@ if [[ -z "${SESSION_SECRET:-}" ]]; then
     export SESSION_SECRET
 fi
 
+# Tables and demo users are created on first run; show how to sign in.
+python -m demo.seed
+
 port="${REFLEX_FRONTEND_PORT:-${PORT:-3000}}"
 [[ "$port" =~ ^[0-9]+$ ]] || die "port must be a number, got '$port'"
 # Reflex reads REFLEX_FRONTEND_PORT itself as well; --frontend-port pins the port so the URL below

@@ -4,18 +4,44 @@ Everything here stands on the framework-free core in :mod:`reflex_session`.
 """
 
 from .client import SessionClient, SessionCountdown, session_client, session_countdown
+from .forms import (
+    AuthFormState,
+    FormRefused,
+    LoginAttempt,
+    LoginResult,
+    RegistrationAttempt,
+    ServiceUnavailable,
+)
 from .guard import guarded, protected, require_auth
 from .install import install
 from .state import SessionState
+from .widgets import (
+    login_form,
+    logout_button,
+    register_form,
+    session_expiry_banner,
+    user_menu,
+)
 
 __all__ = [
+    "AuthFormState",
+    "FormRefused",
+    "LoginAttempt",
+    "LoginResult",
+    "RegistrationAttempt",
+    "ServiceUnavailable",
     "SessionClient",
     "SessionCountdown",
     "SessionState",
     "guarded",
     "install",
+    "login_form",
+    "logout_button",
     "protected",
+    "register_form",
     "require_auth",
     "session_client",
     "session_countdown",
+    "session_expiry_banner",
+    "user_menu",
 ]

@@ -22,7 +22,7 @@ from ..http.middleware import SessionMiddleware
 from .client import session_client
 from .guard import decide
 from .middleware import SessionEventMiddleware
-from .runtime import ClientOptions, set_runtime
+from .runtime import ClientOptions, set_extension, set_runtime
 from .sync import SyncEndpoint
 
 if TYPE_CHECKING:
@@ -47,8 +47,13 @@ def install(
     activity_refresh_interval: int | None = None,
     expiring_soon: int | None = None,
     on_session_change: Callable[[Any, Any], Any] | None = None,
+    authenticate: Callable[[Any], Any] | None = None,
+    register: Callable[[Any], Any] | None = None,
 ) -> None:
-    """Install the session layer into ``app`` (call once, after ``rx.App()``)."""
+    """Install the session layer into ``app`` (call once, after ``rx.App()``).
+
+    ``authenticate`` and ``register`` back the drop-in forms (see :mod:`.forms`).
+    """
     set_runtime(
         app,
         auth,
@@ -62,6 +67,8 @@ def install(
             on_session_change=on_session_change,
         ),
     )
+    set_extension("authenticate", authenticate)
+    set_extension("register", register)
     transformer = _transformer(auth)
     existing = app.api_transformer
     if existing is None:

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
 
     from ..auth import ReflexSession
 
-__all__ = ["ClientOptions", "get_app", "get_auth", "get_options", "set_runtime"]
+__all__ = [
+    "ClientOptions",
+    "get_app",
+    "get_auth",
+    "get_extension",
+    "get_options",
+    "set_extension",
+    "set_runtime",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +71,12 @@ def get_app() -> App:
 
 def get_options() -> ClientOptions:
     return _state.get("options") or ClientOptions()
+
+
+def set_extension(name: str, value: Any) -> None:
+    """App-provided functions the layer calls (``authenticate``, ``register``)."""
+    _state[f"ext:{name}"] = value
+
+
+def get_extension(name: str) -> Any:
+    return _state.get(f"ext:{name}")

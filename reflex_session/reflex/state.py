@@ -87,6 +87,12 @@ class SessionState(rx.State):
         return roles
 
     @rx.var
+    def user_initials(self) -> str:
+        """Up to two initials for an avatar fallback ("Ada Lovelace" -> "AL")."""
+        words = self.user_display_name.replace("@", " ").replace(".", " ").split()
+        return "".join(w[0] for w in words[:2]).upper()
+
+    @rx.var
     def user_display_name(self) -> str:
         user = self.user
         return str(user.get("name") or user.get("email") or user.get("id") or "")

@@ -1,0 +1,176 @@
+"""The state behind the drop-in login and register forms.
+
+The forms do not know your user table. ``install(app, auth, authenticate=..., register=...)``
+gives them two functions (sync or async):
+
+* ``authenticate(attempt: LoginAttempt)`` returns the user (a mapping or a ``User``) or ``None``
+  for *any* failure — unknown user, wrong password, disabled account — so the form shows one
+  generic message and cannot be used to learn which emails exist. Raise :class:`FormRefused`
+  with a message for what the user must know (e.g. "Too many attempts, try again in a minute"),
+  and :class:`ServiceUnavailable` when the user database is down.
+* ``register(attempt: RegistrationAttempt)`` returns the new user, or raises :class:`FormRefused`
+  ("That email is already registered", "Use at least 10 characters").
+
+On success the user is signed in (a new session id, the cookie set without a reload) and sent to
+the safe return-to page.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import reflex as rx
+
+from ..errors import ConfigError, ReflexSessionError
+from .runtime import get_extension
+from .state import SessionState
+
+__all__ = [
+    "AuthFormState",
+    "FormRefused",
+    "LoginAttempt",
+    "LoginResult",
+    "RegistrationAttempt",
+    "ServiceUnavailable",
+]
+
+log = logging.getLogger("reflex_session")
+
+GENERIC_LOGIN_ERROR = "Invalid email or password"
+UNAVAILABLE_ERROR = "Signing in is not possible right now. Please try again in a moment."
+
+
+class FormRefused(ReflexSessionError):
+    """Refuse a login or registration with a message the user may see."""
+
+
+class ServiceUnavailable(ReflexSessionError):
+    """The user database (or an upstream) is down: the form says to try again, never a 500."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    email: str
+    password: str = ""  # never logged, never stored
+    client_ip: str = ""
+
+    def __repr__(self) -> str:
+        return f"LoginAttempt(email={self.email!r}, client_ip={self.client_ip!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationAttempt:
+    email: str
+    password: str
+    name: str = ""
+    client_ip: str = ""
+
+    def __repr__(self) -> str:
+        return f"RegistrationAttempt(email={self.email!r}, name={self.name!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """What ``authenticate`` may return instead of a bare user, to attach tokens."""
+
+    user: Any
+    access_token: str | None = None
+    refresh_token: str | None = None
+
+
+async def _call(fn: Callable[[Any], Any], argument: Any) -> Any:
+    result = fn(argument)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _hook(name: str) -> Callable[[Any], Any]:
+    fn = get_extension(name)
+    if fn is None:
+        raise ConfigError(
+            name, "is not configured", f"pass {name}=... to reflex_session.reflex.install()"
+        )
+    return fn  # type: ignore[no-any-return]
+
+
+class AuthFormState(SessionState):
+    """Error and pending flags for the forms, and their submit handlers."""
+
+    error: str = ""
+    pending: bool = False
+
+    @rx.event
+    async def submit_login(self, form: dict[str, Any]) -> AsyncIterator[Any]:
+        if self.pending:
+            return
+        self.pending, self.error = True, ""
+        yield
+        attempt = LoginAttempt(
+            email=str(form.get("email", "")).strip(),
+            password=str(form.get("password", "")),
+            client_ip=self.router.session.client_ip or "",
+        )
+        try:
+            result = await _call(_hook("authenticate"), attempt)
+        except FormRefused as refused:
+            self.pending, self.error = False, str(refused)
+            return
+        except ServiceUnavailable:
+            self.pending, self.error = False, UNAVAILABLE_ERROR
+            return
+        except Exception:
+            log.exception("authenticate raised")
+            self.pending, self.error = False, UNAVAILABLE_ERROR
+            return
+        self.pending = False
+        if result is None:
+            self.error = GENERIC_LOGIN_ERROR
+            return
+        if isinstance(result, LoginResult):
+            self.login(
+                result.user, access_token=result.access_token, refresh_token=result.refresh_token
+            )
+        else:
+            self.login(result)
+        yield rx.redirect(self.return_to())
+
+    @rx.event
+    async def submit_register(self, form: dict[str, Any]) -> AsyncIterator[Any]:
+        if self.pending:
+            return
+        password = str(form.get("password", ""))
+        if "confirm" in form and form.get("confirm") != password:
+            self.error = "The passwords do not match"
+            return
+        self.pending, self.error = True, ""
+        yield
+        attempt = RegistrationAttempt(
+            email=str(form.get("email", "")).strip(),
+            password=password,
+            name=str(form.get("name", "")).strip(),
+            client_ip=self.router.session.client_ip or "",
+        )
+        try:
+            user = await _call(_hook("register"), attempt)
+        except FormRefused as refused:
+            self.pending, self.error = False, str(refused)
+            return
+        except ServiceUnavailable:
+            self.pending, self.error = False, UNAVAILABLE_ERROR
+            return
+        except Exception:
+            log.exception("register raised")
+            self.pending, self.error = False, UNAVAILABLE_ERROR
+            return
+        self.pending = False
+        self.login(user)
+        yield rx.redirect(self.return_to())
+
+    @rx.event
+    def clear_error(self) -> None:
+        self.error = ""
