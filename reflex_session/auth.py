@@ -74,6 +74,9 @@ class ReflexSession(Generic[UserT]):
     * ``clock`` — the time source (inject a ``FakeClock`` in tests);
     * ``user_type`` — a :class:`User` subclass for typed user fields;
     * ``expose_tokens`` — put access/refresh tokens in the client view (off: they stay server-side);
+    * ``client_user_fields`` — the user fields the *browser* may change (``PATCH /api/session``,
+      ``SessionState.update``); default ``name`` and ``image``, so nobody edits their own role.
+      Server code (``update_session``) may change any field but ``id``;
     * ``trusted_origins`` — other origins (``scheme://host:port``) allowed to change the session;
     * ``secure_cookie`` — ``None`` (default) marks the cookie Secure, named ``__Host-<name>``,
       exactly when the request came over HTTPS.
@@ -104,6 +107,7 @@ class ReflexSession(Generic[UserT]):
         return_to_param: str = "callbackUrl",
         api_path: str = "/api/session",
         expose_tokens: bool = False,
+        client_user_fields: Sequence[str] = ("name", "image"),
         trusted_origins: Sequence[str] = (),
         user_type: type[UserT] = User,  # type: ignore[assignment]
         clock: Clock = SYSTEM_CLOCK,
@@ -160,6 +164,7 @@ class ReflexSession(Generic[UserT]):
             return_to_param=return_to_param,
             api_path=api_path.rstrip("/") or "/",
             expose_tokens=expose_tokens,
+            client_user_fields=tuple(client_user_fields),
             trusted_origins=tuple(o.rstrip("/") for o in trusted_origins),
             leeway=leeway,
             decode_cache_size=decode_cache_size,
@@ -184,6 +189,7 @@ class ReflexSession(Generic[UserT]):
             leeway=leeway,
             cache_size=decode_cache_size,
             max_value_bytes=min(MAX_TOKEN_CHARS, BROWSER_COOKIE_LIMIT - longest_name - 1),
+            max_lifetime=cast(int, max_lifetime),
         )
         self.guard = RouteGuard(
             rules,

@@ -21,7 +21,6 @@ reason and the key id, never the value).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -46,6 +45,10 @@ __all__ = ["DecodedSession", "SessionCodec", "security_log"]
 security_log = logging.getLogger("reflex_session.security")
 
 _REQUIRED = ("exp", "iat", "jti")
+_OPTIONAL_STR = (str, type(None))
+# built once: json.dumps/json.loads with keyword arguments build a new coder on every call
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_DECODER = json.JSONDecoder()
 
 
 class _ClaimChecks(jwt.PyJWT):
@@ -127,11 +130,13 @@ class SessionCodec(Generic[UserT]):
         leeway: float = 5.0,
         cache_size: int = 1024,
         max_value_bytes: int = MAX_TOKEN_CHARS,
+        max_lifetime: int = 10 * 365 * 24 * 3600,
     ) -> None:
         self._framer = JWEFramer(Keyring(secrets_oldest_first))
         self._user_type = user_type
         self._clock = clock
         self._leeway = leeway
+        self._max_lifetime_ms = int((max_lifetime + leeway) * 1000)
         self._checks = _ClaimChecks()
         self._cache: OrderedDict[str, DecodedSession[UserT]] = OrderedDict()
         self._cache_size = cache_size
@@ -169,7 +174,7 @@ class SessionCodec(Generic[UserT]):
 
     def encode_claims(self, claims: dict[str, Any]) -> str:
         try:
-            text = json.dumps(claims, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            text = _ENCODER.encode(claims)
         except ValueError as exc:  # NaN/Infinity: not JSON, and no other JOSE reader takes it
             raise ForbiddenUpdate("session", f"not JSON: {exc}") from None
         plaintext = text.encode("utf-8")
@@ -189,9 +194,10 @@ class SessionCodec(Generic[UserT]):
                 with self._cache_lock:
                     self._cache.pop(token, None)
                 raise TokenExpired("exp has passed", kid=hit.kid)
-            # least recently used goes first; evicted meanwhile by another thread: still valid
-            with contextlib.suppress(KeyError):
+            try:  # noqa: SIM105 - least recently used goes first; suppress() costs a hit 0.1 µs
                 self._cache.move_to_end(token)
+            except KeyError:
+                pass
             return hit
         claims, kid = self.decode_claims(token, now=now)
         decoded = DecodedSession(
@@ -209,7 +215,7 @@ class SessionCodec(Generic[UserT]):
         """Decrypt and check the registered claims; return the claims and the key id."""
         plaintext, key = self._framer.decrypt(token)
         try:
-            claims = json.loads(plaintext)
+            claims = _DECODER.decode(plaintext.decode("utf-8"))
         except (ValueError, RecursionError) as exc:
             raise ClaimsError("plaintext is not JSON", kid=key.kid) from exc
         if not isinstance(claims, dict):
@@ -233,10 +239,17 @@ class SessionCodec(Generic[UserT]):
                 or type(claims["iat"]) is not int
                 or type(claims["exp"]) is not int
                 or not isinstance(user_data, dict)
-                or not isinstance(access, str | None)
-                or not isinstance(refresh, str | None)
+                or not isinstance(access, _OPTIONAL_STR)
+                or not isinstance(refresh, _OPTIONAL_STR)
+                or not claims["jti"]
             ):
                 raise TypeError("claims have the wrong types")
+            # lifetimes are enforced on read too, not only when we write: a sealed cookie can
+            # never outlive created + max_lifetime, nor claim an expiry a clock cannot show
+            if claims["exp"] * 1000 > created_at + self._max_lifetime_ms or not (
+                0 < created_at <= claims["iat"] * 1000 + 1000
+            ):
+                raise ValueError("lifetime out of bounds")
             return Session(
                 id=claims["jti"],
                 user=self._user_type.from_wire(user_data),

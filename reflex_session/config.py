@@ -86,6 +86,7 @@ class SessionConfig:
     return_to_param: str = "callbackUrl"
     api_path: str = "/api/session"
     expose_tokens: bool = False
+    client_user_fields: tuple[str, ...] = ("name", "image")
     trusted_origins: tuple[str, ...] = ()
     leeway: float = 5.0
     decode_cache_size: int = 1024

@@ -22,7 +22,7 @@ are seconds), so a session reads back from its cookie exactly as it was written.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,11 +154,14 @@ def merged(
     return session.replace(**changes) if changes else session
 
 
-def parse_update(body: Any, *, allow_tokens: bool) -> dict[str, Any]:
+def parse_update(
+    body: Any, *, allow_tokens: bool, user_fields: Sequence[str] | None = None
+) -> dict[str, Any]:
     """Validate an update as it arrives on the wire (camelCase) and return ``merged`` kwargs.
 
     Raises :class:`ForbiddenUpdate` for anything that is not an allowed field, so that a PATCH
-    that tries to move ``expiresAt`` or swap ``user.id`` changes nothing.
+    that tries to move ``expiresAt``, swap ``user.id`` or grant itself ``role: "admin"`` changes
+    nothing. ``user_fields`` lists the user fields the caller may change (``None``: any but id).
     """
     if not isinstance(body, Mapping):
         raise ForbiddenUpdate("body", "must be a JSON object")
@@ -167,6 +170,13 @@ def parse_update(body: Any, *, allow_tokens: bool) -> dict[str, Any]:
         if key == "user":
             if not isinstance(value, Mapping):
                 raise ForbiddenUpdate("user", "must be an object")
+            if user_fields is not None:
+                for name in value:
+                    if name != "id" and name not in user_fields:  # id: merged() checks it
+                        raise ForbiddenUpdate(
+                            f"user.{name}",
+                            "not changeable from the browser (see client_user_fields)",
+                        )
             kwargs["user"] = value
         elif key in ("accessToken", "refreshToken"):
             if not allow_tokens:

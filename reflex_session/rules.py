@@ -43,6 +43,7 @@ __all__ = [
     "RouteGuard",
     "RouteRule",
     "RouteType",
+    "canonical_path",
     "has_role",
     "patterns",
     "route",
@@ -223,6 +224,20 @@ def _strip_locale(path: str, locales: Sequence[str]) -> tuple[str, str]:
     return "", path
 
 
+def canonical_path(raw_path: str) -> str:
+    """The path a file server would serve: percent-decoded, slashes collapsed, dots resolved.
+
+    ``raw_path`` is still percent-encoded (an ASGI ``raw_path``), so a ``%3F`` or ``%23`` in it is
+    part of the path, never a query or fragment. ``//dashboard`` must not read as a host, and
+    ``/x/../dashboard`` must be judged as ``/dashboard``, exactly as the static server resolves it.
+    """
+    decoded = _SLASHES.sub("/", unquote(raw_path) or "/")
+    resolved = posixpath.normpath(decoded)
+    if not resolved.startswith("/"):
+        resolved = "/" + resolved
+    return _normalise(_SLASHES.sub("/", resolved))
+
+
 def _localised(prefix: str, path: str) -> str:
     if not prefix:
         return path
@@ -286,9 +301,8 @@ class RouteGuard:
         raw_path = raw_path.partition("#")[0]
         if not raw_path.startswith("/"):
             raw_path = "/"
-        # "//dashboard" must not read as a host: collapse slashes, never urlsplit a path
-        clean = _SLASHES.sub("/", unquote(raw_path))
-        prefix, path = _strip_locale(_normalise(clean), self.locales)
+        clean = canonical_path(raw_path)
+        prefix, path = _strip_locale(clean, self.locales)
         route_type, rule = self.type_of(path)
         if route_type == "hybrid":
             return Decision("allow", "allowed", rule=rule)
@@ -298,7 +312,10 @@ class RouteGuard:
             return Decision("redirect", "home", _localised(prefix, self.home_path), rule)
         # auth
         if session is None:
-            original = _SLASHES.sub("/", raw_path) + (f"?{query}" if query else "")
+            collapsed = _SLASHES.sub("/", raw_path)
+            if canonical_path(collapsed) != _normalise(unquote(collapsed)):
+                collapsed = quote(clean)  # dot segments: send back the resolved path
+            original = collapsed + (f"?{query}" if query else "")
             return Decision("redirect", "login", self.login_url(original, prefix), rule)
         if rule is not None and rule.requires is not None and not rule.requires(session):
             return Decision("redirect", "forbidden", _localised(prefix, self.home_path), rule)

@@ -33,6 +33,8 @@ __all__ = ["Session", "SessionStatus", "User", "UserT", "deep_merge", "freeze", 
 SessionStatus = str  # "loading" | "authenticated" | "unauthenticated"
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_OPTIONAL_STR = (str, type(None))
+_SCALARS = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +53,18 @@ class User:
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
             raise ValueError("User.id must be a non-empty string")
-        for name in ("email", "name", "image"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise ValueError(f"User.{name} must be a string or null")
-        if not isinstance(self.extra, MappingProxyType) or any(
-            isinstance(v, dict | list) for v in self.extra.values()
+        if not (
+            isinstance(self.email, _OPTIONAL_STR)
+            and isinstance(self.name, _OPTIONAL_STR)
+            and isinstance(self.image, _OPTIONAL_STR)
         ):
-            object.__setattr__(self, "extra", freeze(dict(self.extra)))
+            raise ValueError("User.email, name and image must be strings or null")
+        extra = self.extra
+        if extra is not _EMPTY and (
+            type(extra) is not MappingProxyType
+            or any(not isinstance(v, _SCALARS) for v in extra.values())
+        ):
+            object.__setattr__(self, "extra", freeze(dict(extra)) if extra else _EMPTY)
 
     def get(self, key: str, default: Any = None) -> Any:
         """A declared field or an ``extra`` one, by its wire name."""
@@ -73,12 +79,10 @@ class User:
     def to_wire(self) -> dict[str, Any]:
         """The JSON object stored in the cookie; ``None`` fields are left out to save bytes."""
         data: dict[str, Any] = {key: thaw(value) for key, value in self.extra.items()}
-        for f in dataclasses.fields(self):
-            if f.name == "extra":
-                continue
-            value = getattr(self, f.name)
+        for name in _declared_fields(type(self)):
+            value = getattr(self, name)
             if value is not None:
-                data[f.name] = thaw(value)
+                data[name] = value if isinstance(value, _SCALARS) else thaw(value)
         return data
 
     @classmethod
@@ -91,14 +95,14 @@ class User:
         extra: dict[str, Any] = {}
         for key, value in data.items():
             if key in declared:
-                kwargs[key] = freeze(value)
+                kwargs[key] = value if isinstance(value, _SCALARS) else freeze(value)
             else:
                 extra[key] = value
         user_id = kwargs.get("id")
         if isinstance(user_id, int) and not isinstance(user_id, bool):
             # ids often come from an integer primary key; the wire form is always a string
             kwargs["id"] = str(user_id)
-        return cls(**kwargs, extra=extra)
+        return cls(**kwargs, extra=extra or _EMPTY)
 
     @classmethod
     def coerce(cls, value: User | Mapping[str, Any]) -> Self:
@@ -130,6 +134,8 @@ def freeze(value: Any) -> Any:
     A decoded session is shared (the codec caches it), so nothing reachable from it may be
     mutable; a caller's dict passed to ``create_session`` is copied, never kept by reference.
     """
+    if isinstance(value, _SCALARS):
+        return value
     if isinstance(value, Mapping):
         return MappingProxyType({k: freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
@@ -139,6 +145,8 @@ def freeze(value: Any) -> Any:
 
 def thaw(value: Any) -> Any:
     """The inverse of :func:`freeze`: plain dicts and lists, ready for JSON."""
+    if isinstance(value, _SCALARS):
+        return value
     if isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
     if isinstance(value, tuple):

@@ -46,6 +46,9 @@ def build_auth(clock: FakeClock, **overrides: Any) -> ReflexSession[Any]:
         "session_expiry": EXPIRY,
         "refresh_threshold": THRESHOLD,
         "clock": clock,
+        # the merge and size tests write these fields from the browser on purpose; the default
+        # allowlist (name, image) is tested in test_patch_refuses_fields_outside_the_allowlist
+        "client_user_fields": ("name", "image", "prefs", "newKey", "bio"),
     }
     settings.update(overrides)
     return ReflexSession(**settings)
@@ -807,3 +810,31 @@ async def test_non_http_scopes_are_ignored(auth: ReflexSession[Any]) -> None:
 
     await auth.handlers()({"type": "lifespan"}, receive, send)
     assert sent == []
+
+
+async def test_patch_refuses_fields_outside_the_allowlist(clock: FakeClock) -> None:
+    """By default the browser may change name and image only: never its own role."""
+    auth = ReflexSession(secret_key=SECRET, clock=clock)
+    jar = auth.jar(None)
+    session = await auth.create_session(jar, {"id": "u1", "name": "Ada", "role": "user"})
+    app = auth.handlers()
+    cookie = f"session={jar.read()}"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        refused = await client.patch(
+            "/", json={"user": {"role": "admin"}}, headers={"cookie": cookie}
+        )
+        allowed = await client.patch(
+            "/", json={"user": {"name": "Ada K"}}, headers={"cookie": cookie}
+        )
+    assert refused.status_code == 422
+    assert refused.json() == {"error": "forbidden_field", "field": "user.role"}
+    assert "set-cookie" not in refused.headers
+    assert allowed.status_code == 200
+    token = allowed.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    updated = auth.decrypt_session(token)
+    assert updated is not None
+    assert updated.user.name == "Ada K"
+    assert updated.user["role"] == "user"
+    assert updated.id == session.id

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["cross_site_reason", "jar_for_scope", "request_is_https"]
 
 NO_STORE_HEADERS = {"Cache-Control": "no-store", "Vary": "Cookie"}
+_SITES = frozenset({"cross-site", "same-site", "same-origin", "none"})
 
 
 def request_is_https(scope: Scope) -> bool:
@@ -59,7 +60,7 @@ def cross_site_reason(auth: ReflexSession[Any], scope: Scope) -> str | None:
     if site is not None and site not in ("same-origin", "none"):
         if site == "same-site" and origin is not None and origin.rstrip("/") in trusted:
             return None
-        return f"sec-fetch-site={site}"
+        return f"sec-fetch-site={site if site in _SITES else 'other'}"
     if origin is not None and origin.rstrip("/") not in trusted:
         return "origin"
     return None

@@ -121,7 +121,9 @@ class SessionAPI:
         except (ValueError, RecursionError):
             return self._json({"error": "invalid_json"}, 400)
         try:
-            changes = parse_update(data, allow_tokens=False)
+            changes = parse_update(
+                data, allow_tokens=False, user_fields=self.auth.config.client_user_fields
+            )
         except ForbiddenUpdate as exc:
             return self._json({"error": "forbidden_field", "field": exc.field}, 422)
         # authenticate only after the body is known to be well formed: nothing is re-issued for

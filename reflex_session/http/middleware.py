@@ -17,11 +17,12 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import RedirectResponse, Response
 
-from ..rules import Decision
+from ..rules import Decision, canonical_path
 from .common import NO_STORE_HEADERS, jar_for_scope
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from ..auth import ReflexSession
     from ..session import Session
 
-__all__ = ["DEFAULT_SKIP_PREFIXES", "CustomHandler", "SessionMiddleware"]
+__all__ = ["DEFAULT_SKIP_PREFIXES", "CustomHandler", "SessionMiddleware", "raw_path_of"]
 
 log = logging.getLogger("reflex_session.http")
 
@@ -54,11 +55,20 @@ DEFAULT_SKIP_PREFIXES = (
 
 
 def _is_static(path: str) -> bool:
-    """A file of the build (``.js``, ``.css``, images), but never an ``.html`` page."""
+    """A file of the build (``.js``, ``.css``, images), but never an ``.html`` page.
+
+    ``path`` is canonical (dots resolved), so ``/dashboard/.`` cannot pass for a file.
+    """
     last = path.rsplit("/", 1)[-1]
-    if "." not in last:
+    if "." not in last.strip("."):
         return False
     return not last.lower().endswith((".html", ".htm"))
+
+
+def raw_path_of(scope: Scope) -> str:
+    """The decoded ``scope["path"]`` — the one the app (a static file server) will serve —
+    percent-encoded again, so that a ``?`` or ``#`` in it stays part of the path."""
+    return quote(scope.get("path", "/") or "/", safe="/:@!$&'()*+,;=~")
 
 
 class SessionMiddleware:
@@ -80,7 +90,7 @@ class SessionMiddleware:
     def guards(self, scope: Scope) -> bool:
         if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD"):
             return False
-        path: str = scope.get("path", "/")
+        path = canonical_path(raw_path_of(scope))
         if _is_static(path):
             return False
         return not any(
@@ -99,7 +109,7 @@ class SessionMiddleware:
             log.error("session read failed in the page guard (internal error)")
             session = None
         query = scope.get("query_string", b"").decode("latin-1")
-        path_with_query = scope.get("path", "/") + (f"?{query}" if query else "")
+        path_with_query = raw_path_of(scope) + (f"?{query}" if query else "")
         decision = self.auth.decide(path_with_query, session)
         if self.custom is not None:
             override = self.custom(scope, session, decision)

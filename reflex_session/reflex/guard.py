@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import reflex as rx
 
-from ..rules import Decision, Requirement
+from ..rules import Decision, Requirement, canonical_path
 from ..session import Session
 from .registry import RequirementSpec, mark, protect_state, requirement_of, spec_for
 from .runtime import get_app, get_auth
@@ -174,8 +174,7 @@ def decide(path_with_query: str, session: Session[Any] | None) -> Decision:
     decision = auth.decide(path_with_query, session)
     if not decision.allowed:
         return decision
-    path = urlsplit(path_with_query).path or "/"
-    spec = page_requirement(path)
+    spec = page_requirement(canonical_path(path_with_query.partition("?")[0]))
     if spec is None or spec.allows(session):
         return decision
     if session is None:

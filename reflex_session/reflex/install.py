@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..http.middleware import SessionMiddleware
+from ..http.middleware import SessionMiddleware, raw_path_of
 from .client import session_client
 from .guard import decide
 from .middleware import SessionEventMiddleware
@@ -88,7 +88,7 @@ def _page_decision(scope: Scope, session: Session[Any] | None, decision: Decisio
     if not decision.allowed:
         return decision
     query = scope.get("query_string", b"").decode("latin-1")
-    return decide(scope.get("path", "/") + (f"?{query}" if query else ""), session)
+    return decide(raw_path_of(scope) + (f"?{query}" if query else ""), session)
 
 
 def _transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:

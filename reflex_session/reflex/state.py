@@ -238,10 +238,16 @@ class SessionState(rx.State):
 
     @rx.event
     def update(self, changes: dict[str, Any]) -> None:
-        """The reference's ``update({user: {...}})`` from the page (tokens are server-only)."""
+        """The reference's ``update({user: {...}})`` from the page.
+
+        Only ``client_user_fields`` (name and image by default) may change this way: an event's
+        payload comes from the browser. Server code uses :meth:`update_session` instead.
+        """
         from ..lifecycle import parse_update
 
-        kwargs = parse_update(changes, allow_tokens=False)
+        kwargs = parse_update(
+            changes, allow_tokens=False, user_fields=get_auth().config.client_user_fields
+        )
         self.update_session(kwargs.get("user"))
 
     @rx.event
