@@ -205,10 +205,11 @@ class SessionCodec(Generic[UserT]):
             kid,
             kid != self._framer.keyring.current.kid,
         )
-        with self._cache_lock:
-            self._cache[token] = decoded
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        if self._cache_size:
+            with self._cache_lock:
+                self._cache[token] = decoded
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
         return decoded
 
     def decode_claims(self, token: str, *, now: float | None = None) -> tuple[dict[str, Any], str]:
@@ -250,14 +251,14 @@ class SessionCodec(Generic[UserT]):
                 0 < created_at <= claims["iat"] * 1000 + 1000
             ):
                 raise ValueError("lifetime out of bounds")
-            return Session(
-                id=claims["jti"],
-                user=self._user_type.from_wire(user_data),
-                created_at=created_at,
-                last_activity=claims["iat"] * 1000,
-                expires_at=claims["exp"] * 1000,
-                access_token=access,
-                refresh_token=refresh,
+            return Session.trusted(
+                claims["jti"],
+                self._user_type.from_wire(user_data),
+                created_at,
+                claims["iat"] * 1000,
+                claims["exp"] * 1000,
+                access,
+                refresh,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ClaimsError(f"not a session: {type(exc).__name__}", kid=kid) from None

@@ -35,6 +35,7 @@ SessionStatus = str  # "loading" | "authenticated" | "unauthenticated"
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _OPTIONAL_STR = (str, type(None))
 _SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +92,20 @@ class User:
         if not isinstance(data, Mapping):
             raise TypeError("user must be a JSON object")
         declared = _declared_fields(cls)
-        kwargs: dict[str, Any] = {}
-        extra: dict[str, Any] = {}
-        for key, value in data.items():
-            if key in declared:
-                kwargs[key] = value if isinstance(value, _SCALARS) else freeze(value)
-            else:
-                extra[key] = value
+        if data.keys() <= declared and all(type(v) in _SCALAR_TYPES for v in data.values()):
+            if type(data.get("id")) is int:
+                data = {**data, "id": str(data["id"])}
+            return cls(**data)  # the common case: flat, declared fields only
+        kwargs = {
+            k: v if type(v) in _SCALAR_TYPES else freeze(v)
+            for k, v in data.items()
+            if k in declared
+        }
+        extra = (
+            {k: v for k, v in data.items() if k not in declared}
+            if len(kwargs) < len(data)
+            else None
+        )
         user_id = kwargs.get("id")
         if isinstance(user_id, int) and not isinstance(user_id, bool):
             # ids often come from an integer primary key; the wire form is always a string
@@ -169,6 +177,30 @@ class Session(Generic[UserT]):
     expires_at: int
     access_token: str | None = None
     refresh_token: str | None = None
+
+    @classmethod
+    def trusted(
+        cls,
+        id: str,
+        user: UserT,
+        created_at: int,
+        last_activity: int,
+        expires_at: int,
+        access_token: str | None,
+        refresh_token: str | None,
+    ) -> Session[UserT]:
+        """Build from values already validated (the codec's hot path; skips the frozen-field
+        ``__init__``, which costs a ``setattr`` call per field)."""
+        self = object.__new__(cls)
+        set_ = object.__setattr__
+        set_(self, "id", id)
+        set_(self, "user", user)
+        set_(self, "created_at", created_at)
+        set_(self, "last_activity", last_activity)
+        set_(self, "expires_at", expires_at)
+        set_(self, "access_token", access_token)
+        set_(self, "refresh_token", refresh_token)
+        return self
 
     @property
     def expiry_date(self) -> str:
