@@ -73,8 +73,24 @@ useEffect(() => {
 
 _NONCE = """
 useEffect(() => {
-  if (window.__reflexSession) window.__reflexSession.nonce = %(nonce)s;
+  const rs = window.__reflexSession;
+  if (!rs) return;
+  const first = !rs.nonce && !!%(nonce)s;
+  rs.nonce = %(nonce)s;
+  // fetch on mount: the page's first look at the cookie goes through HTTP, so a page restored
+  // from the back/forward cache or a socket opened with an old cookie still shows the newest
+  if (first && %(fetch_on_mount)s) rs.sync();
 }, [%(nonce)s]);
+"""
+
+_PATH = """
+const reflexSessionLocation = useLocation();
+useEffect(() => {
+  const rs = window.__reflexSession;
+  if (!rs || !rs.nonce) return;
+  if (rs.lastPath !== undefined && rs.lastPath !== reflexSessionLocation.pathname) rs.sync();
+  rs.lastPath = reflexSessionLocation.pathname;
+}, [reflexSessionLocation.pathname]);
 """
 
 _SYNC = """
@@ -144,6 +160,7 @@ class SessionClient(rx.Fragment):  # type: ignore[misc]
     def add_imports(self) -> dict[str, Any]:
         return {
             "react": [rx.ImportVar(tag="useEffect")],
+            "react-router": [rx.ImportVar(tag="useLocation")],
             "$/utils/state": [rx.ImportVar(tag="getBackendURL")],
             "$/env.json": [rx.ImportVar(tag="env", is_default=True)],
         }
@@ -178,8 +195,11 @@ class SessionClient(rx.Fragment):  # type: ignore[misc]
             "threshold_ms": options.activity_refresh_interval
             or 1000 * auth.policy.refresh_threshold,
             "interval": options.refresh_interval or 0,
+            "fetch_on_mount": "true" if options.fetch_on_mount else "false",
         }
         hooks = [_RUNTIME, _NONCE, _SYNC, _TIMERS]
+        if options.refetch_on_path_change:
+            hooks.append(_PATH)
         if options.auto_activity_refresh:
             hooks.append(_ACTIVITY)
         if options.refresh_interval:
