@@ -209,3 +209,23 @@ def test_activity_refreshes_at_most_once_per_threshold_window(
     assert page.inner_text("#status") == "authenticated"
     # threshold 3 s over 16 s: at most one refresh per window (plus one for a window edge)
     assert 2 <= window_syncs <= 16 // 3 + 1, window_syncs
+
+
+def test_path_change_refetches_the_cookie(server: ReflexServer, context: Any) -> None:
+    """A cookie that disappeared out of band (no broadcast) is noticed at the next navigation."""
+    page = context.new_page()
+    page.goto(server.url + "/login?callbackUrl=%2Fdashboard")
+    login(page)
+    page.wait_for_selector("#dashboard-heading")
+    deadline = time.monotonic() + 5
+    while session_cookie(context) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert session_cookie(context) is not None
+    context.clear_cookies()
+    page.click("#home-link")  # client-side navigation: no page load, no new socket
+    page.wait_for_selector("#home-heading")
+    page.wait_for_function(
+        "document.querySelector('#status').textContent === 'unauthenticated'", timeout=5000
+    )
+    page.click("#dashboard-link")
+    page.wait_for_url("**/login**", timeout=5000)
