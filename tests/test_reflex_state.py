@@ -122,7 +122,7 @@ def test_login_makes_the_state_live_at_once_and_queues_the_cookie(layer: Any) ->
     assert state.is_authenticated is True
     assert state.user["name"] == "Ada"
     assert "accessToken" not in json.dumps(state.session)
-    assert state._session_wire["accessToken"] == "secret-access"
+    assert json.loads(state._session_json)["accessToken"] == "secret-access"
     assert state.expires_at == session.expires_at
     assert [op["op"] for op in state._pending] == ["login"]
     assert state.sync_seq == 1
@@ -147,7 +147,7 @@ def test_update_merges_keeps_tokens_and_refuses_oversize(layer: Any) -> None:
     state.login(ADA, access_token="a", refresh_token="r")
     state.update_session({"name": "Ada King"})
     assert state.user == {**ADA, "name": "Ada King"}
-    assert state._session_wire["accessToken"] == "a"
+    assert json.loads(state._session_json)["accessToken"] == "a"
     assert state._pending[-1]["op"] == "update"
     before = dict(state.session)
     with pytest.raises(CookieTooLarge):
@@ -174,7 +174,7 @@ def test_logout_drops_queued_work_and_signs_out(layer: Any) -> None:
     SessionState.logout.fn(state)
     assert state.status == "unauthenticated"
     assert [op["op"] for op in state._pending] == ["logout"]
-    assert state._session_wire == {}
+    assert state._session_json == ""
 
 
 def test_connect_reads_the_cookie_and_refuses_garbage(layer: Any, clock: FakeClock) -> None:

@@ -120,14 +120,18 @@ _ACTIVITY = """
 useEffect(() => {
   if (%(status)s !== 'authenticated') return;
   let lastCheck = 0;
-  let lastPull = 0;
   const onActivity = () => {
     const now = Date.now();
-    if (now - lastCheck < 1000) return;
+    const rs = window.__reflexSession;
+    if (!rs || now - lastCheck < 1000) return;
     lastCheck = now;
-    if (now - %(last_activity)s < %(threshold_ms)d || now - lastPull < %(threshold_ms)d) return;
-    lastPull = now;
-    if (window.__reflexSession) window.__reflexSession.sync();
+    // the pull throttle lives on the runtime, not in this effect, so a re-issued cookie
+    // (whose iat is rounded down to the second) cannot shorten the window
+    if (now - %(last_activity)s < %(threshold_ms)d || now - (rs.lastPull || 0) < %(threshold_ms)d) {
+      return;
+    }
+    rs.lastPull = now;
+    rs.sync();
   };
   const events = ['pointermove', 'pointerdown', 'keydown', 'touchstart', 'wheel', 'scroll'];
   events.forEach((name) => window.addEventListener(name, onActivity, { passive: true }));

@@ -69,7 +69,7 @@ class SessionEventMiddleware(rx.Middleware):
         if location is None:
             return None
         log.info("event %s refused: the session does not allow it", handler_name)
-        if session_state._session_wire and session_state.current_session() is None:
+        if session_state._session_json and session_state.current_session() is None:
             session_state._apply(None)
         return await self._refuse(session_state, rx.redirect(location, replace=True))
 
