@@ -225,8 +225,15 @@ function ReflexSessionCountdown({ expiresAt, soonMs, expiredText, ...rest }) {
   const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
     if (!expiresAt) return;
-    const tick = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(tick);
+    // tick on the session's whole seconds, so every countdown on the page shows the same value
+    let timer;
+    const schedule = () => {
+      const delay = ((expiresAt - Date.now()) % 1000 + 1000) % 1000 || 1000;
+      timer = setTimeout(() => { setNow(Date.now()); schedule(); }, delay + 5);
+    };
+    setNow(Date.now());
+    schedule();
+    return () => clearTimeout(timer);
   }, [expiresAt]);
   const ms = expiresAt ? Math.max(0, expiresAt - now) : 0;
   const total = Math.floor(ms / 1000);

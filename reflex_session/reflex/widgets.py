@@ -114,6 +114,8 @@ def login_form(
             reset_on_submit=False,
             aria_label=title,
         ),
+        # the error belongs to this visit of the form, not to the tab
+        on_mount=state.clear_error,
         **props,
     )
     return component
@@ -198,6 +200,7 @@ def register_form(
             reset_on_submit=False,
             aria_label=title,
         ),
+        on_mount=state.clear_error,
         **props,
     )
     return component
@@ -271,6 +274,7 @@ def session_expiry_banner(
     The time ticks in the browser; the button refreshes the session, which hides the banner.
     """
     props.setdefault("color_scheme", "amber")
+    props.setdefault("high_contrast", True)
     props.setdefault("id", "session-expiry-banner")
     component: rx.Component = rx.cond(
         SessionState.is_authenticated & SessionState.is_expiring_soon,

@@ -1,0 +1,103 @@
+"""The demo app (rxconfig.py + demo/ at the repository root) as a real ``reflex run --env prod``.
+
+The e2e conftest's :class:`ReflexServer` runs any app folder; this module only prepares one for
+the demo: a copy of ``rxconfig.py`` and ``demo/`` in a temporary folder, with the user database
+either a SQLite file inside that folder or the PostgreSQL database of ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import create_engine
+
+from .conftest import ROOT, ReflexServer
+
+DEMO_SOURCE = ROOT / "demo"
+BACKENDS = ("sqlite", "postgres")
+
+
+class DemoServer(ReflexServer):
+    """A ReflexServer of the demo app that knows where its user database is."""
+
+    backend: str = "sqlite"
+
+    @property
+    def database_url(self) -> str:
+        if self.backend == "postgres":
+            return self.settings["DATABASE_URL"]
+        return f"sqlite:///{self.settings['DEMO_SQLITE_PATH']}"
+
+    def engine(self) -> Engine:
+        return _engine(self.database_url)
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def _engine(url: str) -> Engine:
+    if url not in _ENGINES:
+        _ENGINES[url] = create_engine(url)
+    return _ENGINES[url]
+
+
+def dispose_engines() -> None:
+    for engine in _ENGINES.values():
+        engine.dispose()
+    _ENGINES.clear()
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL database; the postgres runs fail (never skip) without it."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        pytest.fail(
+            "DATABASE_URL is not set: the demo's PostgreSQL tests need the database that "
+            "scripts/test.sh starts. Run the suite with scripts/test.sh (or `source "
+            "scripts/_lib.sh && start_postgres` first)."
+        )
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def make_demo_server(
+    tmp_factory: pytest.TempPathFactory, name: str, backend: str, **settings: str
+) -> DemoServer:
+    """Copy the demo into a fresh folder; ``backend`` is "sqlite" (a file there) or "postgres"."""
+    workdir: Path = tmp_factory.mktemp(name)
+    shutil.copy2(ROOT / "rxconfig.py", workdir / "rxconfig.py")
+    shutil.copytree(
+        DEMO_SOURCE,
+        workdir / "demo",
+        ignore=shutil.ignore_patterns("__pycache__", "*.db", "*.db-journal", "*.db-wal"),
+    )
+    env = dict(settings)
+    if backend == "sqlite":
+        # an empty DATABASE_URL means "not set" to demo/db.py, whatever the caller's env holds
+        env["DATABASE_URL"] = ""
+        env["DEMO_SQLITE_PATH"] = str(workdir / "demo.db")
+    elif backend == "postgres":
+        env["DATABASE_URL"] = postgres_url()
+    else:
+        raise ValueError(backend)
+    server = DemoServer(name, workdir, env)
+    server.backend = backend
+    return server
+
+
+def user_model() -> Any:
+    """The demo's own ``User`` table class (demo/db.py), imported from the repository root."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from demo.db import User
+
+    return User

@@ -1,0 +1,513 @@
+"""Issue 5's proof: the demo app (demo/) in prod mode, driven in Debian's Chromium.
+
+Every test that touches the user database runs twice: against a demo whose users live in a SQLite
+file and against one on PostgreSQL (``DATABASE_URL``, started by scripts/test.sh). The short-expiry
+demo (40 s sessions, "expiring soon" in the last 30 s) shows the banner ten seconds after login.
+The SQLite run writes the screenshots shown in docs/screenshots.md.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from argon2 import PasswordHasher
+from sqlmodel import Session, select
+
+from .conftest import ROOT, SECRET
+from .demo_server import BACKENDS, DemoServer, dispose_engines, make_demo_server, user_model
+
+pytestmark = pytest.mark.e2e
+
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+VIEWPORT = {"width": 1100, "height": 700}
+GENERIC_ERROR = "Invalid email or password"
+ADMIN = ("admin@example.com", "admin-password-123")
+USER = ("user@example.com", "user-password-123")
+PASSWORD = "a-long-test-password-42"
+HASHER = PasswordHasher()
+
+#: Records (in sessionStorage, which survives navigations of the tab) whether any admin content
+#: was ever in the DOM of this tab — even for a moment before a redirect.
+WATCH_ADMIN = """
+(() => {
+  const check = () => {
+    if (document.getElementById('admin-heading') || document.getElementById('admin-users')) {
+      try { sessionStorage.setItem('__adminSeen', location.href); } catch (e) {}
+    }
+  };
+  new MutationObserver(check).observe(document, { childList: true, subtree: true });
+  document.addEventListener('DOMContentLoaded', check);
+})();
+"""
+
+
+def check_log(server: DemoServer) -> None:
+    """The server never crashed and never logged a password or the secret."""
+    log = server.log()
+    assert "Traceback" not in log, log[max(0, log.index("Traceback") - 2000) :][:6000]
+    for secret in (PASSWORD, ADMIN[1], USER[1], SECRET):
+        assert secret not in log, "a password or the session secret reached the server log"
+
+
+# -- servers ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sqlite_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    srv = make_demo_server(tmp_path_factory, "demo-sqlite", "sqlite")
+    srv.start()
+    yield srv
+    srv.stop()
+    dispose_engines()
+    check_log(srv)
+
+
+@pytest.fixture(scope="module")
+def postgres_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    srv = make_demo_server(tmp_path_factory, "demo-postgres", "postgres")
+    srv.start()
+    yield srv
+    srv.stop()
+    dispose_engines()
+    check_log(srv)
+
+
+@pytest.fixture(scope="module")
+def short_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """40-second sessions, "expiring soon" in the last 30 s: the banner 10 s after login."""
+    srv = make_demo_server(
+        tmp_path_factory,
+        "demo-short",
+        "sqlite",
+        DEMO_SESSION_EXPIRY="40",
+        DEMO_EXPIRING_SOON="30",
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+    check_log(srv)
+
+
+@pytest.fixture(params=BACKENDS)
+def demo(request: pytest.FixtureRequest) -> DemoServer:
+    """The demo on SQLite, then on PostgreSQL (one server each for the whole module)."""
+    server: DemoServer = request.getfixturevalue(f"{request.param}_demo")
+    return server
+
+
+@pytest.fixture
+def ctx(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (own cookies) per test, at the screenshots' viewport."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_init_script(WATCH_ADMIN)
+    yield context
+    context.close()
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def unique_email(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def create_user(server: DemoServer, email: str, name: str, password: str = PASSWORD) -> None:
+    user = user_model()
+    with Session(server.engine()) as db:
+        db.add(user(email=email, name=name, password_hash=HASHER.hash(password)))
+        db.commit()
+
+
+def find_user(server: DemoServer, email: str) -> Any:
+    user = user_model()
+    with Session(server.engine()) as db:
+        return db.exec(select(user).where(user.email == email)).first()
+
+
+def session_cookie(context: Any) -> dict[str, Any] | None:
+    found = [c for c in context.cookies() if c["name"] == "session"]
+    return found[0] if found else None
+
+
+def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def wait_for_cookie(context: Any) -> dict[str, Any]:
+    cookie: dict[str, Any] = wait_until(
+        lambda: session_cookie(context), "the session cookie to reach the browser"
+    )
+    return cookie
+
+
+def wait_ready(page: Any) -> None:
+    """The state is connected: the user menu or its "Sign in" link (nothing while loading)."""
+    page.wait_for_selector("#user-menu-trigger, #user-menu-sign-in")
+
+
+def sign_in(page: Any, email: str, password: str) -> None:
+    page.wait_for_selector("#login-email")
+    wait_ready(page)
+    page.fill("#login-email", email)
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+
+
+def text_is(page: Any, selector: str, expected: str, timeout: float = 5000) -> None:
+    page.wait_for_function(
+        "([sel, want]) => { const e = document.querySelector(sel);"
+        " return !!e && e.textContent.trim() === want; }",
+        arg=[selector, expected],
+        timeout=timeout,
+    )
+
+
+def path_of(page: Any) -> str:
+    return urlsplit(page.url).path.rstrip("/") or "/"
+
+
+def expires_in(page: Any, selector: str) -> int:
+    return int(page.get_attribute(selector, "data-expires-in") or 0)
+
+
+def screenshot(page: Any, server: DemoServer, name: str, *, park_mouse: bool = True) -> None:
+    """Write docs/screenshots/<name> (from the SQLite run only: one picture per moment)."""
+    if server.backend != "sqlite":
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if park_mouse:  # no hover highlight on the last thing clicked
+        page.mouse.move(VIEWPORT["width"] - 5, VIEWPORT["height"] - 5)
+    page.evaluate("document.fonts.ready.then(() => true)")
+    page.wait_for_timeout(300)  # let Radix finish its transitions
+    page.screenshot(path=str(SCREENSHOTS / name))
+
+
+def fresh_tab(context: Any) -> Any:
+    """A new tab: its own Reflex state (a reload keeps the tab's state, and its old error)."""
+    for old in context.pages:
+        old.close()
+    return context.new_page()
+
+
+def login_error(page: Any) -> str:
+    page.wait_for_selector("#login-error")
+    page.wait_for_function("document.querySelector('#login-error').textContent.trim().length > 0")
+    text: str = page.inner_text("#login-error").strip()
+    return text
+
+
+# -- the proof ----------------------------------------------------------------------------------
+
+
+def test_register_signs_in_and_reaches_the_dashboard(demo: DemoServer, ctx: Any) -> None:
+    email = unique_email("register")
+    name = "Grace Hopper"
+    page = ctx.new_page()
+    page.goto(demo.url + "/register")
+    page.wait_for_selector("#register-email")
+    wait_ready(page)
+    page.fill("#register-name", name)
+    page.fill("#register-email", email)
+    page.fill("#register-password", PASSWORD)
+    page.fill("#register-confirm", PASSWORD)
+    page.click("#register-submit")
+    # signed in at once: sent home, the user menu shows the new account
+    page.wait_for_function("location.pathname === '/'")
+    text_is(page, "#user-menu-name", name)
+    text_is(page, "#who", name)
+    cookie = wait_for_cookie(ctx)
+    assert cookie["httpOnly"] is True
+    page.click("#nav-dashboard")
+    page.wait_for_selector("#dashboard-heading")
+    assert path_of(page) == "/dashboard"
+    text_is(page, "#who", name)
+    assert page.inner_text("#user-menu-name").strip() == name
+    assert page.get_attribute("#dashboard-countdown", "data-expires-in") not in (None, "0")
+    screenshot(page, demo, "dashboard.png")
+    # the account is a row of the demo's user database, with an argon2id hash
+    row = find_user(demo, email)
+    assert row is not None, f"no {email} row in {demo.backend}"
+    assert row.name == name
+    assert row.role == "user"
+    assert row.disabled is False
+    assert row.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in row.password_hash
+    # a reload is still signed in (the cookie, not the tab's memory)
+    page.reload()
+    page.wait_for_selector("#dashboard-heading")
+    text_is(page, "#user-menu-name", name)
+
+
+def test_wrong_password_and_unknown_email_get_the_same_generic_error(
+    demo: DemoServer, ctx: Any
+) -> None:
+    errors = []
+    for email, password in (
+        (ADMIN[0], "not-the-admin-password"),
+        (unique_email("nobody"), ADMIN[1]),
+    ):
+        page = fresh_tab(ctx)
+        page.goto(demo.url + "/login")
+        sign_in(page, email, password)
+        errors.append(login_error(page))
+        assert page.locator("#login-error").count() == 1
+        assert page.locator("[role=alert]").count() == 1, "more than one error on the form"
+        assert path_of(page) == "/login"
+        assert page.query_selector("#user-menu-trigger") is None
+    assert errors == [GENERIC_ERROR, GENERIC_ERROR]
+    time.sleep(0.5)  # a cookie would have arrived by now (sync requests take milliseconds)
+    assert session_cookie(ctx) is None
+
+
+def test_protected_deep_link_with_query_returns_there_after_login(
+    demo: DemoServer, ctx: Any
+) -> None:
+    page = ctx.new_page()
+    page.goto(demo.url + "/profile?tab=2")
+    assert path_of(page) == "/login"
+    assert parse_qs(urlsplit(page.url).query)["callbackUrl"] == ["/profile?tab=2"]
+    page.wait_for_selector("#login-email")
+    wait_ready(page)
+    page.fill("#login-email", USER[0])
+    page.fill("#login-password", USER[1])
+    screenshot(page, demo, "login.png")
+    page.click("#login-submit")
+    page.wait_for_selector("#profile-heading")
+    assert page.url == demo.url + "/profile?tab=2"
+    text_is(page, "#profile-email", USER[0])
+    wait_for_cookie(ctx)
+
+
+def test_logout_from_the_user_menu_signs_out(demo: DemoServer, ctx: Any) -> None:
+    page = ctx.new_page()
+    page.goto(demo.url + "/login?callbackUrl=%2Fdashboard")
+    sign_in(page, *USER)
+    page.wait_for_selector("#dashboard-heading")
+    wait_for_cookie(ctx)
+    page.click("#user-menu-trigger")
+    page.click("#user-menu-logout")
+    # the dashboard needs a session: the page leaves for login at once
+    page.wait_for_function("location.pathname.replace(/\\/$/, '') === '/login'")
+    page.wait_for_selector("#user-menu-sign-in")
+    assert page.query_selector("#dashboard-heading") is None
+    wait_until(lambda: session_cookie(ctx) is None, "the session cookie to be deleted")
+    # every protected page, loaded from the server, now redirects to login
+    for protected_path in ("/dashboard", "/profile", "/session", "/admin"):
+        response = ctx.request.get(demo.url + protected_path, max_redirects=0)
+        assert response.status in (302, 303, 307), (protected_path, response.status)
+        assert urlsplit(response.headers["location"]).path.rstrip("/") == "/login"
+        page.goto(demo.url + protected_path)
+        assert path_of(page) == "/login", protected_path
+        wait_ready(page)
+        assert page.query_selector("#user-menu-trigger") is None
+
+
+def test_profile_name_change_persists_after_reload(demo: DemoServer, ctx: Any) -> None:
+    email = unique_email("profile")
+    create_user(demo, email, "Old Name")
+    new_name = f"New Name {uuid.uuid4().hex[:6]}"
+    page = ctx.new_page()
+    page.goto(demo.url + "/login?callbackUrl=%2Fprofile")
+    sign_in(page, email, PASSWORD)
+    page.wait_for_selector("#profile-heading")
+    text_is(page, "#user-menu-name", "Old Name")
+    page.wait_for_function("document.querySelector('#profile-name').value === 'Old Name'")
+    before = wait_for_cookie(ctx)["value"]
+    page.fill("#profile-name", new_name)
+    page.click("#profile-save")
+    page.wait_for_selector("#profile-saved")
+    # the session (user menu) follows at once, the row is updated, the cookie is reissued
+    text_is(page, "#user-menu-name", new_name)
+    wait_until(lambda: find_user(demo, email).name == new_name, "the renamed row")
+    wait_until(
+        lambda: (session_cookie(ctx) or {}).get("value") not in (None, before),
+        "the session cookie to carry the new name",
+    )
+    page.reload()
+    page.wait_for_selector("#profile-heading")
+    text_is(page, "#user-menu-name", new_name)
+    page.wait_for_function(
+        "want => document.querySelector('#profile-name').value === want", arg=new_name
+    )
+    # nothing else in the session was lost
+    text_is(page, "#profile-email", email)
+    text_is(page, "#profile-role", "user")
+    row = find_user(demo, email)
+    assert row.name == new_name
+    assert row.email == email
+
+
+def test_admin_page_is_refused_to_a_plain_user(demo: DemoServer, ctx: Any) -> None:
+    page = ctx.new_page()
+    page.goto(demo.url + "/login")
+    sign_in(page, *USER)
+    page.wait_for_function("location.pathname === '/'")
+    text_is(page, "#user-menu-name", "Uma User")
+    wait_for_cookie(ctx)
+    assert page.query_selector("#nav-admin") is None
+    # a server page load: the HTTP guard sends the user home before any HTML
+    response = ctx.request.get(demo.url + "/admin", max_redirects=0)
+    assert response.status in (302, 303, 307)
+    assert response.headers["location"] == "/"
+    page.goto(demo.url + "/admin")
+    assert path_of(page) == "/"
+    wait_ready(page)
+    # a client-side navigation (no server round trip): sent home too
+    page.evaluate(
+        "window.history.pushState({}, '', '/admin');"
+        "window.dispatchEvent(new PopStateEvent('popstate', { state: {} }));"
+    )
+    page.wait_for_function("location.pathname === '/'", timeout=5000)
+    page.wait_for_timeout(1000)
+    assert page.query_selector("#admin-heading") is None
+    assert page.query_selector("#admin-users") is None
+    seen = page.evaluate("sessionStorage.getItem('__adminSeen')")
+    assert seen is None, f"admin content was rendered for a plain user at {seen}"
+    assert ADMIN[0] not in page.content()
+
+
+def test_admin_page_lists_the_users_for_the_admin(demo: DemoServer, ctx: Any) -> None:
+    page = ctx.new_page()
+    page.goto(demo.url + "/login?callbackUrl=%2Fadmin")
+    sign_in(page, *ADMIN)
+    page.wait_for_selector("#admin-heading")
+    assert path_of(page) == "/admin"
+    page.wait_for_function(
+        "emails => { const t = document.querySelector('#admin-users');"
+        " return !!t && emails.every((e) => t.textContent.includes(e)); }",
+        arg=[ADMIN[0], USER[0]],
+    )
+    rows = page.locator("#admin-users tbody tr")
+    cells = [
+        [c.strip() for c in rows.nth(i).locator("td").all_inner_texts()]
+        for i in range(rows.count())
+    ]
+    by_email = {row[0]: row[1:4] for row in cells if row}
+    assert by_email[ADMIN[0]] == ["Ada Admin", "admin", "active"]
+    assert by_email[USER[0]] == ["Uma User", "user", "active"]
+    assert page.query_selector("#nav-admin") is not None
+    # the watcher that proves the plain user never saw this content does see it here
+    assert page.evaluate("sessionStorage.getItem('__adminSeen')") is not None
+
+
+def test_failed_logins_are_rate_limited_per_account(demo: DemoServer, ctx: Any) -> None:
+    email = unique_email("limited")
+    create_user(demo, email, "Rate Limited")
+    for attempt in range(5):
+        page = fresh_tab(ctx)
+        page.goto(demo.url + "/login")
+        sign_in(page, email, f"wrong-password-{attempt}")
+        assert login_error(page) == GENERIC_ERROR, f"attempt {attempt + 1}"
+    # the sixth attempt is refused before the password is even checked
+    page = fresh_tab(ctx)
+    page.goto(demo.url + "/login")
+    sign_in(page, email, PASSWORD)
+    message = login_error(page)
+    assert re.fullmatch(r"Too many attempts\. Try again in \d+ seconds\.", message), message
+    time.sleep(0.5)
+    assert session_cookie(ctx) is None
+    assert path_of(page) == "/login"
+    assert page.query_selector("#user-menu-trigger") is None
+
+
+def test_a_login_error_does_not_follow_the_user_to_other_forms(
+    sqlite_demo: DemoServer, ctx: Any
+) -> None:
+    """After a failed login, the register form and a later visit to login start clean."""
+    page = ctx.new_page()
+    page.goto(sqlite_demo.url + "/login")
+    sign_in(page, ADMIN[0], "not-the-admin-password")
+    assert login_error(page) == GENERIC_ERROR
+    stale = []
+    # "No account? Create one": the registration form must not greet the user with a login error
+    page.click("#register-link")
+    page.wait_for_selector("#register-email")
+    wait_ready(page)
+    page.wait_for_timeout(500)
+    if page.query_selector("#register-error") is not None:
+        stale.append(f"/register shows {page.inner_text('#register-error').strip()!r}")
+    # back to the login page later in the same tab: no error before anything was submitted
+    page.goto(sqlite_demo.url + "/")
+    wait_ready(page)
+    page.goto(sqlite_demo.url + "/login")
+    wait_ready(page)
+    page.wait_for_timeout(500)
+    if page.query_selector("#login-error") is not None:
+        stale.append(f"a new visit to /login shows {page.inner_text('#login-error').strip()!r}")
+    assert not stale, "a failed login's error stays in the tab's state: " + "; ".join(stale)
+
+
+def test_backend_restart_keeps_the_user_signed_in(sqlite_demo: DemoServer, ctx: Any) -> None:
+    page = ctx.new_page()
+    page.goto(sqlite_demo.url + "/login?callbackUrl=%2Fdashboard")
+    sign_in(page, *USER)
+    page.wait_for_selector("#dashboard-heading")
+    cookie = wait_for_cookie(ctx)
+    sqlite_demo.stop()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(sqlite_demo.url + "/ping", timeout=2)
+    sqlite_demo.start()  # the same port and the same SESSION_SECRET
+    page.reload()
+    page.wait_for_selector("#dashboard-heading")
+    assert path_of(page) == "/dashboard"
+    text_is(page, "#who", "Uma User")
+    text_is(page, "#user-menu-name", "Uma User")
+    # the same cookie, read by the new process with the same secret
+    after = session_cookie(ctx)
+    assert after is not None
+    assert after["value"] == cookie["value"] or after["expires"] >= cookie["expires"]
+
+
+def test_expiry_banner_appears_and_stay_signed_in_extends_the_session(
+    short_demo: DemoServer, ctx: Any
+) -> None:
+    page = ctx.new_page()
+    page.goto(short_demo.url + "/login?callbackUrl=%2Fdashboard")
+    sign_in(page, *USER)
+    page.wait_for_selector("#dashboard-heading")
+    signed_in = time.monotonic()
+    first = wait_for_cookie(ctx)
+    start_left = expires_in(page, "#dashboard-countdown")
+    assert 30_000 < start_left <= 40_000, start_left
+    assert page.query_selector("#session-expiry-banner") is None
+    # no mouse or keyboard from here on: nothing but the banner's button may refresh
+    banner = page.wait_for_selector("#session-expiry-banner", timeout=20_000)
+    shown_after = time.monotonic() - signed_in
+    assert 7 <= shown_after <= 14, f"the banner came {shown_after:.1f}s after login"
+    banner_left = expires_in(page, "#session-expiry-countdown")
+    assert 20_000 < banner_left <= 30_000, banner_left
+    assert re.fullmatch(r"0:[0-3]\d", page.inner_text("#session-expiry-countdown").strip())
+    assert "Your session ends in" in banner.inner_text()
+    assert page.inner_text("#stay-signed-in").strip() == "Stay signed in"
+    assert banner.get_attribute("role") == "status"
+    screenshot(page, short_demo, "expiry-banner.png", park_mouse=False)
+    # the button alone (a click event, no pointer movement that could trigger activity refresh)
+    page.dispatch_event("#stay-signed-in", "click")
+    page.wait_for_selector("#session-expiry-banner", state="detached", timeout=5000)
+    after_left = expires_in(page, "#dashboard-countdown")
+    assert after_left > 35_000, after_left
+    assert after_left > banner_left + 5_000
+    # the cookie was reissued with the later expiry: a reload keeps the extended session
+    refreshed = wait_until(
+        lambda: (c := session_cookie(ctx)) and c["value"] != first["value"] and c,
+        "the refreshed session cookie",
+    )
+    assert refreshed["expires"] >= first["expires"] + 5
+    page.reload()
+    page.wait_for_selector("#dashboard-heading")
+    assert expires_in(page, "#dashboard-countdown") > 30_000
+    assert page.query_selector("#session-expiry-banner") is None
