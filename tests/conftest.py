@@ -80,3 +80,14 @@ def make_browser():
 @pytest.fixture
 def browser(auth: ReflexSession[Any]) -> Browser:
     return Browser(auth)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run last.
+
+    Playwright's sync API keeps an event loop running in this thread while a browser is open,
+    and pytest-asyncio cannot start its own loop beside it; running the e2e tests after every
+    async test keeps the two apart (the e2e browser fixture is also module-scoped, so it is
+    closed when its module ends).
+    """
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

@@ -170,7 +170,7 @@ def short_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReflexSer
     srv.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
