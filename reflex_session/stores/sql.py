@@ -1,0 +1,566 @@
+"""A session store in a SQL database (SQLAlchemy): SQLite and PostgreSQL.
+
+Two tables, created on first use (``table_name`` and ``table_name + "_csrf"``)::
+
+    reflex_session       sid PK, user_id (indexed), data (JSON text), created_at, touched_at,
+                         expires_at (indexed; float Unix seconds), meta (JSON text)
+    reflex_session_csrf  (sid, digest) PK, expires_at
+
+SQLAlchemy's engine is synchronous; every operation runs in this store's own thread pool (one
+thread per pooled connection, so a slow database never starves the event loop's default
+executor), and concurrent operations really run in parallel on the connection pool.
+
+Atomicity:
+
+* ``merge``, ``pluck`` and ``set`` read the row with ``SELECT ... FOR UPDATE`` inside one
+  transaction, compute in Python, write, commit. On PostgreSQL the row lock serialises
+  concurrent writers of one session; a concurrent first insert of the same id (unique
+  violation), a deadlock or a serialisation failure restarts the transaction.
+* ``touch``, ``replace_data`` and ``consume_csrf`` are each one conditional statement
+  (``UPDATE ... WHERE expires_at > now`` / ``DELETE ... WHERE ...``): only one consumer of a CSRF
+  token can delete its row.
+* SQLite has no row locks (``FOR UPDATE`` compiles to nothing). Every writing transaction starts
+  with ``BEGIN IMMEDIATE`` (an engine event listener: the standard SQLAlchemy recipe), which
+  takes the database's write lock up front, so read-modify-write transactions are serialised;
+  waiting writers retry for ``busy_timeout`` seconds (writers of one engine first queue on a
+  Python lock). Files are switched to WAL (synchronous=NORMAL) so readers do not wait for
+  writers. ``sqlite://`` (in memory) works too: one shared connection, one operation at a time.
+
+Expired rows are deleted by :meth:`SQLStore.purge_expired`, which ``set`` also runs at most once
+an hour (clock time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Final, TypeVar
+
+try:
+    import sqlalchemy as sa
+    from sqlalchemy import event, exc
+    from sqlalchemy.engine import Connection, Engine, make_url
+    from sqlalchemy.engine.url import URL
+    from sqlalchemy.pool import StaticPool
+except ImportError as error:  # pragma: no cover - sqlalchemy comes with sqlmodel
+    raise ImportError(
+        "SQLStore needs SQLAlchemy (it comes with sqlmodel): pip install reflex-session"
+    ) from error
+
+from ..clock import SYSTEM_CLOCK, Clock
+from .base import (
+    CSRF_LIMIT,
+    MAX_ID_LENGTH,
+    SessionStore,
+    StoredSession,
+    StoreUnavailable,
+    check_data,
+    check_expires,
+    check_meta,
+    check_sid,
+    check_user_id,
+    decode_object,
+    deep_merge,
+    encode_json,
+)
+
+__all__ = ["SQLStore"]
+
+T = TypeVar("T")
+
+#: Execution option that makes the SQLite begin listener emit ``BEGIN IMMEDIATE``.
+_IMMEDIATE: Final = "reflex_session_immediate"
+#: Set on a SQLite engine once its listeners are installed: the lock its writers queue on.
+_LISTENING: Final = "_reflex_session_sqlite_listeners"
+#: Transaction retries on a unique violation / deadlock / serialisation failure.
+_ATTEMPTS: Final = 5
+#: PostgreSQL SQLSTATEs that mean "run the transaction again".
+_RETRY_SQLSTATES: Final = frozenset({"40001", "40P01"})
+_TABLE_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,50}")
+#: How often (clock seconds) ``set`` purges expired rows.
+PURGE_INTERVAL: Final = 3600.0
+
+_UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError, exc.TimeoutError)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let the begin listener, not pysqlite, decide when and how a transaction starts.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run while a writer holds the lock, and with synchronous=NORMAL a commit
+    # needs no fsync (a power cut may lose the last commits, never consistency): the usual
+    # setting for WAL. Only optimisations: if another connection holds a lock right now, the
+    # next connection switches the file instead.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.OperationalError:
+        pass
+    finally:
+        cursor.close()
+
+
+def _is_sqlite_memory(url: URL) -> bool:
+    database = url.database or ""
+    return (
+        database in ("", ":memory:")
+        or "mode=memory" in database
+        or (url.query.get("mode") == "memory")
+    )
+
+
+class SQLStore(SessionStore):
+    """Sessions in a SQL database through SQLAlchemy (SQLite and PostgreSQL are tested).
+
+    ``url_or_engine`` is a URL (``"sqlite:///sessions.db"``,
+    ``"postgresql+psycopg://user:password@host/db"``) or an :class:`~sqlalchemy.engine.Engine`
+    you own (it is not disposed by :meth:`close`; a SQLite engine gets this store's begin
+    listener, see the module docstring). ``max_threads`` bounds the operations in flight (keep
+    it near the pool's size); ``busy_timeout`` is how long a SQLite writer waits for the lock.
+    """
+
+    def __init__(
+        self,
+        url_or_engine: str | URL | Engine,
+        *,
+        table_name: str = "reflex_session",
+        clock: Clock = SYSTEM_CLOCK,
+        busy_timeout: float = 15.0,
+        max_threads: int = 15,
+    ) -> None:
+        if not _TABLE_NAME.fullmatch(table_name):
+            raise ValueError("table_name must be a plain SQL identifier (letters, digits, _)")
+        self.clock = clock
+        self._owns_engine = not isinstance(url_or_engine, Engine)
+        if isinstance(url_or_engine, Engine):
+            engine = url_or_engine
+        else:
+            engine = self._create_engine(make_url(url_or_engine), busy_timeout)
+        self.engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._serial: threading.Lock | None = None
+        self._writer_lock: threading.Lock | None = None
+        if self._sqlite:
+            if not getattr(engine, _LISTENING, None):
+                event.listen(engine, "connect", _sqlite_on_connect)
+                event.listen(engine, "begin", _sqlite_on_begin)
+                setattr(engine, _LISTENING, threading.Lock())
+            self._writer_lock = getattr(engine, _LISTENING)
+            if _is_sqlite_memory(engine.url):
+                self._serial = threading.Lock()
+        self._where = engine.url.render_as_string(hide_password=True)
+        self._password = engine.url.password
+        metadata = sa.MetaData()
+        self.sessions = sa.Table(
+            table_name,
+            metadata,
+            sa.Column("sid", sa.String(MAX_ID_LENGTH), primary_key=True),
+            sa.Column("user_id", sa.String(MAX_ID_LENGTH), nullable=True, index=True),
+            sa.Column("data", sa.Text, nullable=False),
+            sa.Column("created_at", sa.Double, nullable=False),
+            sa.Column("touched_at", sa.Double, nullable=False),
+            sa.Column("expires_at", sa.Double, nullable=False, index=True),
+            sa.Column("meta", sa.Text, nullable=False),
+        )
+        self.csrf = sa.Table(
+            f"{table_name}_csrf",
+            metadata,
+            sa.Column("sid", sa.String(MAX_ID_LENGTH), primary_key=True),
+            sa.Column("digest", sa.String(MAX_ID_LENGTH), primary_key=True),
+            sa.Column("expires_at", sa.Double, nullable=False),
+        )
+        self.metadata = metadata
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(1, max_threads), thread_name_prefix="reflex-session-sql"
+        )
+        self._last_purge = clock.time()
+
+    @staticmethod
+    def _create_engine(url: URL, busy_timeout: float) -> Engine:
+        backend = url.get_backend_name()
+        options: dict[str, Any] = {"hide_parameters": True}
+        if backend == "sqlite":
+            connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": busy_timeout}
+            if _is_sqlite_memory(url):
+                options["poolclass"] = StaticPool
+            engine = sa.create_engine(url, connect_args=connect_args, **options)
+            if not _is_sqlite_memory(url):
+                event.listen(engine, "connect", _sqlite_wal)
+            return engine
+        if backend == "postgresql":
+            options["pool_pre_ping"] = True
+            if url.get_driver_name() in ("psycopg", "psycopg2"):
+                options["connect_args"] = {"connect_timeout": 10}
+        try:
+            return sa.create_engine(url, **options)
+        except ModuleNotFoundError as error:
+            extra = "[postgres]" if backend == "postgresql" else ""
+            raise ImportError(
+                f"SQLStore({url.drivername!r}) needs the database driver {error.name!r}: "
+                f"pip install reflex-session{extra}"
+            ) from error
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _reason(self, error: BaseException) -> str:
+        original = getattr(error, "orig", None)
+        text = str(original if original is not None else error).strip()
+        text = text.splitlines()[0] if text else type(error).__name__
+        if self._password:
+            text = text.replace(self._password, "***")
+        return f"{self._where}: {text}"
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self._call, fn, *args)
+        try:
+            return await loop.run_in_executor(self._executor, call)
+        except _UNAVAILABLE as error:
+            raise StoreUnavailable(self.engine.dialect.name, self._reason(error)) from error
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """In a worker thread: schema, then ``fn`` with retries on transient conflicts."""
+        if self._serial is not None:
+            with self._serial:
+                return self._attempt(fn, *args)
+        return self._attempt(fn, *args)
+
+    def _attempt(self, fn: Callable[..., T], *args: Any) -> T:
+        self._ensure_schema()
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return fn(*args)
+            except exc.IntegrityError:
+                if attempt == _ATTEMPTS:
+                    raise
+            except exc.OperationalError as error:
+                sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None)
+                if sqlstate not in _RETRY_SQLSTATES or attempt == _ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            # In a writing transaction: on SQLite a deferred one would read (the check) and
+            # then fail to upgrade to a write lock ("database is locked", no busy wait).
+            try:
+                with self._write() as conn:
+                    self.metadata.create_all(conn, checkfirst=True)
+            except (exc.ProgrammingError, exc.IntegrityError):
+                # Another process created the tables between our check and our CREATE.
+                with self._write() as conn:
+                    self.metadata.create_all(conn, checkfirst=True)
+            self._schema_ready = True
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A transaction that writes (SQLite: ``BEGIN IMMEDIATE``).
+
+        SQLite writers of this engine also queue on a Python lock first: waiting there is
+        immediate and fair, while SQLite's own busy handler polls with growing sleeps. (Other
+        processes still wait in the busy handler.)
+        """
+        if self._writer_lock is None:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._writer_lock, self.engine.connect() as conn:
+            conn.execution_options(**{_IMMEDIATE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def _snapshot(self, row: Any) -> StoredSession:
+        return StoredSession(
+            sid=row.sid,
+            user_id=row.user_id,
+            data=decode_object(row.data),
+            created_at=float(row.created_at),
+            touched_at=float(row.touched_at),
+            expires_at=float(row.expires_at),
+            meta=decode_object(row.meta),
+        )
+
+    def _locked_row(self, conn: Connection, sid: str) -> Any:
+        """The row, locked until commit (PostgreSQL; SQLite holds the write lock already)."""
+        t = self.sessions
+        return conn.execute(sa.select(t).where(t.c.sid == sid).with_for_update()).first()
+
+    # -- synchronous operations (worker threads) ---------------------------------------------------
+
+    def _get(self, sid: str, now: float) -> StoredSession | None:
+        t = self.sessions
+        with self._read() as conn:
+            row = conn.execute(sa.select(t).where(t.c.sid == sid, t.c.expires_at > now)).first()
+        return None if row is None else self._snapshot(row)
+
+    def _put(
+        self,
+        conn: Connection,
+        row: Any,
+        sid: str,
+        data: str,
+        user_id: str | None,
+        expires_at: float,
+        meta: str | None,
+        now: float,
+    ) -> None:
+        """Write a whole session over ``row``, the locked row read in this same transaction.
+
+        With no row this is a plain INSERT: if another transaction inserted the same id
+        meanwhile, the unique violation restarts ours (it must not overwrite that row, which it
+        has not seen: a second SELECT here would see it under READ COMMITTED and lose data).
+        """
+        t = self.sessions
+        values = {
+            "user_id": user_id,
+            "data": data,
+            "touched_at": now,
+            "expires_at": expires_at,
+        }
+        if row is None:
+            conn.execute(t.insert().values(sid=sid, created_at=now, meta=meta or "{}", **values))
+            return
+        live = row.expires_at > now
+        values["created_at"] = row.created_at if live else now
+        values["meta"] = meta if meta is not None else (row.meta if live else "{}")
+        conn.execute(t.update().where(t.c.sid == sid).values(**values))
+
+    def _set(
+        self,
+        sid: str,
+        data: str,
+        user_id: str | None,
+        expires_at: float,
+        meta: str | None,
+        now: float,
+    ) -> None:
+        with self._write() as conn:
+            row = self._locked_row(conn, sid)
+            self._put(conn, row, sid, data, user_id, expires_at, meta, now)
+        if now - self._last_purge >= PURGE_INTERVAL:
+            self._purge(now)
+
+    def _touch(self, sid: str, expires_at: float, now: float) -> bool:
+        t = self.sessions
+        with self._write() as conn:
+            result = conn.execute(
+                t.update()
+                .where(t.c.sid == sid, t.c.expires_at > now)
+                .values(expires_at=expires_at, touched_at=now)
+            )
+        return result.rowcount == 1
+
+    def _destroy(self, sid: str) -> None:
+        with self._write() as conn:
+            conn.execute(self.sessions.delete().where(self.sessions.c.sid == sid))
+            conn.execute(self.csrf.delete().where(self.csrf.c.sid == sid))
+
+    def _list(self, user_id: str, now: float) -> list[StoredSession]:
+        t = self.sessions
+        query = (
+            sa.select(t)
+            .where(t.c.user_id == user_id, t.c.expires_at > now)
+            .order_by(t.c.touched_at.desc())
+        )
+        with self._read() as conn:
+            return [self._snapshot(row) for row in conn.execute(query)]
+
+    def _destroy_for_user(self, user_id: str, except_sid: str | None, now: float) -> int:
+        t = self.sessions
+        condition = t.c.user_id == user_id
+        if except_sid is not None:
+            condition = sa.and_(condition, t.c.sid != except_sid)
+        with self._write() as conn:
+            rows = conn.execute(
+                sa.select(t.c.sid, t.c.expires_at).where(condition).with_for_update()
+            ).all()
+            sids = [row.sid for row in rows]
+            for chunk in _chunks(sids, 500):
+                conn.execute(t.delete().where(t.c.sid.in_(chunk)))
+                conn.execute(self.csrf.delete().where(self.csrf.c.sid.in_(chunk)))
+        return sum(1 for row in rows if row.expires_at > now)
+
+    def _merge(
+        self,
+        sid: str,
+        patch: dict[str, Any],
+        create: bool,
+        user_id: str | None,
+        expires_at: float | None,
+        now: float,
+    ) -> dict[str, Any] | None:
+        t = self.sessions
+        with self._write() as conn:
+            row = self._locked_row(conn, sid)
+            if row is not None and row.expires_at > now:
+                data = deep_merge(decode_object(row.data), patch)
+                conn.execute(t.update().where(t.c.sid == sid).values(data=encode_json(data)))
+                return data
+            if not create or expires_at is None:
+                return None
+            data = deep_merge({}, patch)
+            self._put(conn, row, sid, encode_json(data), user_id, expires_at, None, now)
+            return data
+
+    def _replace(self, sid: str, data: str, now: float) -> bool:
+        t = self.sessions
+        with self._write() as conn:
+            result = conn.execute(
+                t.update().where(t.c.sid == sid, t.c.expires_at > now).values(data=data)
+            )
+        return result.rowcount == 1
+
+    def _pluck(self, sid: str, key: str, now: float) -> Any:
+        t = self.sessions
+        with self._write() as conn:
+            row = self._locked_row(conn, sid)
+            if row is None or row.expires_at <= now:
+                return None
+            data = decode_object(row.data)
+            if key not in data:
+                return None
+            value = data.pop(key)
+            conn.execute(t.update().where(t.c.sid == sid).values(data=encode_json(data)))
+            return value
+
+    def _add_csrf(self, sid: str, digest: str, expires_at: float, now: float) -> None:
+        c = self.csrf
+        with self._write() as conn:
+            conn.execute(c.delete().where(c.c.sid == sid, c.c.digest == digest))
+            conn.execute(c.insert().values(sid=sid, digest=digest, expires_at=expires_at))
+            conn.execute(c.delete().where(c.c.sid == sid, c.c.expires_at <= now))
+            digests = conn.execute(
+                sa.select(c.c.digest).where(c.c.sid == sid).order_by(c.c.expires_at.desc())
+            ).scalars()
+            extra = list(digests)[CSRF_LIMIT:]
+            for chunk in _chunks(extra, 500):
+                conn.execute(c.delete().where(c.c.sid == sid, c.c.digest.in_(chunk)))
+
+    def _consume_csrf(self, sid: str, digest: str, now: float) -> bool:
+        c = self.csrf
+        with self._write() as conn:
+            result = conn.execute(
+                c.delete().where(c.c.sid == sid, c.c.digest == digest, c.c.expires_at > now)
+            )
+        return result.rowcount == 1
+
+    def _purge(self, now: float) -> int:
+        self._last_purge = now
+        with self._write() as conn:
+            result = conn.execute(self.sessions.delete().where(self.sessions.c.expires_at <= now))
+            conn.execute(self.csrf.delete().where(self.csrf.c.expires_at <= now))
+        return result.rowcount
+
+    # -- the contract ------------------------------------------------------------------------------
+
+    async def get(self, sid: str) -> StoredSession | None:
+        return await self._run(self._get, sid, self.clock.time())
+
+    async def set(
+        self,
+        sid: str,
+        data: Mapping[str, Any],
+        *,
+        user_id: str | None,
+        expires_at: float,
+        meta: Mapping[str, str] | None = None,
+    ) -> None:
+        check_sid(sid)
+        user = check_user_id(user_id)
+        text = check_data(data)
+        expires = check_expires(expires_at)
+        meta_text = check_meta(meta)
+        await self._run(self._set, sid, text, user, expires, meta_text, self.clock.time())
+
+    async def touch(self, sid: str, expires_at: float) -> bool:
+        expires = check_expires(expires_at)
+        return await self._run(self._touch, sid, expires, self.clock.time())
+
+    async def destroy(self, sid: str) -> None:
+        await self._run(self._destroy, sid)
+
+    async def list_for_user(self, user_id: str) -> list[StoredSession]:
+        return await self._run(self._list, user_id, self.clock.time())
+
+    async def destroy_for_user(self, user_id: str, *, except_sid: str | None = None) -> int:
+        return await self._run(self._destroy_for_user, user_id, except_sid, self.clock.time())
+
+    async def merge(
+        self,
+        sid: str,
+        patch: Mapping[str, Any],
+        *,
+        create: bool = False,
+        user_id: str | None = None,
+        expires_at: float | None = None,
+    ) -> dict[str, Any] | None:
+        check_sid(sid)
+        patch_data = decode_object(check_data(patch, "patch"))
+        user: str | None = None
+        expires: float | None = None
+        if create:
+            user = check_user_id(user_id)
+            if expires_at is None:
+                raise ValueError("merge(create=True) needs expires_at")
+            expires = check_expires(expires_at)
+        return await self._run(
+            self._merge, sid, patch_data, create, user, expires, self.clock.time()
+        )
+
+    async def replace_data(self, sid: str, data: Mapping[str, Any]) -> bool:
+        text = check_data(data)
+        return await self._run(self._replace, sid, text, self.clock.time())
+
+    async def pluck(self, sid: str, key: str) -> Any:
+        return await self._run(self._pluck, sid, key, self.clock.time())
+
+    async def add_csrf(self, sid: str, token_digest: str, expires_at: float) -> None:
+        check_sid(sid)
+        check_sid(token_digest, "token_digest")
+        expires = check_expires(expires_at)
+        await self._run(self._add_csrf, sid, token_digest, expires, self.clock.time())
+
+    async def consume_csrf(self, sid: str, token_digest: str) -> bool:
+        return await self._run(self._consume_csrf, sid, token_digest, self.clock.time())
+
+    async def purge_expired(self) -> int:
+        return await self._run(self._purge, self.clock.time())
+
+    async def close(self) -> None:
+        """Wait for running operations, stop the threads, dispose the engine if it is ours."""
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self._where!r}, table_name={self.sessions.name!r})"
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
