@@ -38,6 +38,8 @@ from .lifecycle import (
 )
 from .rules import Decision, RouteGuard, RouteRule, RouteType
 from .session import Session, User, UserT
+from .storemode import DATA_SUFFIX, StoreBackend
+from .stores.base import SessionStore, StoredSession
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -114,6 +116,10 @@ class ReflexSession(Generic[UserT]):
         leeway: float = 5.0,
         decode_cache_size: int = 1024,
         id_factory: Callable[[], str] = new_session_id,
+        store: SessionStore | None = None,
+        touch_after: int | None = None,
+        encode_id: Callable[[str], str] | None = None,
+        decode_id: Callable[[str], str] | None = None,
     ) -> None:
         if not (isinstance(user_type, type) and issubclass(user_type, User)):
             raise ConfigError(
@@ -200,6 +206,46 @@ class ReflexSession(Generic[UserT]):
             return_to_param=return_to_param,
         )
         self._id_factory = id_factory
+        self.store = store
+        self.backend: StoreBackend[UserT] | None = None
+        if store is not None:
+            if touch_after is not None and not (0 < touch_after < session_expiry):
+                raise ConfigError(
+                    "touch_after",
+                    f"{touch_after}s is not between 0 and session_expiry ({session_expiry}s)",
+                    "use a window well below the expiry (default: the refresh threshold)",
+                )
+            self.backend = StoreBackend(
+                store,
+                codec=self.codec,
+                clock=clock,
+                policy=self.policy,
+                user_type=user_type,
+                touch_after=touch_after or self.policy.refresh_threshold,
+                id_factory=id_factory,
+                encode_id=encode_id or (lambda sid: sid),
+                decode_id=decode_id or (lambda sid: sid),
+            )
+        elif touch_after is not None or encode_id is not None or decode_id is not None:
+            raise ConfigError(
+                "store",
+                "touch_after, encode_id and decode_id only apply in store mode",
+                "pass store=SQLStore(...) / RedisStore(...), or drop those settings",
+            )
+
+    @property
+    def mode(self) -> Literal["cookie", "store"]:
+        """``"store"`` when a store holds the sessions, else ``"cookie"``."""
+        return "store" if self.backend is not None else "cookie"
+
+    def _require_store(self, what: str) -> StoreBackend[UserT]:
+        if self.backend is None:
+            raise ConfigError(
+                "store",
+                f"{what} needs a session store",
+                "pass store=SQLStore(...) or RedisStore(...) to ReflexSession",
+            )
+        return self.backend
 
     def __repr__(self) -> str:
         return f"ReflexSession({self.config!r})"
@@ -273,6 +319,12 @@ class ReflexSession(Generic[UserT]):
             jar.write(token, remaining)
         return session
 
+    async def save(self, jar: CookieJar, session: Session[UserT]) -> Session[UserT]:
+        """Persist ``session`` as it is: in the cookie, or in the store with the cookie at it."""
+        if self.backend is not None:
+            return await self.backend.save(jar, session)
+        return self.write(jar, session)
+
     async def create_session(
         self,
         jar: CookieJar,
@@ -280,20 +332,39 @@ class ReflexSession(Generic[UserT]):
         *,
         access_token: str | None = None,
         refresh_token: str | None = None,
+        meta: Mapping[str, str] | None = None,
     ) -> Session[UserT]:
-        """Log ``user`` in: a new session with a new id, written to the jar."""
+        """Log ``user`` in: a new session with a new id, written to the jar.
+
+        In store mode the previous session of this browser is destroyed (session fixation
+        defence) and ``meta`` (e.g. the user agent) is kept for a "your devices" page.
+        """
         session = self.new_session(user, access_token=access_token, refresh_token=refresh_token)
+        return await self.login(jar, session, meta=meta)
+
+    async def login(
+        self, jar: CookieJar, session: Session[UserT], *, meta: Mapping[str, str] | None = None
+    ) -> Session[UserT]:
+        """Write a session made by :meth:`new_session` (the Reflex layer's login path)."""
+        if self.backend is not None:
+            return await self.backend.login(jar, session, meta=meta)
         return self.write(jar, session)
 
     async def load(self, jar: CookieJar) -> tuple[Session[UserT] | None, bool]:
         """Read and validate the jar's session without refreshing: (session, stale_key)."""
         token = jar.read()
-        decoded = self.codec.read(token)
-        if decoded is None:
-            if token:
-                jar.clear()  # expired or invalid: do not keep sending it
-            return None, False
-        session = decoded.session
+        if self.backend is not None:
+            loaded, stale_key = await self.backend.load(jar)
+            if loaded is None:
+                return None, False
+            session = loaded
+        else:
+            decoded = self.codec.read(token)
+            if decoded is None:
+                if token:
+                    jar.clear()  # expired or invalid: do not keep sending it
+                return None, False
+            session, stale_key = decoded.session, decoded.stale_key
         if self.config.on_validate is not None:
             try:
                 valid = await _call(self.config.on_validate, session)
@@ -301,10 +372,9 @@ class ReflexSession(Generic[UserT]):
                 log.exception("on_validate raised; treating the session as invalid")
                 valid = False
             if not valid:
-                self.codec.forget(token or "")
-                jar.clear()
+                await self.delete_session(jar)
                 return None, False
-        return session, decoded.stale_key
+        return session, stale_key
 
     async def get_session(self, jar: CookieJar) -> Session[UserT] | None:
         """The current session, or ``None``; re-issues the cookie when the refresh rule says so.
@@ -316,10 +386,19 @@ class ReflexSession(Generic[UserT]):
         session, stale_key = await self.load(jar)
         if session is None:
             return None
-        if self.config.auto_refresh and should_refresh(session, now_ms(self.clock), self.policy):
+        if self.config.auto_refresh and (
+            self.backend.should_touch(session)
+            if self.backend is not None
+            else should_refresh(session, now_ms(self.clock), self.policy)
+        ):
             return await self._refresh(jar, session)
         if stale_key:
-            self.write(jar, session)
+            if self.backend is not None:
+                self.backend.write_cookie(
+                    jar, session.id, session.last_activity, session.expires_at
+                )
+            else:
+                self.write(jar, session)
         return session
 
     async def refresh_session(self, jar: CookieJar) -> Session[UserT] | None:
@@ -344,17 +423,24 @@ class ReflexSession(Generic[UserT]):
                 log.error("on_refresh raised; the session is kept but not extended")
                 return session
             if result is None:
-                self.delete_session(jar)
+                await self.delete_session(jar)
                 return None
             if not isinstance(result, Session) or result.user.id != session.user.id:
                 log.error("on_refresh must return the same user's Session or None; session ended")
-                self.delete_session(jar)
+                await self.delete_session(jar)
                 return None
-            session = session.replace(
+            changed = session.replace(
                 user=self.user_type.coerce(result.user),
                 access_token=result.access_token,
                 refresh_token=result.refresh_token,
             )
+            if self.backend is not None and changed != session:
+                return await self.backend.save(
+                    jar, refreshed(changed, now_ms(self.clock), self.policy)
+                )
+            session = changed
+        if self.backend is not None:
+            return await self.backend.touch(jar, session)
         try:
             return self.write(jar, refreshed(session, now_ms(self.clock), self.policy))
         except CookieTooLarge:
@@ -379,14 +465,91 @@ class ReflexSession(Generic[UserT]):
         if session is None:
             return None
         updated = merged(session, user=user, access_token=access_token, refresh_token=refresh_token)
+        if self.backend is not None:
+            patch: dict[str, Any] = {}
+            if user is not None:
+                patch["user"] = dict(user)
+            if access_token is not _UNSET:
+                patch["accessToken"] = access_token
+            if refresh_token is not _UNSET:
+                patch["refreshToken"] = refresh_token
+            # atomic in the store: concurrent updates of different fields all land
+            return await self.backend.update(updated, patch) if patch else updated
         return self.write(jar, updated)
 
-    def delete_session(self, jar: CookieJar) -> None:
-        """Log out: clear the cookie (same name and path, ``Max-Age=0``)."""
+    async def delete_session(self, jar: CookieJar) -> None:
+        """Log out: clear the cookie (same name and path, ``Max-Age=0``).
+
+        In store mode the stored session is destroyed too, so a copy of the old cookie is
+        refused from now on.
+        """
         token = jar.read()
+        if self.backend is not None:
+            sid, _ = self.backend.sid_of(jar)
+            if sid is not None:
+                await self.backend.destroy(sid)
         if token:
             self.codec.forget(token)
         jar.clear()
+
+    # -- revocation (store mode) ------------------------------------------------------------
+
+    async def list_sessions(self, user_id: str) -> list[StoredSession]:
+        """The user's live sessions, newest first (for a "your devices" page)."""
+        return [
+            s
+            for s in await self._require_store("list_sessions").store.list_for_user(user_id)
+            if not s.sid.endswith(DATA_SUFFIX)
+        ]
+
+    async def end_session(self, session_id: str) -> None:
+        """End one session (an admin's "sign out this device"); its cookie is refused from now."""
+        await self._require_store("end_session").destroy(session_id)
+
+    async def end_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:
+        """ "Sign out everywhere" (optionally but this session): returns how many ended."""
+        backend = self._require_store("end_user_sessions")
+        ended = [s.sid for s in await self.list_sessions(user_id) if s.sid != except_session_id]
+        for sid in ended:
+            await backend.destroy(sid)
+        return len(ended)
+
+    async def is_live(self, session: Session[Any]) -> bool:
+        """Whether ``session`` still exists *now* (store mode; always true in cookie mode)."""
+        if self.backend is None:
+            return not self.is_session_expired(session)
+        return await self.backend.store.get(session.id) is not None
+
+    # -- session data and CSRF tokens (store mode) -------------------------------------------
+
+    async def get_session_data(self, jar: CookieJar) -> dict[str, Any] | None:
+        """The session's data, or ``None``; never creates a session."""
+        return await self._require_store("get_session_data").get_data(jar)
+
+    async def set_session_data(self, jar: CookieJar, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Deep-merge ``data`` into the session's data (atomic); creates a session if needed."""
+        return await self._require_store("set_session_data").set_data(jar, data)
+
+    async def replace_session_data(self, jar: CookieJar, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the session's data as a whole (atomic); creates a session if needed."""
+        return await self._require_store("replace_session_data").replace_data(jar, data)
+
+    async def pluck_session_property(self, jar: CookieJar, key: str) -> Any:
+        """Return and remove one property of the session's data (atomic); ``None`` if absent."""
+        return await self._require_store("pluck_session_property").pluck(jar, key)
+
+    async def destroy_session(self, jar: CookieJar) -> None:
+        """Destroy the session and its data (next-server-session's name for a logout)."""
+        await self.delete_session(jar)
+
+    async def get_csrf_token(self, jar: CookieJar) -> str:
+        """A fresh random CSRF token for this session (single use; only its digest is stored)."""
+        return await self._require_store("get_csrf_token").new_csrf_token(jar)
+
+    async def validate_csrf_token(self, jar: CookieJar, token: object) -> bool:
+        """True once for a token this session was given; false for any other (constant time:
+        the comparison is a store lookup of the token's SHA-256 digest)."""
+        return await self._require_store("validate_csrf_token").check_csrf_token(jar, token)
 
     async def is_authenticated(self, jar: CookieJar) -> bool:
         session, _ = await self.load(jar)

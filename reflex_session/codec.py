@@ -281,6 +281,10 @@ class SessionCodec(Generic[UserT]):
             )
             return None
 
+    def reject(self, error: TokenError, length: int) -> None:
+        """Log a rejected cookie (rate-limited; the reason and kid, never the value)."""
+        self._log.rejected(error, length)
+
     def forget(self, token: str) -> None:
         """Drop a token from the decode cache (after logout or revocation)."""
         with self._cache_lock:

@@ -206,7 +206,7 @@ async def test_delete_session_clears_the_cookie(auth, browser) -> None:
     await signed_in(auth, browser)
     jar = browser.jar()
     assert await auth.is_authenticated(jar) is True
-    auth.delete_session(jar)
+    await auth.delete_session(jar)
     header = only_header(jar)
     assert header.startswith("session=;")
     assert "Max-Age=0" in header

@@ -100,7 +100,7 @@ class SessionAPI:
         if method == "PATCH":
             return await self._patch(request, jar)
         if method == "DELETE":
-            self.auth.delete_session(jar)
+            await self.auth.delete_session(jar)
             return self._view(jar, None)
         return self._json({"error": "method_not_allowed"}, 405, extra={"Allow": _ALLOWED})
 

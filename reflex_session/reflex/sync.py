@@ -59,9 +59,9 @@ async def apply_operations(
     for op in ops:
         kind = op.get("op")
         if kind == "login":
-            session = auth.write(jar, _session_from_wire(op["session"]))
+            session = await auth.login(jar, _session_from_wire(op["session"]), meta=op.get("meta"))
         elif kind == "logout":
-            auth.delete_session(jar)
+            await auth.delete_session(jar)
             session = None
         elif kind == "refresh":
             current, _ = await auth.load(jar)
@@ -75,7 +75,8 @@ async def apply_operations(
             else:
                 tokens = {k: op[k] for k in ("access_token", "refresh_token") if k in op}
                 try:
-                    session = auth.write(jar, merged(current, user=op.get("user"), **tokens))
+                    merged(current, user=op.get("user"), **tokens)  # validates; raises
+                    session = await auth.update_session(jar, user=op.get("user"), **tokens)
                 except (ForbiddenUpdate, CookieTooLarge) as exc:
                     log.warning("queued session update dropped: %s", type(exc).__name__)
                     session = current

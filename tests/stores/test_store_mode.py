@@ -1,0 +1,201 @@
+"""Store mode end to end over every backend: the cookie holds an id, the store holds the session.
+
+Revocation (logout, "sign out everywhere", an admin ending a session), fixation defence,
+touch_after, atomic updates, the session-data verbs and CSRF tokens — each over memory, SQLite,
+PostgreSQL and Redis (real servers, started by scripts/test.sh).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from conftest import SECRET
+from store_fixtures import backend_fixture, pg_table_fixture, store_fixture
+
+from reflex_session import ConfigError, CookieJar, ReflexSession
+from reflex_session.stores import SessionStore
+from reflex_session.testing import FakeClock
+
+FIXTURES = (backend_fixture, pg_table_fixture, store_fixture)  # used by name
+
+ADA = {"id": "u-ada", "email": "ada@example.com", "name": "Ada", "role": "user"}
+
+
+@pytest.fixture
+def auth(store: SessionStore, clock: FakeClock) -> ReflexSession[Any]:
+    return ReflexSession(
+        secret_key=SECRET, clock=clock, store=store, session_expiry=3600, refresh_threshold=600
+    )
+
+
+def cookie_of(jar: CookieJar) -> str:
+    value = jar.read()
+    assert value, "no session cookie was written"
+    return value
+
+
+def browser(auth: ReflexSession[Any], cookie: str | None) -> CookieJar:
+    return auth.jar(f"session={cookie}" if cookie else None)
+
+
+async def test_cookie_carries_only_an_opaque_id(auth: ReflexSession[Any]) -> None:
+    jar = auth.jar(None)
+    session = await auth.create_session(jar, ADA, access_token="server-only")
+    claims, _ = auth.codec.decode_claims(cookie_of(jar))
+    assert set(claims) == {"jti", "iat", "exp"}
+    assert claims["jti"] == session.id
+    assert len(session.id) >= 22  # >= 128 random bits
+    again = await auth.get_session(browser(auth, cookie_of(jar)))
+    assert again is not None
+    assert again.user.to_wire() == ADA
+    assert again.access_token == "server-only"
+    assert auth.mode == "store"
+
+
+async def test_logout_destroys_so_a_replayed_cookie_is_refused(auth: ReflexSession[Any]) -> None:
+    jar = auth.jar(None)
+    await auth.create_session(jar, ADA)
+    stolen = cookie_of(jar)
+    logout = browser(auth, stolen)
+    await auth.delete_session(logout)
+    assert "Max-Age=0" in logout.set_cookie_headers[0]
+    assert await auth.get_session(browser(auth, stolen)) is None
+
+
+async def test_every_login_gets_a_new_id_and_ends_the_old_one(auth: ReflexSession[Any]) -> None:
+    jar = auth.jar(None)
+    first = await auth.create_session(jar, ADA)
+    old = cookie_of(jar)
+    relogin = browser(auth, old)
+    second = await auth.create_session(relogin, ADA)
+    assert second.id != first.id
+    assert await auth.get_session(browser(auth, old)) is None  # fixation: the old id is dead
+    assert (await auth.get_session(browser(auth, cookie_of(relogin)))).id == second.id
+
+
+async def test_sign_out_everywhere_but_here(auth: ReflexSession[Any]) -> None:
+    jars = [auth.jar(None) for _ in range(3)]
+    sessions = [
+        await auth.create_session(j, ADA, meta={"ua": f"device {i}"}) for i, j in enumerate(jars)
+    ]
+    listed = await auth.list_sessions("u-ada")
+    assert {s.sid for s in listed} == {s.id for s in sessions}
+    assert {s.meta["ua"] for s in listed} == {"device 0", "device 1", "device 2"}
+    ended = await auth.end_user_sessions("u-ada", except_session_id=sessions[0].id)
+    assert ended == 2
+    alive = [await auth.get_session(browser(auth, cookie_of(j))) for j in jars]
+    assert [s is not None for s in alive] == [True, False, False]
+    await auth.end_session(sessions[0].id)
+    assert not await auth.is_live(sessions[0])
+    assert await auth.list_sessions("u-ada") == []
+
+
+async def test_touch_after_moves_store_and_cookie_together_once_per_window(
+    auth: ReflexSession[Any], store: SessionStore, clock: FakeClock
+) -> None:
+    jar = auth.jar(None)
+    session = await auth.create_session(jar, ADA)
+    cookie = cookie_of(jar)
+    issued = 0
+    for _ in range(1200):  # 20 minutes, a read every second: two 600 s windows
+        clock.advance(1)
+        read = browser(auth, cookie)
+        assert await auth.get_session(read) is not None
+        if read.set_cookie_headers:
+            issued += 1
+            cookie = cookie_of(read)
+            record = await store.get(session.id)
+            claims, _ = auth.codec.decode_claims(cookie)
+            assert record is not None
+            assert claims["exp"] == int(record.expires_at)  # the two expiries agree
+    assert issued == 2
+
+
+async def test_concurrent_updates_of_different_fields_all_land(
+    auth: ReflexSession[Any],
+) -> None:
+    jar = auth.jar(None)
+    await auth.create_session(jar, ADA)
+    cookie = cookie_of(jar)
+
+    async def set_field(i: int) -> None:
+        await auth.update_session(browser(auth, cookie), user={f"f{i}": i})
+
+    await asyncio.gather(*(set_field(i) for i in range(40)))
+    final = await auth.get_session(browser(auth, cookie))
+    assert final is not None
+    wire = final.user.to_wire()
+    assert all(wire[f"f{i}"] == i for i in range(40))
+    assert wire["email"] == "ada@example.com"
+
+
+async def test_session_data_verbs(auth: ReflexSession[Any]) -> None:
+    empty = auth.jar(None)
+    assert await auth.get_session_data(empty) is None
+    assert empty.set_cookie_headers == []  # get never creates a session
+    jar = auth.jar(None)
+    assert await auth.set_session_data(jar, {"cart": {"apples": 2}}) == {"cart": {"apples": 2}}
+    cookie = cookie_of(jar)
+    same = browser(auth, cookie)
+    merged = await auth.set_session_data(same, {"cart": {"pears": 1}, "step": 2})
+    assert merged == {"cart": {"apples": 2, "pears": 1}, "step": 2}
+    assert await auth.pluck_session_property(browser(auth, cookie), "step") == 2
+    assert await auth.pluck_session_property(browser(auth, cookie), "step") is None
+    await auth.replace_session_data(browser(auth, cookie), {"fresh": True})
+    assert await auth.get_session_data(browser(auth, cookie)) == {"fresh": True}
+    # a visitor's data follows them into the session they log into (with a new id)
+    login = browser(auth, cookie)
+    await auth.create_session(login, ADA)
+    assert await auth.get_session_data(browser(auth, cookie_of(login))) == {"fresh": True}
+    assert await auth.get_session_data(browser(auth, cookie)) is None
+    await auth.destroy_session(browser(auth, cookie_of(login)))
+    assert await auth.get_session_data(browser(auth, cookie_of(login))) is None
+
+
+async def test_csrf_tokens_are_fresh_and_single_use(auth: ReflexSession[Any]) -> None:
+    jar = auth.jar(None)
+    await auth.create_session(jar, ADA)
+    cookie = cookie_of(jar)
+    first = await auth.get_csrf_token(browser(auth, cookie))
+    second = await auth.get_csrf_token(browser(auth, cookie))
+    assert first != second
+    assert len(first) >= 43
+    assert await auth.validate_csrf_token(browser(auth, cookie), first) is True
+    assert await auth.validate_csrf_token(browser(auth, cookie), first) is False
+    assert await auth.validate_csrf_token(browser(auth, cookie), "never-issued") is False
+    assert await auth.validate_csrf_token(auth.jar(None), second) is False  # another browser
+    results = await asyncio.gather(
+        *(auth.validate_csrf_token(browser(auth, cookie), second) for _ in range(20))
+    )
+    assert results.count(True) == 1
+
+
+async def test_id_hooks_and_expiry(store: SessionStore, clock: FakeClock) -> None:
+    auth = ReflexSession(
+        secret_key=SECRET,
+        clock=clock,
+        store=store,
+        session_expiry=600,
+        encode_id=lambda sid: "v1." + sid[::-1],
+        decode_id=lambda raw: raw.removeprefix("v1.")[::-1],
+    )
+    jar = auth.jar(None)
+    session = await auth.create_session(jar, ADA)
+    claims, _ = auth.codec.decode_claims(cookie_of(jar))
+    assert claims["jti"] == "v1." + session.id[::-1]
+    assert (await auth.get_session(browser(auth, cookie_of(jar)))).id == session.id
+    clock.advance(601)
+    assert await auth.get_session(browser(auth, cookie_of(jar))) is None
+
+
+def test_store_only_settings_need_a_store() -> None:
+    with pytest.raises(ConfigError, match="store"):
+        ReflexSession(secret_key=SECRET, touch_after=60)
+
+
+async def test_store_verbs_say_they_need_a_store() -> None:
+    auth = ReflexSession(secret_key=SECRET)
+    with pytest.raises(ConfigError, match="needs a session store"):
+        await auth.get_csrf_token(auth.jar(None))
