@@ -26,13 +26,21 @@ from reflex_session.reflex import (
     session_expiry_banner,
     user_menu,
 )
+from reflex_session.reflex.live import push_revocation
+from reflex_session.stores import SQLStore
 
 from . import accounts
+from .db import database_url
 from .seed import seed
 
 EXPIRY = int(os.environ.get("DEMO_SESSION_EXPIRY", str(8 * 3600)))
 
+# Store mode: the cookie carries only an opaque id, sessions live in the demo's own database, so
+# "sign out this device" and "sign out everywhere" really end sessions.
+store = SQLStore(database_url(), table_name="demo_session")
+
 auth = ReflexSession(
+    store=store,
     session_expiry=EXPIRY,
     refresh_threshold=max(1, min(EXPIRY // 4, 3600)),
     max_lifetime=max(EXPIRY, 7 * 24 * 3600),
@@ -42,6 +50,7 @@ auth = ReflexSession(
         route.auth(patterns.dashboard),
         route.auth("/profile"),
         route.auth("/session"),
+        route.auth("/devices"),
         route.auth("/admin/*", role="admin"),
         route.hybrid("/"),
     ],
@@ -84,9 +93,12 @@ class AdminState(SessionState):
         self.users = accounts.list_users()
 
     @rx.event
-    def toggle(self, user_id: str, disabled: bool) -> None:
+    async def toggle(self, user_id: str, disabled: bool) -> None:
         if user_id != self.user.get("id"):
             accounts.set_disabled(user_id, disabled)
+            if disabled:  # a disabled account is signed out everywhere, live
+                await auth.end_user_sessions(user_id)
+                await push_revocation(user_id)
         self.users = accounts.list_users()
 
 
@@ -100,6 +112,7 @@ def nav() -> rx.Component:
                     rx.link("Dashboard", href="/dashboard", id="nav-dashboard"),
                     rx.link("Profile", href="/profile", id="nav-profile"),
                     rx.link("Session", href="/session", id="nav-session"),
+                    rx.link("Devices", href="/devices", id="nav-devices"),
                     rx.cond(
                         SessionState.user_roles.contains("admin"),
                         rx.link("Admin", href="/admin", id="nav-admin"),
@@ -262,6 +275,67 @@ def session_page() -> rx.Component:
     )
 
 
+@require_auth
+def devices() -> rx.Component:
+    return layout(
+        rx.heading("Your devices", id="devices-heading"),
+        rx.text("Every browser signed in to your account. Signing one out ends it at once."),
+        rx.vstack(
+            rx.foreach(
+                SessionState.devices,
+                lambda d: rx.card(
+                    rx.hstack(
+                        rx.vstack(
+                            rx.hstack(
+                                rx.text(d["userAgent"].to(str), weight="medium", size="2"),
+                                rx.cond(d["current"].to(bool), rx.badge("this device")),
+                            ),
+                            rx.text(
+                                "IP ",
+                                d["ip"].to(str),
+                                " · last seen ",
+                                rx.moment(d["lastSeen"].to(int), from_now=True),
+                                size="1",
+                                color_scheme="gray",
+                            ),
+                            spacing="1",
+                        ),
+                        rx.spacer(),
+                        rx.button(
+                            "Sign out",
+                            size="1",
+                            variant="soft",
+                            color_scheme="red",
+                            on_click=SessionState.sign_out_device(d["handle"].to(str)),
+                            class_name="device-sign-out",
+                        ),
+                        align="center",
+                        width="100%",
+                    ),
+                    width="100%",
+                    class_name="device",
+                ),
+            ),
+            width="100%",
+            id="device-list",
+        ),
+        rx.hstack(
+            rx.button(
+                "Sign out other devices",
+                variant="soft",
+                on_click=SessionState.sign_out_everywhere(True),
+                id="sign-out-others",
+            ),
+            rx.button(
+                "Sign out everywhere",
+                color_scheme="red",
+                on_click=SessionState.sign_out_everywhere(False),
+                id="sign-out-everywhere",
+            ),
+        ),
+    )
+
+
 seed()
 app = rx.App(theme=rx.theme(accent_color="indigo", radius="large"))
 app.add_page(index, route="/", title="reflex-session demo")
@@ -271,6 +345,7 @@ app.add_page(dashboard, route="/dashboard", title="Dashboard")
 app.add_page(profile, route="/profile", title="Profile", on_load=ProfileState.load)
 app.add_page(admin, route="/admin", title="Admin", on_load=AdminState.load)
 app.add_page(session_page, route="/session", title="Your session")
+app.add_page(devices, route="/devices", title="Your devices", on_load=SessionState.load_devices)
 install(
     app,
     auth,

@@ -286,6 +286,14 @@ class ReflexSession(Generic[UserT]):
     def should_refresh_session(self, session: Session[Any]) -> bool:
         return should_refresh(session, now_ms(self.clock), self.policy)
 
+    def should_reissue(self, session: Session[Any]) -> bool:
+        """Whether a read now would re-issue the cookie (refresh threshold, or touch_after)."""
+        if not self.config.auto_refresh:
+            return False
+        if self.backend is not None:
+            return self.backend.should_touch(session)
+        return self.should_refresh_session(session)
+
     def decide(self, path_with_query: str, session: Session[Any] | None) -> Decision:
         """The route guard's decision for a path (with its query) and a session."""
         return self.guard.decide(path_with_query, session)

@@ -177,24 +177,22 @@ def test_logout_drops_queued_work_and_signs_out(layer: Any) -> None:
     assert state._session_json == ""
 
 
-def test_connect_reads_the_cookie_and_refuses_garbage(layer: Any, clock: FakeClock) -> None:
+async def test_connect_reads_the_cookie_and_refuses_garbage(layer: Any, clock: FakeClock) -> None:
     auth, _ = layer
     jar = auth.jar(None)
-    import asyncio
-
-    asyncio.run(auth.create_session(jar, ADA))
+    await auth.create_session(jar, ADA)
     token = jar.read()
     state = sub(make_root(cookie=f"session={token}"), SessionState)
-    state._load_from_cookie_header()
+    await state._load_from_cookie_header()
     assert state.status == "authenticated"
     assert state._pending == []
     # past the refresh threshold: connect queues one pull so the cookie gets re-issued
     clock.advance(61)
     state = sub(make_root(cookie=f"session={token}"), SessionState)
-    state._load_from_cookie_header()
+    await state._load_from_cookie_header()
     assert [op["op"] for op in state._pending] == ["pull"]
     state = sub(make_root(cookie="session=not.a.real.token.at-all"), SessionState)
-    state._load_from_cookie_header()
+    await state._load_from_cookie_header()
     assert state.status == "unauthenticated"
 
 

@@ -16,9 +16,10 @@ import reflex as rx
 from reflex.state import StateUpdate
 from reflex_base.event import Event
 
+from ..stores.base import StoreUnavailable
 from .guard import refusal_for
 from .registry import RequirementSpec, requirement_of, state_requirement
-from .runtime import get_options
+from .runtime import get_auth, get_options
 from .state import SessionState
 
 if TYPE_CHECKING:
@@ -44,6 +45,26 @@ def _handler_requirement(
     return requirement_of(handler.fn) if handler is not None else None
 
 
+async def _is_live(session: Any) -> bool:
+    auth = get_auth()
+    if auth.mode != "store":
+        return True
+    try:
+        return await auth.is_live(session)
+    except StoreUnavailable:
+        log.error("session store unavailable: a guarded event is refused")
+        return False
+
+
+def _login_location(session_state: SessionState) -> str:
+    from urllib.parse import urlsplit
+
+    url = session_state.router.url
+    parts = urlsplit(str(url) if url else "/")
+    here = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return get_auth().guard.login_url(here)
+
+
 class SessionEventMiddleware(rx.Middleware):
     """Loads the session at connect, guards navigations and protected events."""
 
@@ -51,7 +72,7 @@ class SessionEventMiddleware(rx.Middleware):
         name = event.name
         if name.endswith(".hydrate_and_load"):
             session_state = await state.get_state(SessionState)
-            session_state._load_from_cookie_header()
+            await session_state._load_from_cookie_header()
             return None
         if name.endswith(".on_load_internal"):
             if not get_options().refetch_on_path_change:
@@ -66,11 +87,19 @@ class SessionEventMiddleware(rx.Middleware):
             return None
         session_state = await state.get_state(SessionState)
         location = refusal_for(spec, session_state)
+        revoked = False
         if location is None:
-            return None
+            session = session_state.current_session()
+            if session is None or await _is_live(session):
+                return None
+            # revoked (logout elsewhere, sign out everywhere, an admin): refused at this moment
+            location, revoked = _login_location(session_state), True
         log.info("event %s refused: the session does not allow it", handler_name)
-        if session_state._session_json and session_state.current_session() is None:
+        if revoked or (session_state._session_json and session_state.current_session() is None):
+            session_state._pending = []
             session_state._apply(None)
+            if revoked:
+                session_state._queue("logout")
         return await self._refuse(session_state, rx.redirect(location, replace=True))
 
     @staticmethod

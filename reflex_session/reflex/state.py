@@ -21,6 +21,7 @@ can therefore never overwrite a newer cookie, and the cookie never lags behind t
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import secrets
@@ -32,6 +33,8 @@ import reflex as rx
 from ..clock import now_ms
 from ..rules import Decision
 from ..session import Session, User
+from ..stores.base import StoreUnavailable
+from .live import REGISTRY, push_revocation
 from .runtime import get_auth, get_options
 
 __all__ = ["SessionState"]
@@ -125,6 +128,11 @@ class SessionState(rx.State):
         auth = get_auth()
         current = self.current_session() if self._session_json else None
         before = current.id if current else None
+        token = self.router.session.client_token
+        if current is not None and (session is None or session.user.id != current.user.id):
+            REGISTRY.remove(current.user.id, token)
+        if session is not None:
+            REGISTRY.add(session.user.id, token)
         if session is None:
             if self._session_json:
                 self._session_json = ""
@@ -161,22 +169,24 @@ class SessionState(rx.State):
         ]
         self.sync_seq += 1
 
-    def _load_from_cookie_header(self) -> None:
+    async def _load_from_cookie_header(self) -> None:
         """Fill the state from the cookie the websocket was opened with (at connect only).
 
         The websocket's headers are frozen at the handshake, so this is only trusted at
-        (re)connect time; later the state is newer than those headers.
+        (re)connect time; later the state is newer than those headers. In store mode this is
+        one store read, so a session revoked while the tab was away is refused here too.
         """
         auth = get_auth()
         headers = self.router.headers
         https = str(getattr(headers, "origin", "") or "").startswith("https://")
         jar = auth.jar(getattr(headers, "cookie", "") or "", https=https)
-        decoded = auth.codec.read(jar.read())
-        session = decoded.session if decoded else None
+        try:
+            session, stale_key = await auth.load(jar)
+        except StoreUnavailable:
+            log.error("session store unavailable at connect; the tab starts signed out")
+            session, stale_key = None, False
         self._apply(session)
-        if session is not None and (
-            decoded is not None and (decoded.stale_key or auth.should_refresh_session(session))
-        ):
+        if session is not None and (stale_key or auth.should_reissue(session)):
             # the cookie needs re-issuing (threshold passed, or an old secret): one HTTP pull
             self._queue("pull")
 
@@ -210,7 +220,9 @@ class SessionState(rx.State):
         session = auth.new_session(user, access_token=access_token, refresh_token=refresh_token)
         self._pending = []
         self._apply(session)
-        self._queue("login", session=_session_to_wire(session))
+        agent = str(getattr(self.router.headers, "user_agent", "") or "")[:200]
+        meta = {"userAgent": agent, "ip": self.router.session.client_ip or ""}
+        self._queue("login", session=_session_to_wire(session), meta=meta)
         return session
 
     def return_to(self) -> str:
@@ -273,10 +285,74 @@ class SessionState(rx.State):
     @rx.event
     def logout(self) -> Any:
         """Sign out: the state at once, the cookie through the sync request, other tabs after."""
+        return self._logout()
+
+    def _logout(self) -> Any:
         self._pending = []
         self._apply(None)
         self._queue("logout")
         return self._enforce_route()
+
+    # -- devices and revocation (store mode) ---------------------------------------------------
+
+    #: This user's sessions for a "your devices" page: handle, userAgent, ip, lastSeen (ms),
+    #: current. The handle is a digest, never the session id itself.
+    devices: list[dict[str, Any]] = []  # noqa: RUF012 - a Reflex var, copied per instance
+
+    @rx.event
+    async def load_devices(self) -> None:
+        """Fill :attr:`devices` from the store (store mode)."""
+        await self._fill_devices()
+
+    async def _fill_devices(self) -> None:
+        session = self.current_session()
+        if session is None:
+            self.devices = []
+            return
+        records = await get_auth().list_sessions(session.user.id)
+        self.devices = [
+            {
+                "handle": _handle(r.sid),
+                "userAgent": r.meta.get("userAgent", ""),
+                "ip": r.meta.get("ip", ""),
+                "lastSeen": int(r.touched_at * 1000),
+                "current": r.sid == session.id,
+            }
+            for r in records
+        ]
+
+    @rx.event
+    async def sign_out_device(self, handle: str) -> Any:
+        """End one of this user's sessions (from the devices list); its tabs follow at once."""
+        session = self.current_session()
+        if session is None:
+            return self._enforce_route()
+        auth = get_auth()
+        for record in await auth.list_sessions(session.user.id):
+            if _handle(record.sid) == handle:
+                await auth.end_session(record.sid)
+                if record.sid == session.id:
+                    return self._logout()
+                break
+        await push_revocation(session.user.id, skip_token=self.router.session.client_token)
+        await self._fill_devices()
+        return None
+
+    @rx.event
+    async def sign_out_everywhere(self, keep_this_device: bool = False) -> Any:
+        """End every session of this user (or every other one); all their tabs follow at once."""
+        session = self.current_session()
+        if session is None:
+            return self._enforce_route()
+        auth = get_auth()
+        await auth.end_user_sessions(
+            session.user.id, except_session_id=session.id if keep_this_device else None
+        )
+        await push_revocation(session.user.id, skip_token=self.router.session.client_token)
+        if keep_this_device:
+            await self._fill_devices()
+            return None
+        return self._logout()
 
     @rx.event
     def recalculate(self) -> Any:
@@ -311,6 +387,11 @@ class SessionState(rx.State):
         if decision.allowed or not decision.location:
             return None
         return rx.redirect(decision.location, replace=True)
+
+
+def _handle(sid: str) -> str:
+    """A stable, non-secret name for a session in the browser (a digest of its id)."""
+    return hashlib.sha256(("device:" + sid).encode()).hexdigest()[:16]
 
 
 def _default_soon(session_expiry: int) -> int:

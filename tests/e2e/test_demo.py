@@ -511,3 +511,98 @@ def test_expiry_banner_appears_and_stay_signed_in_extends_the_session(
     page.wait_for_selector("#dashboard-heading")
     assert expires_in(page, "#dashboard-countdown") > 30_000
     assert page.query_selector("#session-expiry-banner") is None
+
+
+# -- store mode: devices and live revocation (issue 6) -----------------------------------------
+
+
+def signed_in_tab(
+    browser: Any, server: DemoServer, email: str, path: str, password: str = PASSWORD
+) -> Any:
+    """A new browser (own cookies) signed in as ``email`` and showing ``path``."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(server.url + "/login?callbackUrl=" + path.replace("/", "%2F"))
+    sign_in(page, email, password)
+    page.wait_for_function(f"location.pathname.replace(/\\/$/, '') === '{path}'")
+    wait_for_cookie(context)
+    return page
+
+
+def test_sign_out_another_device_reaches_it_live(demo: DemoServer, browser: Any) -> None:
+    email = unique_email("devices")
+    create_user(demo, email, "Dev Ice")
+    laptop = signed_in_tab(browser, demo, email, "/devices")
+    phone = signed_in_tab(browser, demo, email, "/dashboard")
+    stolen = session_cookie(phone.context)
+    assert stolen is not None
+    laptop.reload()
+    laptop.wait_for_function("document.querySelectorAll('.device').length === 2")
+    assert "this device" in laptop.inner_text("#device-list")
+    start = time.monotonic()
+    # the device card that is not this one
+    laptop.locator(".device", has_not_text="this device").locator(".device-sign-out").click()
+    phone.wait_for_function("location.pathname.replace(/\\/$/, '') === '/login'", timeout=5000)
+    elapsed = time.monotonic() - start
+    assert elapsed < 1.0, f"the other device took {elapsed:.2f}s to be signed out"
+    laptop.wait_for_function("document.querySelectorAll('.device').length === 1")
+    # the revoked cookie is refused even if replayed from another browser
+    thief = browser.new_context()
+    thief.add_cookies([stolen])
+    page = thief.new_page()
+    page.goto(demo.url + "/dashboard")
+    assert path_of(page) == "/login"
+    thief.close()
+    # the device that did it is still signed in
+    laptop.goto(demo.url + "/dashboard")
+    laptop.wait_for_selector("#dashboard-heading")
+    for page in (laptop, phone):
+        page.context.close()
+
+
+def test_sign_out_everywhere_ends_every_device(demo: DemoServer, browser: Any) -> None:
+    email = unique_email("everywhere")
+    create_user(demo, email, "Every Where")
+    first = signed_in_tab(browser, demo, email, "/devices")
+    second = signed_in_tab(browser, demo, email, "/profile")
+    first.click("#sign-out-everywhere")
+    for page in (first, second):
+        page.wait_for_function(
+            "location.pathname.replace(/\\/$/, '') === '/login'"
+            " || document.querySelector('#user-menu-sign-in') !== null",
+            timeout=5000,
+        )
+    for page in (first, second):
+        page.goto(demo.url + "/dashboard")
+        assert path_of(page) == "/login"
+        page.context.close()
+
+
+def test_logout_makes_a_copied_cookie_useless(demo: DemoServer, browser: Any) -> None:
+    email = unique_email("replay")
+    create_user(demo, email, "Re Play")
+    page = signed_in_tab(browser, demo, email, "/dashboard")
+    copied = session_cookie(page.context)
+    assert copied is not None
+    page.click("#user-menu-trigger")
+    page.click("#user-menu-logout")
+    wait_until(lambda: session_cookie(page.context) is None, "the cookie to be cleared")
+    replay = browser.new_context()
+    replay.add_cookies([copied])
+    other = replay.new_page()
+    other.goto(demo.url + "/dashboard")
+    assert path_of(other) == "/login"
+    replay.close()
+    page.context.close()
+
+
+def test_disabling_an_account_signs_it_out_live(demo: DemoServer, browser: Any) -> None:
+    email = unique_email("disabled")
+    create_user(demo, email, "Dis Abled")
+    victim = signed_in_tab(browser, demo, email, "/dashboard")
+    admin = signed_in_tab(browser, demo, ADMIN[0], "/admin", ADMIN[1])
+    row = admin.locator("#admin-users tr", has_text=email)
+    row.get_by_role("button", name="Disable").click()
+    victim.wait_for_function("location.pathname.replace(/\\/$/, '') === '/login'", timeout=5000)
+    for page in (victim, admin):
+        page.context.close()

@@ -1,0 +1,92 @@
+"""Revocation pushed to open tabs: which tabs show which user, and how to tell them.
+
+Every tab whose state holds a session is recorded here (user id -> Reflex client tokens). When a
+session ends on the server — "sign out everywhere", "sign out this device", an admin ending a
+session, a disabled account — :func:`push_revocation` re-checks each of that user's tabs against
+the store *now* and signs out those whose session is gone. The state change is pushed over the
+tab's live websocket (``app.modify_state``), so the page reacts at once: ``@require_auth``
+content disappears and the tab goes to the login page, within a second and without waiting for
+the tab's next event (which the per-event guard would refuse anyway).
+
+The registry is per process. With several workers, publish the user id on Redis and call
+:func:`push_revocation` in every worker (see docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from .runtime import get_app, get_auth
+
+__all__ = ["REGISTRY", "TabRegistry", "push_revocation"]
+
+log = logging.getLogger("reflex_session")
+
+
+class TabRegistry:
+    """User id -> the client tokens of the tabs showing that user's session (bounded)."""
+
+    def __init__(self, max_tabs_per_user: int = 64) -> None:
+        self._tabs: dict[str, OrderedDict[str, None]] = {}
+        self._max = max_tabs_per_user
+        self._lock = threading.Lock()
+
+    def add(self, user_id: str, token: str) -> None:
+        if not token:
+            return
+        with self._lock:
+            tabs = self._tabs.setdefault(user_id, OrderedDict())
+            tabs[token] = None
+            tabs.move_to_end(token)
+            while len(tabs) > self._max:
+                tabs.popitem(last=False)
+
+    def remove(self, user_id: str, token: str) -> None:
+        with self._lock:
+            tabs = self._tabs.get(user_id)
+            if tabs is not None:
+                tabs.pop(token, None)
+                if not tabs:
+                    del self._tabs[user_id]
+
+    def tokens(self, user_id: str) -> list[str]:
+        with self._lock:
+            return list(self._tabs.get(user_id, ()))
+
+
+REGISTRY = TabRegistry()
+
+
+async def push_revocation(user_id: str, *, skip_token: str | None = None) -> int:
+    """Sign out, live, every open tab of ``user_id`` whose session no longer exists.
+
+    Returns how many tabs were signed out. ``skip_token`` is the tab running the current event
+    (its own state is changed by that event, and its lock is already held).
+    """
+    from reflex.istate.manager.token import BaseStateToken
+
+    from .state import SessionState
+
+    app, auth = get_app(), get_auth()
+    signed_out = 0
+    for token in REGISTRY.tokens(user_id):
+        if token == skip_token:
+            continue
+        try:
+            async with app.modify_state(BaseStateToken(ident=token, cls=SessionState)) as root:
+                state: Any = await root.get_state(SessionState)
+                session = state.current_session()
+                if session is None or session.user.id != user_id:
+                    REGISTRY.remove(user_id, token)
+                    continue
+                if not await auth.is_live(session):
+                    state._pending = []
+                    state._apply(None)
+                    state._queue("logout")  # the tab's browser drops the dead cookie too
+                    signed_out += 1
+        except Exception:
+            log.exception("could not push a revocation to an open tab")
+    return signed_out
