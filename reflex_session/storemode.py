@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic
 
@@ -45,6 +46,7 @@ security_log = logging.getLogger("reflex_session.security")
 
 DATA_SUFFIX = "/data"
 CSRF_BYTES = 32
+_ID_CACHE = 1024
 
 
 def _identity(value: str) -> str:
@@ -81,6 +83,9 @@ class StoreBackend(Generic[UserT]):
         self.id_factory = id_factory
         self.encode_id = encode_id
         self.decode_id = decode_id
+        # token -> (sid, exp seconds, kid): a cookie seen again skips the decryption; safe
+        # because the store, read right after, is what decides whether the session exists
+        self._ids: OrderedDict[str, tuple[str, int, str]] = OrderedDict()
 
     # -- the cookie ---------------------------------------------------------------------------
 
@@ -89,6 +94,9 @@ class StoreBackend(Generic[UserT]):
         token = jar.read()
         if not token:
             return None, False
+        known = self._ids.get(token)
+        if known is not None and known[1] > self.clock.time():
+            return known[0], known[2] != self.codec.keyring.current.kid
         try:
             claims, kid = self.codec.decode_claims(token)
             if set(claims) - {"jti", "iat", "exp"}:
@@ -104,6 +112,9 @@ class StoreBackend(Generic[UserT]):
             security_log.warning("session id could not be decoded (decode_id hook failed)")
             jar.clear()
             return None, False
+        self._ids[token] = (sid, int(claims["exp"]), kid)
+        if len(self._ids) > _ID_CACHE:
+            self._ids.popitem(last=False)
         return sid, kid != self.codec.keyring.current.kid
 
     def write_cookie(self, jar: CookieJar, sid: str, issued_ms: int, expires_ms: int) -> None:
