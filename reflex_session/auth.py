@@ -24,7 +24,7 @@ from .config import (
     load_secrets,
 )
 from .cookies import CookieJar, CookiePolicy
-from .errors import ConfigError, CookieTooLarge, NoSession
+from .errors import ConfigError, CookieTooLarge, ForbiddenUpdate, NoSession
 from .jwe import MAX_TOKEN_CHARS
 from .lifecycle import (
     _UNSET,
@@ -37,7 +37,7 @@ from .lifecycle import (
     should_refresh,
 )
 from .rules import Decision, RouteGuard, RouteRule, RouteType
-from .session import Session, User, UserT
+from .session import Session, User, UserT, thaw
 from .storemode import DATA_SUFFIX, StoreBackend
 from .stores.base import SessionStore, StoredSession
 
@@ -51,6 +51,13 @@ __all__ = ["ReflexSession"]
 log = logging.getLogger("reflex_session")
 #: Cookie bytes the browser allows for name plus value (RFC 6265bis 5.6; Chrome, Firefox).
 BROWSER_COOKIE_LIMIT = 4096
+
+
+WriteTrigger = Literal["login", "update", "refresh"]
+#: ``on_write(session, trigger, changes)``: next-auth's jwt callback. Called before a session is
+#: written, knowing why ("login", "update" with the update's ``changes``, "refresh"); returns the
+#: session to write (it may change the user's fields and the tokens) or ``None`` to keep it.
+WriteCallback = Callable[[Session[Any], WriteTrigger, Mapping[str, Any] | None], Any]
 
 
 async def _call(callback: Callable[[Any], Any], argument: Any) -> Any:
@@ -109,6 +116,8 @@ class ReflexSession(Generic[UserT]):
         return_to_param: str = "callbackUrl",
         api_path: str = "/api/session",
         expose_tokens: bool = False,
+        session_callback: Callable[[Session[Any], dict[str, Any]], Mapping[str, Any]] | None = None,
+        on_write: WriteCallback | None = None,
         client_user_fields: Sequence[str] = ("name", "image"),
         trusted_origins: Sequence[str] = (),
         user_type: type[UserT] = User,  # type: ignore[assignment]
@@ -177,6 +186,8 @@ class ReflexSession(Generic[UserT]):
             clock=clock,
         )
         self.authorize = authorize
+        self.session_callback = session_callback
+        self.on_write = on_write
         self.user_type: type[UserT] = user_type
         self.clock = clock
         self.policy = Policy(session_expiry, cast(int, refresh_threshold), cast(int, max_lifetime))
@@ -294,6 +305,51 @@ class ReflexSession(Generic[UserT]):
             return self.backend.should_touch(session)
         return self.should_refresh_session(session)
 
+    async def _written(
+        self,
+        session: Session[UserT],
+        trigger: WriteTrigger,
+        changes: Mapping[str, Any] | None = None,
+    ) -> Session[UserT]:
+        """``session`` as ``on_write`` wants it written (identity and time never change)."""
+        if self.on_write is None:
+            return session
+        try:
+            result = self.on_write(session, trigger, changes)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception:
+            log.error("on_write raised on %s; the session is written unchanged", trigger)
+            return session
+        if result is None:
+            return session
+        if not isinstance(result, Session) or result.user.id != session.user.id:
+            log.error("on_write must return the same user's Session or None; ignored")
+            return session
+        return session.replace(
+            user=self.user_type.coerce(result.user),
+            access_token=result.access_token,
+            refresh_token=result.refresh_token,
+        )
+
+    def client_view(self, session: Session[Any]) -> dict[str, Any]:
+        """What the browser sees of ``session`` (next-auth's session callback shapes it).
+
+        Tokens are left out unless ``expose_tokens``; then ``session_callback(session, view)``,
+        if configured, returns the view to send (add a field, drop one). Its result is copied, so
+        the callback cannot reach into the session.
+        """
+        view = session.client_view(expose_tokens=self.config.expose_tokens)
+        if self.session_callback is None:
+            return view
+        try:
+            shaped = self.session_callback(session, view)
+        except Exception:
+            log.error("session_callback raised; the default client view is sent")
+            return session.client_view(expose_tokens=self.config.expose_tokens)
+        result: dict[str, Any] = thaw(dict(shaped))
+        return result
+
     def decide(self, path_with_query: str, session: Session[Any] | None) -> Decision:
         """The route guard's decision for a path (with its query) and a session."""
         return self.guard.decide(path_with_query, session)
@@ -354,6 +410,7 @@ class ReflexSession(Generic[UserT]):
         self, jar: CookieJar, session: Session[UserT], *, meta: Mapping[str, str] | None = None
     ) -> Session[UserT]:
         """Write a session made by :meth:`new_session` (the Reflex layer's login path)."""
+        session = await self._written(session, "login")
         if self.backend is not None:
             return await self.backend.login(jar, session, meta=meta)
         return self.write(jar, session)
@@ -447,6 +504,13 @@ class ReflexSession(Generic[UserT]):
                     jar, refreshed(changed, now_ms(self.clock), self.policy)
                 )
             session = changed
+        if self.on_write is not None:
+            written = await self._written(session, "refresh")
+            if written != session and self.backend is not None:
+                return await self.backend.save(
+                    jar, refreshed(written, now_ms(self.clock), self.policy)
+                )
+            session = written
         if self.backend is not None:
             return await self.backend.touch(jar, session)
         try:
@@ -473,6 +537,23 @@ class ReflexSession(Generic[UserT]):
         if session is None:
             return None
         updated = merged(session, user=user, access_token=access_token, refresh_token=refresh_token)
+        changes: dict[str, Any] = {} if user is None else {"user": dict(user)}
+        if access_token is not _UNSET:
+            changes["accessToken"] = access_token
+        if refresh_token is not _UNSET:
+            changes["refreshToken"] = refresh_token
+        written = await self._written(updated, "update", changes)
+        if self.backend is not None and written != updated:
+            # the callback reshaped the session: merge its whole user and tokens
+            return await self.backend.update(
+                written,
+                {
+                    "user": written.user.to_wire(),
+                    "accessToken": written.access_token,
+                    "refreshToken": written.refresh_token,
+                },
+            )
+        updated = written
         if self.backend is not None:
             patch: dict[str, Any] = {}
             if user is not None:
@@ -521,6 +602,27 @@ class ReflexSession(Generic[UserT]):
         for sid in ended:
             await backend.destroy(sid)
         return len(ended)
+
+    async def update_user_sessions(self, user_id: str, user: Mapping[str, Any]) -> int:
+        """Merge ``user`` into every live session of ``user_id`` (e.g. after a profile or role
+        change made elsewhere); atomic per session. Returns how many sessions changed.
+
+        Pair it with ``reflex_session.reflex.live.push_refresh(user_id)`` so open tabs show it.
+        """
+        backend = self._require_store("update_user_sessions")
+        if "id" in user and str(user["id"]) != user_id:
+            raise ForbiddenUpdate("user.id", "the user of a session cannot change; log in again")
+        changed = 0
+        for record in await self.list_sessions(user_id):
+            if await backend.store.merge(record.sid, {"user": dict(user)}) is not None:
+                changed += 1
+        return changed
+
+    async def reload(self, session: Session[Any]) -> Session[UserT] | None:
+        """The stored version of ``session`` now (store mode): newer data, or ``None`` if ended."""
+        backend = self._require_store("reload")
+        record = await backend.store.get(session.id)
+        return backend._session(record) if record else None
 
     async def is_live(self, session: Session[Any]) -> bool:
         """Whether ``session`` still exists *now* (store mode; always true in cookie mode)."""

@@ -318,3 +318,69 @@ async def test_sync_endpoint_checks_origin_and_nonce_and_sets_the_cookie(layer: 
         # a fresh tab token (no state, so no nonce) is refused
         stranger = await client.post(url, json={"token": "other-tab", "nonce": ""})
         assert stranger.status_code == 403
+
+
+# -- store mode: revocation at the moment of the event, and pushed to open tabs ----------------
+
+
+@pytest.fixture
+def store_layer(clock: FakeClock) -> tuple[ReflexSession[Any], FakeApp]:
+    from reflex_session.stores import MemoryStore
+
+    auth = ReflexSession(
+        secret_key=SECRET,
+        clock=clock,
+        session_expiry=600,
+        store=MemoryStore(clock=clock),
+        routes=[route.public("/login"), route.auth(patterns.dashboard)],
+    )
+    app = FakeApp()
+    set_runtime(app, auth, ClientOptions())  # type: ignore[arg-type]
+    return auth, app
+
+
+async def _signed_in_tab(auth: Any, app: FakeApp, token: str) -> tuple[Any, Any]:
+    """A tab whose login went through the sync (so the store holds its session)."""
+    root = app.roots.setdefault(token, make_root("/dashboard"))
+    data = root.router_data
+    root.router_data = root._update_router_vars(
+        {**data, constants.RouteVar.CLIENT_TOKEN: token}, data
+    )
+    state = sub(root, SessionState)
+    state.login(ADA)
+    jar = auth.jar(None)
+    await apply_operations(auth, jar, list(state._pending))
+    state._pending = []
+    return root, state
+
+
+async def test_revoked_session_is_refused_at_the_next_event(store_layer: Any) -> None:
+    auth, app = store_layer
+    root, state = await _signed_in_tab(auth, app, "tab-a")
+    name = f"{GuardedState.get_full_name()}.bump"
+    assert await _preprocess(root, name) is None
+    await auth.end_user_sessions("1")  # signed out everywhere, from another device
+    update = await _preprocess(root, name)
+    assert update is not None
+    assert update.events[0].payload["path"].startswith("/login")
+    assert state.status == "unauthenticated"
+    assert [op["op"] for op in state._pending] == ["logout"]  # the dead cookie goes too
+    assert sub(root, GuardedState).count == 0
+
+
+async def test_revocation_and_refresh_are_pushed_to_open_tabs(store_layer: Any) -> None:
+    from reflex_session.reflex.live import push_refresh, push_revocation
+
+    auth, app = store_layer
+    _, first = await _signed_in_tab(auth, app, "tab-1")
+    _, second = await _signed_in_tab(auth, app, "tab-2")
+    # a change made elsewhere reaches both tabs from the store
+    assert await auth.update_user_sessions("1", {"team": "research"}) == 2
+    assert await push_refresh("1") == 2
+    assert first.user["team"] == "research"
+    assert second.user["team"] == "research"
+    # ending one session signs out exactly the tab that showed it
+    await auth.end_session(json.loads(second._session_json)["id"])
+    assert await push_revocation("1") == 1
+    assert first.status == "authenticated"
+    assert second.status == "unauthenticated"

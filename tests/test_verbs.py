@@ -377,3 +377,22 @@ async def test_on_refresh_can_change_user_and_tokens_but_not_identity_or_time(
     session = await auth.refresh_session(jar)
     assert session is not None
     assert session.expires_at == created.created_at + 600 * 1000
+
+
+async def test_session_callback_shapes_what_the_browser_sees(make_auth) -> None:
+    def shape(session: Any, view: dict[str, Any]) -> dict[str, Any]:
+        view["user"].pop("email", None)
+        return {**view, "greeting": f"Hello {session.user.name}"}
+
+    auth = make_auth(session_callback=shape)
+    jar = auth.jar(None)
+    session = await auth.create_session(jar, {"id": "u1", "name": "Ada", "email": "a@x.io"})
+    view = auth.client_view(session)
+    assert view["greeting"] == "Hello Ada"
+    assert "email" not in view["user"]
+    assert session.user.email == "a@x.io"  # the session itself is untouched
+
+    def broken(session: Any, view: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    assert make_auth(session_callback=broken).client_view(session)["user"]["email"] == "a@x.io"

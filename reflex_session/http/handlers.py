@@ -141,9 +141,7 @@ class SessionAPI:
     def _view(self, jar: CookieJar, session: Session[Any] | None) -> Response:
         return self._json(
             {
-                "session": session.client_view(expose_tokens=self.auth.config.expose_tokens)
-                if session
-                else None,
+                "session": self.auth.client_view(session) if session else None,
                 "status": "authenticated" if session else "unauthenticated",
                 "refreshThreshold": self.auth.policy.refresh_threshold,
             },

@@ -21,7 +21,7 @@ from typing import Any
 
 from .runtime import get_app, get_auth
 
-__all__ = ["REGISTRY", "TabRegistry", "push_revocation"]
+__all__ = ["REGISTRY", "TabRegistry", "push_refresh", "push_revocation"]
 
 log = logging.getLogger("reflex_session")
 
@@ -90,3 +90,36 @@ async def push_revocation(user_id: str, *, skip_token: str | None = None) -> int
         except Exception:
             log.exception("could not push a revocation to an open tab")
     return signed_out
+
+
+async def push_refresh(user_id: str, *, skip_token: str | None = None) -> int:
+    """Make every open tab of ``user_id`` show its session as it is now (the revalidate signal).
+
+    After a server-side change (``auth.update_user_sessions``, an admin editing a role), each tab
+    re-reads: in store mode straight from the store, in cookie mode through its browser's cookie
+    (a pull). Returns how many tabs were refreshed.
+    """
+    from reflex.istate.manager.token import BaseStateToken
+
+    from .state import SessionState
+
+    app, auth = get_app(), get_auth()
+    refreshed = 0
+    for token in REGISTRY.tokens(user_id):
+        if token == skip_token:
+            continue
+        try:
+            async with app.modify_state(BaseStateToken(ident=token, cls=SessionState)) as root:
+                state: Any = await root.get_state(SessionState)
+                session = state.current_session()
+                if session is None or session.user.id != user_id:
+                    REGISTRY.remove(user_id, token)
+                    continue
+                if auth.mode == "store":
+                    state._apply(await auth.reload(session))
+                else:
+                    state._queue("pull")
+                refreshed += 1
+        except Exception:
+            log.exception("could not push a refresh to an open tab")
+    return refreshed

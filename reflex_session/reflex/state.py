@@ -144,7 +144,7 @@ class SessionState(rx.State):
             self.is_expiring_soon = False
         else:
             self._session_json = json.dumps(_session_to_wire(session), separators=(",", ":"))
-            view = session.client_view(expose_tokens=auth.config.expose_tokens)
+            view = auth.client_view(session)
             if view != self.session:
                 self.session = view
             self.status = "authenticated"

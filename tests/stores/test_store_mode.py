@@ -14,7 +14,7 @@ import pytest
 from conftest import SECRET
 from store_fixtures import backend_fixture, pg_table_fixture, store_fixture
 
-from reflex_session import ConfigError, CookieJar, ReflexSession
+from reflex_session import ConfigError, CookieJar, ForbiddenUpdate, ReflexSession
 from reflex_session.stores import SessionStore
 from reflex_session.testing import FakeClock
 
@@ -199,3 +199,43 @@ async def test_store_verbs_say_they_need_a_store() -> None:
     auth = ReflexSession(secret_key=SECRET)
     with pytest.raises(ConfigError, match="needs a session store"):
         await auth.get_csrf_token(auth.jar(None))
+
+
+async def test_update_user_sessions_reaches_every_session(auth: ReflexSession[Any]) -> None:
+    jars = [auth.jar(None) for _ in range(2)]
+    for jar in jars:
+        await auth.create_session(jar, ADA)
+    assert await auth.update_user_sessions("u-ada", {"role": "admin"}) == 2
+    for jar in jars:
+        session = await auth.get_session(browser(auth, cookie_of(jar)))
+        assert session is not None
+        assert session.user.to_wire() == {**ADA, "role": "admin"}
+    with pytest.raises(ForbiddenUpdate):
+        await auth.update_user_sessions("u-ada", {"id": "someone-else"})
+
+
+async def test_on_write_knows_its_trigger(store: SessionStore, clock: FakeClock) -> None:
+    seen: list[tuple[str, Any]] = []
+
+    async def on_write(session: Any, trigger: str, changes: Any) -> Any:
+        seen.append((trigger, changes))
+        if trigger == "update":
+            return session.replace(
+                user=session.user.__class__.from_wire({**session.user.to_wire(), "edited": True})
+            )
+        return None
+
+    auth = ReflexSession(
+        secret_key=SECRET, clock=clock, store=store, session_expiry=600, on_write=on_write
+    )
+    jar = auth.jar(None)
+    await auth.create_session(jar, ADA)
+    cookie = cookie_of(jar)
+    await auth.update_session(browser(auth, cookie), user={"name": "Ada K"})
+    await auth.refresh_session(browser(auth, cookie))
+    assert [t for t, _ in seen] == ["login", "update", "refresh"]
+    assert seen[1][1] == {"user": {"name": "Ada K"}}
+    final = await auth.get_session(browser(auth, cookie))
+    assert final is not None
+    assert final.user["edited"] is True
+    assert final.user.name == "Ada K"
