@@ -36,6 +36,8 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _OPTIONAL_STR = (str, type(None))
 _SCALARS = (str, int, float, bool, type(None))
 _SCALAR_TYPES = frozenset(_SCALARS)
+_OPTIONAL_STR_TYPES = frozenset(_OPTIONAL_STR)
+_BASE_FIELDS = frozenset({"id", "email", "name", "image"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,28 @@ class User:
         """Build a user from its JSON object; keys the type does not declare go to ``extra``."""
         if not isinstance(data, Mapping):
             raise TypeError("user must be a JSON object")
+        if cls is User and data.keys() <= _BASE_FIELDS:
+            # the codec's hot path: the base type with its four string fields, checked here and
+            # set directly (the frozen dataclass __init__ costs a setattr call per field)
+            user_id = data.get("id")
+            if type(user_id) is int:
+                user_id = str(user_id)
+            email, name, image = data.get("email"), data.get("name"), data.get("image")
+            if (
+                type(user_id) is str
+                and user_id
+                and type(email) in _OPTIONAL_STR_TYPES
+                and type(name) in _OPTIONAL_STR_TYPES
+                and type(image) in _OPTIONAL_STR_TYPES
+            ):
+                user = object.__new__(User)
+                set_ = object.__setattr__
+                set_(user, "id", user_id)
+                set_(user, "email", email)
+                set_(user, "name", name)
+                set_(user, "image", image)
+                set_(user, "extra", _EMPTY)
+                return user  # type: ignore[return-value]
         declared = _declared_fields(cls)
         if data.keys() <= declared and all(type(v) in _SCALAR_TYPES for v in data.values()):
             if type(data.get("id")) is int:
