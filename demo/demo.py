@@ -337,7 +337,7 @@ def devices() -> rx.Component:
 
 
 seed()
-app = rx.App(theme=rx.theme(accent_color="indigo", radius="large"))
+app = rx.App()
 app.add_page(index, route="/", title="reflex-session demo")
 app.add_page(login, route="/login", title="Sign in")
 app.add_page(register, route="/register", title="Create an account")
