@@ -36,6 +36,7 @@ from .lifecycle import (
     refreshed,
     should_refresh,
 )
+from .revocation import RevocationList
 from .rules import Decision, RouteGuard, RouteRule, RouteType
 from .session import Session, User, UserT, thaw
 from .storemode import DATA_SUFFIX, StoreBackend
@@ -126,6 +127,7 @@ class ReflexSession(Generic[UserT]):
         decode_cache_size: int = 1024,
         id_factory: Callable[[], str] = new_session_id,
         store: SessionStore | None = None,
+        revocation_store: SessionStore | None = None,
         touch_after: int | None = None,
         encode_id: Callable[[str], str] | None = None,
         decode_id: Callable[[str], str] | None = None,
@@ -237,7 +239,20 @@ class ReflexSession(Generic[UserT]):
                 encode_id=encode_id or (lambda sid: sid),
                 decode_id=decode_id or (lambda sid: sid),
             )
-        elif touch_after is not None or encode_id is not None or decode_id is not None:
+        if revocation_store is not None and store is not None:
+            raise ConfigError(
+                "revocation_store",
+                "is for cookie mode; store mode revokes through its store already",
+                "drop revocation_store (or use it without store=...)",
+            )
+        self.revocations = (
+            RevocationList(revocation_store, clock=clock, horizon=cast(int, max_lifetime))
+            if revocation_store is not None
+            else None
+        )
+        if store is None and (
+            touch_after is not None or encode_id is not None or decode_id is not None
+        ):
             raise ConfigError(
                 "store",
                 "touch_after, encode_id and decode_id only apply in store mode",
@@ -430,6 +445,10 @@ class ReflexSession(Generic[UserT]):
                     jar.clear()  # expired or invalid: do not keep sending it
                 return None, False
             session, stale_key = decoded.session, decoded.stale_key
+            if self.revocations is not None and not await self.revocations.allows(session):
+                self.codec.forget(token or "")
+                jar.clear()
+                return None, False
         if self.config.on_validate is not None:
             try:
                 valid = await _call(self.config.on_validate, session)
@@ -577,6 +596,10 @@ class ReflexSession(Generic[UserT]):
             sid, _ = self.backend.sid_of(jar)
             if sid is not None:
                 await self.backend.destroy(sid)
+        elif self.revocations is not None and token:
+            decoded = self.codec.read(token)
+            if decoded is not None:  # a copy of this cookie is refused from now on
+                await self.revocations.revoke_session(decoded.session.user.id, decoded.session.id)
         if token:
             self.codec.forget(token)
         jar.clear()
@@ -591,12 +614,27 @@ class ReflexSession(Generic[UserT]):
             if not s.sid.endswith(DATA_SUFFIX)
         ]
 
-    async def end_session(self, session_id: str) -> None:
-        """End one session (an admin's "sign out this device"); its cookie is refused from now."""
+    async def end_session(self, session_id: str, *, user_id: str | None = None) -> None:
+        """End one session (an admin's "sign out this device"); its cookie is refused from now.
+
+        Cookie mode (with ``revocation_store``) needs the session's ``user_id`` too.
+        """
+        if self.backend is None and self.revocations is not None:
+            if user_id is None:
+                raise TypeError("end_session in cookie mode needs user_id=")
+            await self.revocations.revoke_session(user_id, session_id)
+            return
         await self._require_store("end_session").destroy(session_id)
 
     async def end_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:
-        """ "Sign out everywhere" (optionally but this session): returns how many ended."""
+        """ "Sign out everywhere" (optionally but this session): returns how many ended.
+
+        In cookie mode (with ``revocation_store``) the server never saw every session, so the
+        count is 0; every older session of the user is refused all the same.
+        """
+        if self.backend is None and self.revocations is not None:
+            await self.revocations.revoke_user(user_id, keep_session_id=except_session_id)
+            return 0
         backend = self._require_store("end_user_sessions")
         ended = [s.sid for s in await self.list_sessions(user_id) if s.sid != except_session_id]
         for sid in ended:
@@ -627,7 +665,9 @@ class ReflexSession(Generic[UserT]):
     async def is_live(self, session: Session[Any]) -> bool:
         """Whether ``session`` still exists *now* (store mode; always true in cookie mode)."""
         if self.backend is None:
-            return not self.is_session_expired(session)
+            if self.is_session_expired(session):
+                return False
+            return self.revocations is None or await self.revocations.allows(session)
         return await self.backend.store.get(session.id) is not None
 
     # -- session data and CSRF tokens (store mode) -------------------------------------------

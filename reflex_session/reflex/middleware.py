@@ -47,7 +47,7 @@ def _handler_requirement(
 
 async def _is_live(session: Any) -> bool:
     auth = get_auth()
-    if auth.mode != "store":
+    if auth.mode != "store" and auth.revocations is None:
         return True
     try:
         return await auth.is_live(session)

@@ -239,3 +239,51 @@ async def test_on_write_knows_its_trigger(store: SessionStore, clock: FakeClock)
     assert final is not None
     assert final.user["edited"] is True
     assert final.user.name == "Ada K"
+
+
+# -- cookie mode with a revocation store: the same guarantees, the cookie keeps the session ----
+
+
+@pytest.fixture
+def cookie_auth(store: SessionStore, clock: FakeClock) -> ReflexSession[Any]:
+    return ReflexSession(
+        secret_key=SECRET, clock=clock, revocation_store=store, session_expiry=3600
+    )
+
+
+async def test_cookie_mode_logout_refuses_a_copied_cookie(
+    cookie_auth: ReflexSession[Any],
+) -> None:
+    jar = cookie_auth.jar(None)
+    session = await cookie_auth.create_session(jar, ADA)
+    copied = cookie_of(jar)
+    claims, _ = cookie_auth.codec.decode_claims(copied)
+    assert claims["user"]["id"] == "u-ada"  # still a cookie-mode cookie
+    assert cookie_auth.mode == "cookie"
+    await cookie_auth.delete_session(browser(cookie_auth, copied))
+    assert await cookie_auth.get_session(browser(cookie_auth, copied)) is None
+    assert not await cookie_auth.is_live(session)
+
+
+async def test_cookie_mode_sign_out_everywhere_keeps_only_this_one(
+    cookie_auth: ReflexSession[Any], clock: FakeClock
+) -> None:
+    jars = [cookie_auth.jar(None) for _ in range(3)]
+    sessions = [await cookie_auth.create_session(j, ADA) for j in jars]
+    clock.advance(1)
+    await cookie_auth.end_user_sessions("u-ada", except_session_id=sessions[0].id)
+    alive = [await cookie_auth.get_session(browser(cookie_auth, cookie_of(j))) for j in jars]
+    assert [s is not None for s in alive] == [True, False, False]
+    # a login after the revocation is a new session, created after not-before
+    clock.advance(1)
+    fresh = cookie_auth.jar(None)
+    await cookie_auth.create_session(fresh, ADA)
+    assert await cookie_auth.get_session(browser(cookie_auth, cookie_of(fresh))) is not None
+    # an admin ends one session by id
+    await cookie_auth.end_session(sessions[0].id, user_id="u-ada")
+    assert await cookie_auth.get_session(browser(cookie_auth, cookie_of(jars[0]))) is None
+
+
+def test_revocation_store_is_for_cookie_mode(store: SessionStore) -> None:
+    with pytest.raises(ConfigError, match="revocation_store"):
+        ReflexSession(secret_key=SECRET, store=store, revocation_store=store)
