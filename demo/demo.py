@@ -26,7 +26,7 @@ from reflex_session.reflex import (
     session_expiry_banner,
     user_menu,
 )
-from reflex_session.reflex.live import push_revocation
+from reflex_session.reflex.live import notify
 from reflex_session.stores import SQLStore
 
 from . import accounts
@@ -98,7 +98,7 @@ class AdminState(SessionState):
             accounts.set_disabled(user_id, disabled)
             if disabled:  # a disabled account is signed out everywhere, live
                 await auth.end_user_sessions(user_id)
-                await push_revocation(user_id)
+                await notify("revoke", user_id)
         self.users = accounts.list_users()
 
 

@@ -384,3 +384,40 @@ async def test_revocation_and_refresh_are_pushed_to_open_tabs(store_layer: Any) 
     assert await push_revocation("1") == 1
     assert first.status == "authenticated"
     assert second.status == "unauthenticated"
+
+
+@pytest.mark.redis
+async def test_relay_carries_a_revocation_between_workers_within_a_second(
+    store_layer: Any,
+) -> None:
+    """Two relays on the real Redis stand for two workers: one publishes, the other pushes."""
+    import asyncio
+    import os
+    import time
+    import uuid
+
+    from reflex_session.reflex.live import RedisRelay
+
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.fail("REDIS_URL is not set: run the suite with scripts/test.sh")
+    auth, app = store_layer
+    _, tab = await _signed_in_tab(auth, app, "tab-relay")
+    channel = f"reflex-session-test:{uuid.uuid4().hex}"
+    worker_a, worker_b = RedisRelay(url, channel), RedisRelay(url, channel)
+    listener = asyncio.create_task(worker_b.run())
+    try:
+        await asyncio.wait_for(worker_b.ready.wait(), 5)
+        await auth.end_user_sessions("1")
+        start = time.monotonic()
+        await worker_a.publish("revoke", "1")
+        while tab.status != "unauthenticated":
+            assert time.monotonic() - start < 1.0, "the revocation did not cross in 1 s"
+            await asyncio.sleep(0.01)
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+        for relay in (worker_a, worker_b):
+            if relay._client is not None:
+                await relay._client.aclose()

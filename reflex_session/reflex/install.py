@@ -15,12 +15,14 @@ Options are the reference's ``SessionProvider`` props (milliseconds, as there).
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..http.middleware import SessionMiddleware, raw_path_of
 from .client import session_client
 from .guard import decide
+from .live import RedisRelay, set_relay
 from .middleware import SessionEventMiddleware
 from .runtime import ClientOptions, set_extension, set_runtime
 from .sync import SyncEndpoint
@@ -49,6 +51,7 @@ def install(
     on_session_change: Callable[[Any, Any], Any] | None = None,
     authenticate: Callable[[Any], Any] | None = None,
     register: Callable[[Any], Any] | None = None,
+    live_redis_url: str | None = None,
 ) -> None:
     """Install the session layer into ``app`` (call once, after ``rx.App()``).
 
@@ -67,6 +70,14 @@ def install(
             on_session_change=on_session_change,
         ),
     )
+    # several workers share Reflex's Redis: revocations travel between them over pub/sub
+    url = live_redis_url or os.environ.get("REFLEX_REDIS_URL")
+    if url:
+        relay = RedisRelay(url)
+        set_relay(relay)
+        app.register_lifespan_task(relay.run)
+    else:
+        set_relay(None)
     set_extension("authenticate", authenticate)
     set_extension("register", register)
     transformer = _transformer(auth)

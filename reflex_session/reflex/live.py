@@ -8,12 +8,14 @@ tab's live websocket (``app.modify_state``), so the page reacts at once: ``@requ
 content disappears and the tab goes to the login page, within a second and without waiting for
 the tab's next event (which the per-event guard would refuse anyway).
 
-The registry is per process. With several workers, publish the user id on Redis and call
-:func:`push_revocation` in every worker (see docs/deploy.md).
+The registry is per process. With several workers, :class:`RedisRelay` publishes the user id on
+Redis and every worker pushes to its own tabs; call :func:`notify` and it picks the right way.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import threading
 from collections import OrderedDict
@@ -21,7 +23,15 @@ from typing import Any
 
 from .runtime import get_app, get_auth
 
-__all__ = ["REGISTRY", "TabRegistry", "push_refresh", "push_revocation"]
+__all__ = [
+    "REGISTRY",
+    "RedisRelay",
+    "TabRegistry",
+    "notify",
+    "push_refresh",
+    "push_revocation",
+    "set_relay",
+]
 
 log = logging.getLogger("reflex_session")
 
@@ -123,3 +133,81 @@ async def push_refresh(user_id: str, *, skip_token: str | None = None) -> int:
         except Exception:
             log.exception("could not push a refresh to an open tab")
     return refreshed
+
+
+class RedisRelay:
+    """Carries revocations and refreshes to every worker over Redis pub/sub.
+
+    The tab registry is per process, so with several workers (Reflex's Redis state manager) a
+    revocation must reach the worker whose registry holds the tab. ``install`` starts one
+    subscriber per worker (a lifespan task) when ``REFLEX_REDIS_URL`` (or ``live_redis_url``) is
+    set; :func:`notify` then publishes instead of pushing locally, and every worker — this one
+    included — pushes to its own tabs.
+    """
+
+    def __init__(self, url: str, channel: str = "reflex-session:live") -> None:
+        self.url = url
+        self.channel = channel
+        self._client: Any = None
+        self.ready = asyncio.Event()
+
+    def _redis(self) -> Any:
+        if self._client is None:
+            import redis.asyncio as aioredis
+
+            self._client = aioredis.from_url(self.url)
+        return self._client
+
+    async def publish(self, kind: str, user_id: str) -> None:
+        await self._redis().publish(self.channel, json.dumps({"kind": kind, "user": user_id}))
+
+    async def run(self) -> None:
+        """Subscribe and push to this worker's tabs until cancelled (reconnects on errors)."""
+        while True:
+            try:
+                pubsub = self._redis().pubsub()
+                await pubsub.subscribe(self.channel)
+                self.ready.set()
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    try:
+                        event = json.loads(message["data"])
+                        kind, user_id = event["kind"], str(event["user"])
+                    except (ValueError, KeyError, TypeError):
+                        continue
+                    if kind == "revoke":
+                        await push_revocation(user_id)
+                    elif kind == "refresh":
+                        await push_refresh(user_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.error("live relay lost its Redis connection; reconnecting in 1 s")
+                self.ready.clear()
+                await asyncio.sleep(1)
+
+
+_relay: dict[str, RedisRelay] = {}
+
+
+def set_relay(relay: RedisRelay | None) -> None:
+    _relay.clear()
+    if relay is not None:
+        _relay["relay"] = relay
+
+
+async def notify(kind: str, user_id: str, *, skip_token: str | None = None) -> None:
+    """Tell every open tab of ``user_id`` (on every worker) to re-check: ``"revoke"`` or
+    ``"refresh"``. Without a relay the pushes happen here, in this process."""
+    relay = _relay.get("relay")
+    if relay is not None:
+        try:
+            await relay.publish(kind, user_id)
+            return
+        except Exception:
+            log.error("live relay could not publish; pushing to this worker's tabs only")
+    if kind == "revoke":
+        await push_revocation(user_id, skip_token=skip_token)
+    else:
+        await push_refresh(user_id, skip_token=skip_token)

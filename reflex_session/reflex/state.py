@@ -34,7 +34,7 @@ from ..clock import now_ms
 from ..rules import Decision
 from ..session import Session, User
 from ..stores.base import StoreUnavailable
-from .live import REGISTRY, push_revocation
+from .live import REGISTRY, notify
 from .runtime import get_auth, get_options
 
 __all__ = ["SessionState"]
@@ -334,7 +334,7 @@ class SessionState(rx.State):
                 if record.sid == session.id:
                     return self._logout()
                 break
-        await push_revocation(session.user.id, skip_token=self.router.session.client_token)
+        await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
         await self._fill_devices()
         return None
 
@@ -348,7 +348,7 @@ class SessionState(rx.State):
         await auth.end_user_sessions(
             session.user.id, except_session_id=session.id if keep_this_device else None
         )
-        await push_revocation(session.user.id, skip_token=self.router.session.client_token)
+        await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
         if keep_this_device:
             await self._fill_devices()
             return None
