@@ -113,3 +113,23 @@ def set_disabled(user_id: str, disabled: bool) -> None:
             user.disabled = disabled
             db.add(user)
             db.commit()
+
+
+def change_password(user_id: str, current: str, new: str) -> None:
+    """Check the current password and store the new one (raises FormRefused with why not)."""
+    if len(new) < MIN_PASSWORD:
+        raise FormRefused(f"Use a password of at least {MIN_PASSWORD} characters.")
+    try:
+        with Session(engine()) as db:
+            user = db.get(User, int(user_id))
+            if user is None:
+                raise FormRefused("Your account no longer exists.")
+            try:
+                hasher.verify(user.password_hash, current)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                raise FormRefused("The current password is not right.") from None
+            user.password_hash = hasher.hash(new)
+            db.add(user)
+            db.commit()
+    except OperationalError:
+        raise ServiceUnavailable from None

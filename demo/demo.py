@@ -14,6 +14,8 @@ import reflex as rx
 
 from reflex_session import ReflexSession, patterns, route
 from reflex_session.reflex import (
+    FormRefused,
+    ServiceUnavailable,
     SessionState,
     guarded,
     install,
@@ -62,6 +64,7 @@ auth = ReflexSession(
 class ProfileState(SessionState):
     name: str = ""
     saved: bool = False
+    password_message: str = ""
 
     @rx.event
     def load(self) -> None:
@@ -82,6 +85,29 @@ class ProfileState(SessionState):
         accounts.rename(str(self.user["id"]), name)
         self.update_session({"name": name})
         self.saved = True
+
+
+class PasswordState(ProfileState):
+    @rx.event
+    @guarded
+    async def change_password(self, form: dict[str, Any]) -> None:
+        session = self.current_session()
+        if session is None:
+            return
+        try:
+            accounts.change_password(
+                session.user.id, str(form.get("current", "")), str(form.get("new", ""))
+            )
+        except FormRefused as refused:
+            self.password_message = str(refused)
+            return
+        except ServiceUnavailable:
+            self.password_message = "Please try again in a moment."
+            return
+        # a new password ends every other session of this user, live
+        await auth.end_user_sessions(session.user.id, except_session_id=session.id)
+        await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
+        self.password_message = "Password changed. Your other devices were signed out."
 
 
 @protected(role="admin")
@@ -202,6 +228,27 @@ def profile() -> rx.Component:
                 align="start",
             ),
             on_submit=lambda _: ProfileState.save(),
+        ),
+        rx.heading("Change password", size="4", margin_top="1em"),
+        rx.form(
+            rx.vstack(
+                rx.el.label("Current password", html_for="password-current"),
+                rx.input(
+                    name="current",
+                    type="password",
+                    id="password-current",
+                    auto_complete="current-password",
+                ),
+                rx.el.label("New password", html_for="password-new"),
+                rx.input(
+                    name="new", type="password", id="password-new", auto_complete="new-password"
+                ),
+                rx.button("Change password", type="submit", id="password-submit"),
+                rx.text(PasswordState.password_message, id="password-message", size="2"),
+                align="start",
+            ),
+            on_submit=PasswordState.change_password,
+            reset_on_submit=True,
         ),
         rx.text("Email: ", rx.text.span(SessionState.user["email"].to(str), id="profile-email")),
         rx.text("Role: ", rx.text.span(SessionState.user["role"].to(str), id="profile-role")),

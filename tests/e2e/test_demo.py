@@ -619,3 +619,27 @@ def test_disabling_an_account_signs_it_out_live(demo: DemoServer, browser: Any) 
     victim.wait_for_function("location.pathname.replace(/\\/$/, '') === '/login'", timeout=5000)
     for page in (victim, admin):
         page.context.close()
+
+
+def test_password_change_signs_out_the_other_devices(demo: DemoServer, browser: Any) -> None:
+    email = unique_email("password")
+    create_user(demo, email, "Pass Word")
+    here = signed_in_tab(browser, demo, email, "/profile")
+    elsewhere = signed_in_tab(browser, demo, email, "/dashboard")
+    here.fill("#password-current", PASSWORD)
+    here.fill("#password-new", "a-brand-new-password-77")
+    here.click("#password-submit")
+    elsewhere.wait_for_function("location.pathname.replace(/\\/$/, '') === '/login'", timeout=5000)
+    text_is(here, "#password-message", "Password changed. Your other devices were signed out.")
+    here.goto(demo.url + "/dashboard")
+    here.wait_for_selector("#dashboard-heading")  # this device stays signed in
+    fresh = browser.new_context()
+    page = fresh.new_page()
+    page.goto(demo.url + "/login")
+    sign_in(page, email, "a-brand-new-password-77")
+    try:
+        text_is(page, "#user-menu-name", "Pass Word", timeout=10_000)
+    except Exception:
+        pytest.fail(f"the new password did not sign in: {page.url} {page.inner_text('body')[:300]}")
+    for p in (here, elsewhere, page):
+        p.context.close()
