@@ -229,3 +229,24 @@ def test_path_change_refetches_the_cookie(server: ReflexServer, context: Any) ->
     )
     page.click("#dashboard-link")
     page.wait_for_url("**/login**", timeout=5000)
+
+
+def test_an_update_in_one_tab_reaches_the_other_tabs(server: ReflexServer, context: Any) -> None:
+    """The revalidate signal: after an update, the browser's other tabs refetch at once."""
+    first = context.new_page()
+    first.goto(server.url + "/login?callbackUrl=%2Fdashboard")
+    login(first)
+    first.wait_for_selector("#dashboard-heading")
+    deadline = time.monotonic() + 5
+    while session_cookie(context) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = context.new_page()
+    second.goto(server.url + "/")
+    second.wait_for_function("document.querySelector('#who').textContent === 'Ada'")
+    start = time.monotonic()
+    first.fill("#name", "Ada Byron")
+    first.click("#save-name")
+    second.wait_for_function(
+        "document.querySelector('#who').textContent === 'Ada Byron'", timeout=5000
+    )
+    assert time.monotonic() - start < 2.0
