@@ -104,6 +104,21 @@ class AuthFormState(SessionState):
     error: str = ""
     pending: bool = False
 
+    async def _ask(self, hook: str, attempt: Any) -> tuple[bool, Any]:
+        """Call the app's ``authenticate``/``register``; (False, None) after showing an error."""
+        try:
+            return True, await _call(_hook(hook), attempt)
+        except FormRefused as refused:
+            self.error = str(refused)
+        except ServiceUnavailable:
+            self.error = UNAVAILABLE_ERROR
+        except Exception:
+            log.exception("%s raised", hook)
+            self.error = UNAVAILABLE_ERROR
+        finally:
+            self.pending = False
+        return False, None
+
     @rx.event
     async def submit_login(self, form: dict[str, Any]) -> AsyncIterator[Any]:
         if self.pending:
@@ -115,19 +130,9 @@ class AuthFormState(SessionState):
             password=str(form.get("password", "")),
             client_ip=self.router.session.client_ip or "",
         )
-        try:
-            result = await _call(_hook("authenticate"), attempt)
-        except FormRefused as refused:
-            self.pending, self.error = False, str(refused)
+        ok, result = await self._ask("authenticate", attempt)
+        if not ok:
             return
-        except ServiceUnavailable:
-            self.pending, self.error = False, UNAVAILABLE_ERROR
-            return
-        except Exception:
-            log.exception("authenticate raised")
-            self.pending, self.error = False, UNAVAILABLE_ERROR
-            return
-        self.pending = False
         if result is None:
             self.error = GENERIC_LOGIN_ERROR
             return
@@ -155,19 +160,9 @@ class AuthFormState(SessionState):
             name=str(form.get("name", "")).strip(),
             client_ip=self.router.session.client_ip or "",
         )
-        try:
-            user = await _call(_hook("register"), attempt)
-        except FormRefused as refused:
-            self.pending, self.error = False, str(refused)
+        ok, user = await self._ask("register", attempt)
+        if not ok:
             return
-        except ServiceUnavailable:
-            self.pending, self.error = False, UNAVAILABLE_ERROR
-            return
-        except Exception:
-            log.exception("register raised")
-            self.pending, self.error = False, UNAVAILABLE_ERROR
-            return
-        self.pending = False
         self.login(user)
         yield rx.redirect(self.return_to())
 

@@ -19,6 +19,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .runtime import get_app, get_auth
@@ -70,18 +71,18 @@ class TabRegistry:
 REGISTRY = TabRegistry()
 
 
-async def push_revocation(user_id: str, *, skip_token: str | None = None) -> int:
-    """Sign out, live, every open tab of ``user_id`` whose session no longer exists.
+TabAction = Callable[[Any, Any], Awaitable[bool]]
 
-    Returns how many tabs were signed out. ``skip_token`` is the tab running the current event
-    (its own state is changed by that event, and its lock is already held).
-    """
+
+async def _for_each_tab(user_id: str, skip_token: str | None, action: TabAction) -> int:
+    """Run ``action(state, session)`` on every open tab of ``user_id`` under its state lock;
+    count the tabs where it returned True. Tabs that moved on to another user are forgotten."""
     from reflex.istate.manager.token import BaseStateToken
 
     from .state import SessionState
 
-    app, auth = get_app(), get_auth()
-    signed_out = 0
+    app = get_app()
+    count = 0
     for token in REGISTRY.tokens(user_id):
         if token == skip_token:
             continue
@@ -92,14 +93,29 @@ async def push_revocation(user_id: str, *, skip_token: str | None = None) -> int
                 if session is None or session.user.id != user_id:
                     REGISTRY.remove(user_id, token)
                     continue
-                if not await auth.is_live(session):
-                    state._pending = []
-                    state._apply(None)
-                    state._queue("logout")  # the tab's browser drops the dead cookie too
-                    signed_out += 1
+                count += await action(state, session)
         except Exception:
-            log.exception("could not push a revocation to an open tab")
-    return signed_out
+            log.exception("could not push a session change to an open tab")
+    return count
+
+
+async def push_revocation(user_id: str, *, skip_token: str | None = None) -> int:
+    """Sign out, live, every open tab of ``user_id`` whose session no longer exists.
+
+    Returns how many tabs were signed out. ``skip_token`` is the tab running the current event
+    (its own state is changed by that event, and its lock is already held).
+    """
+    auth = get_auth()
+
+    async def sign_out_if_gone(state: Any, session: Any) -> bool:
+        if await auth.is_live(session):
+            return False
+        state._pending = []
+        state._apply(None)
+        state._queue("logout")  # the tab's browser drops the dead cookie too
+        return True
+
+    return await _for_each_tab(user_id, skip_token, sign_out_if_gone)
 
 
 async def push_refresh(user_id: str, *, skip_token: str | None = None) -> int:
@@ -109,30 +125,16 @@ async def push_refresh(user_id: str, *, skip_token: str | None = None) -> int:
     re-reads: in store mode straight from the store, in cookie mode through its browser's cookie
     (a pull). Returns how many tabs were refreshed.
     """
-    from reflex.istate.manager.token import BaseStateToken
+    auth = get_auth()
 
-    from .state import SessionState
+    async def reread(state: Any, session: Any) -> bool:
+        if auth.mode == "store":
+            state._apply(await auth.reload(session))
+        else:
+            state._queue("pull")
+        return True
 
-    app, auth = get_app(), get_auth()
-    refreshed = 0
-    for token in REGISTRY.tokens(user_id):
-        if token == skip_token:
-            continue
-        try:
-            async with app.modify_state(BaseStateToken(ident=token, cls=SessionState)) as root:
-                state: Any = await root.get_state(SessionState)
-                session = state.current_session()
-                if session is None or session.user.id != user_id:
-                    REGISTRY.remove(user_id, token)
-                    continue
-                if auth.mode == "store":
-                    state._apply(await auth.reload(session))
-                else:
-                    state._queue("pull")
-                refreshed += 1
-        except Exception:
-            log.exception("could not push a refresh to an open tab")
-    return refreshed
+    return await _for_each_tab(user_id, skip_token, reread)
 
 
 class RedisRelay:

@@ -51,6 +51,66 @@ def _error(state: type[AuthFormState], element_id: str) -> rx.Component:
     return component
 
 
+def _input(prefix: str, name: str, kind: str, autocomplete: str, **extra: Any) -> rx.Component:
+    component: rx.Component = rx.input(
+        name=name,
+        type=kind,
+        id=f"{prefix}-{name}",
+        auto_complete=autocomplete,
+        width="100%",
+        **extra,
+    )
+    return component
+
+
+def _form_card(
+    prefix: str,
+    state: type[AuthFormState],
+    on_submit: Any,
+    title: str,
+    submit_label: str,
+    fields: list[tuple[str, rx.Component]],
+    footer: rx.Component,
+    props: dict[str, Any],
+) -> rx.Component:
+    """The card both forms share: labelled fields, the error, the pending button, a footer."""
+    props.setdefault("max_width", "24em")
+    props.setdefault("width", "100%")
+    component: rx.Component = rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading(title, size="5", as_="h1"),
+                *(_field(label, control, control.id or "") for label, control in fields),
+                _error(state, f"{prefix}-error"),
+                rx.button(
+                    submit_label,
+                    type="submit",
+                    loading=state.pending,
+                    width="100%",
+                    id=f"{prefix}-submit",
+                ),
+                footer,
+                spacing="4",
+                width="100%",
+            ),
+            on_submit=on_submit,
+            reset_on_submit=False,
+            aria_label=title,
+        ),
+        # the error belongs to this visit of the form, not to the tab
+        on_mount=state.clear_error,
+        **props,
+    )
+    return component
+
+
+def _footer(text: str, label: str, href: str | None, link_id: str) -> rx.Component:
+    component: rx.Component = (
+        rx.text(text, rx.link(label, href=href, id=link_id), size="2") if href else rx.fragment()
+    )
+    return component
+
+
 def login_form(
     state: type[AuthFormState] = AuthFormState,
     *,
@@ -60,65 +120,27 @@ def login_form(
     **props: Any,
 ) -> rx.Component:
     """Email and password, one generic error, a pending state; lands on the return-to page."""
-    footer = (
-        rx.text(
-            "No account? ", rx.link("Create one", href=register_href, id="register-link"), size="2"
-        )
-        if register_href
-        else rx.fragment()
-    )
-    props.setdefault("max_width", "24em")
-    props.setdefault("width", "100%")
-    component: rx.Component = rx.card(
-        rx.form(
-            rx.vstack(
-                rx.heading(title, size="5", as_="h1"),
-                _field(
-                    "Email",
-                    rx.input(
-                        name="email",
-                        type="email",
-                        id="login-email",
-                        required=True,
-                        auto_complete="email",
-                        placeholder="you@example.com",
-                        width="100%",
-                    ),
-                    "login-email",
+    return _form_card(
+        "login",
+        state,
+        state.submit_login,
+        title,
+        submit_label,
+        [
+            (
+                "Email",
+                _input(
+                    "login", "email", "email", "email", required=True, placeholder="you@example.com"
                 ),
-                _field(
-                    "Password",
-                    rx.input(
-                        name="password",
-                        type="password",
-                        id="login-password",
-                        required=True,
-                        auto_complete="current-password",
-                        width="100%",
-                    ),
-                    "login-password",
-                ),
-                _error(state, "login-error"),
-                rx.button(
-                    submit_label,
-                    type="submit",
-                    loading=state.pending,
-                    width="100%",
-                    id="login-submit",
-                ),
-                footer,
-                spacing="4",
-                width="100%",
             ),
-            on_submit=state.submit_login,
-            reset_on_submit=False,
-            aria_label=title,
-        ),
-        # the error belongs to this visit of the form, not to the tab
-        on_mount=state.clear_error,
-        **props,
+            (
+                "Password",
+                _input("login", "password", "password", "current-password", required=True),
+            ),
+        ],
+        _footer("No account? ", "Create one", register_href, "register-link"),
+        props,
     )
-    return component
 
 
 def register_form(
@@ -130,80 +152,24 @@ def register_form(
     **props: Any,
 ) -> rx.Component:
     """Name, email, password and confirmation; errors from ``register`` are shown as they are."""
-    footer = (
-        rx.text(
-            "Already registered? ", rx.link("Sign in", href=login_href, id="login-link"), size="2"
-        )
-        if login_href
-        else rx.fragment()
-    )
-    props.setdefault("max_width", "24em")
-    props.setdefault("width", "100%")
-    component: rx.Component = rx.card(
-        rx.form(
-            rx.vstack(
-                rx.heading(title, size="5", as_="h1"),
-                _field(
-                    "Name",
-                    rx.input(name="name", id="register-name", auto_complete="name", width="100%"),
-                    "register-name",
-                ),
-                _field(
-                    "Email",
-                    rx.input(
-                        name="email",
-                        type="email",
-                        id="register-email",
-                        required=True,
-                        auto_complete="email",
-                        width="100%",
-                    ),
-                    "register-email",
-                ),
-                _field(
-                    "Password",
-                    rx.input(
-                        name="password",
-                        type="password",
-                        id="register-password",
-                        required=True,
-                        auto_complete="new-password",
-                        width="100%",
-                    ),
-                    "register-password",
-                ),
-                _field(
-                    "Confirm password",
-                    rx.input(
-                        name="confirm",
-                        type="password",
-                        id="register-confirm",
-                        required=True,
-                        auto_complete="new-password",
-                        width="100%",
-                    ),
-                    "register-confirm",
-                ),
-                _error(state, "register-error"),
-                rx.button(
-                    submit_label,
-                    type="submit",
-                    loading=state.pending,
-                    width="100%",
-                    id="register-submit",
-                ),
-                footer,
-                spacing="4",
-                width="100%",
+    return _form_card(
+        "register",
+        state,
+        state.submit_register,
+        title,
+        submit_label,
+        [
+            ("Name", _input("register", "name", "text", "name")),
+            ("Email", _input("register", "email", "email", "email", required=True)),
+            ("Password", _input("register", "password", "password", "new-password", required=True)),
+            (
+                "Confirm password",
+                _input("register", "confirm", "password", "new-password", required=True),
             ),
-            on_submit=state.submit_register,
-            reset_on_submit=False,
-            aria_label=title,
-        ),
-        on_mount=state.clear_error,
-        **props,
+        ],
+        _footer("Already registered? ", "Sign in", login_href, "login-link"),
+        props,
     )
-    return component
 
 
 def logout_button(label: str = "Log out", **props: Any) -> rx.Component:
