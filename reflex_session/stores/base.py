@@ -46,6 +46,7 @@ __all__ = [
     "check_data",
     "check_expires",
     "check_meta",
+    "check_set",
     "check_sid",
     "check_user_id",
     "decode_json",
@@ -252,6 +253,18 @@ def check_sid(sid: object, what: str = "sid") -> str:
     if not isinstance(sid, str) or not sid or len(sid) > MAX_ID_LENGTH:
         raise ValueError(f"{what} must be a non-empty string of at most {MAX_ID_LENGTH} characters")
     return sid
+
+
+def check_set(
+    sid: object,
+    data: Mapping[str, Any],
+    user_id: object,
+    expires_at: object,
+    meta: Mapping[str, str] | None,
+) -> tuple[str | None, str, float, str | None]:
+    """Every ``set`` argument checked at once: (user id, data JSON, expiry, meta JSON)."""
+    check_sid(sid)
+    return check_user_id(user_id), check_data(data), check_expires(expires_at), check_meta(meta)
 
 
 def check_user_id(user_id: object, *, optional: bool = True) -> str | None:

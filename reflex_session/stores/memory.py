@@ -19,7 +19,7 @@ from .base import (
     StoredSession,
     check_data,
     check_expires,
-    check_meta,
+    check_set,
     check_sid,
     check_user_id,
     decode_object,
@@ -152,11 +152,7 @@ class MemoryStore(SessionStore):
         expires_at: float,
         meta: Mapping[str, str] | None = None,
     ) -> None:
-        check_sid(sid)
-        user = check_user_id(user_id)
-        text = check_data(data)
-        expires = check_expires(expires_at)
-        meta_text = check_meta(meta)
+        user, text, expires, meta_text = check_set(sid, data, user_id, expires_at, meta)
         with self._lock:
             now = self.clock.time()
             if now - self._last_sweep >= SWEEP_INTERVAL:

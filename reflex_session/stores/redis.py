@@ -47,7 +47,7 @@ from .base import (
     StoreUnavailable,
     check_data,
     check_expires,
-    check_meta,
+    check_set,
     check_sid,
     check_user_id,
     decode_json,
@@ -401,11 +401,7 @@ class RedisStore(SessionStore):
         expires_at: float,
         meta: Mapping[str, str] | None = None,
     ) -> None:
-        check_sid(sid)
-        user = check_user_id(user_id)
-        text = check_data(data)
-        expires = check_expires(expires_at)
-        meta_text = check_meta(meta)
+        user, text, expires, meta_text = check_set(sid, data, user_id, expires_at, meta)
         now = self.clock.time()
         args = [self.prefix, sid, repr(now), text, user or "", repr(expires), meta_text or ""]
         args.append(str(gc_ttl(expires, now)))

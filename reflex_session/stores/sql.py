@@ -62,7 +62,7 @@ from .base import (
     StoreUnavailable,
     check_data,
     check_expires,
-    check_meta,
+    check_set,
     check_sid,
     check_user_id,
     decode_object,
@@ -490,11 +490,7 @@ class SQLStore(SessionStore):
         expires_at: float,
         meta: Mapping[str, str] | None = None,
     ) -> None:
-        check_sid(sid)
-        user = check_user_id(user_id)
-        text = check_data(data)
-        expires = check_expires(expires_at)
-        meta_text = check_meta(meta)
+        user, text, expires, meta_text = check_set(sid, data, user_id, expires_at, meta)
         await self._run(self._set, sid, text, user, expires, meta_text, self.clock.time())
 
     async def touch(self, sid: str, expires_at: float) -> bool:
