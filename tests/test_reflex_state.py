@@ -421,3 +421,35 @@ async def test_relay_carries_a_revocation_between_workers_within_a_second(
         for relay in (worker_a, worker_b):
             if relay._client is not None:
                 await relay._client.aclose()
+
+
+def test_install_composes_an_existing_api_transformer_and_wires_everything() -> None:
+    from starlette.applications import Starlette
+
+    from reflex_session.reflex import install
+    from reflex_session.reflex.middleware import SessionEventMiddleware
+
+    theirs = Starlette()
+
+    def wrap(app: Any) -> Any:
+        return app
+
+    from reflex_base.registry import RegistrationContext
+
+    for existing, expected_len in ((None, None), (theirs, 2), ([theirs, wrap], 3)):
+        # one App per registration context (Reflex's rule); a fork keeps the states
+        token = RegistrationContext.set(RegistrationContext.get().fork())
+        try:
+            app = rx.App(api_transformer=existing)
+            install(app, ReflexSession(secret_key=SECRET))
+        finally:
+            RegistrationContext.reset(token)
+        transformer = app.api_transformer
+        if expected_len is None:
+            assert callable(transformer)
+        else:
+            assert isinstance(transformer, list)
+            assert len(transformer) == expected_len
+            assert transformer[0] is theirs  # the app's own transformer is kept, first
+        assert any(isinstance(m, SessionEventMiddleware) for m in app._middlewares)
+        assert (6, "ReflexSessionClient") in app.extra_app_wraps

@@ -250,3 +250,16 @@ def test_an_update_in_one_tab_reaches_the_other_tabs(server: ReflexServer, conte
         "document.querySelector('#who').textContent === 'Ada Byron'", timeout=5000
     )
     assert time.monotonic() - start < 2.0
+
+
+def test_role_page_declared_with_rx_page_is_shown_to_the_role(
+    server: ReflexServer, context: Any
+) -> None:
+    """@rx.page above @require_auth(role=...) works like app.add_page."""
+    page = context.new_page()
+    page.goto(server.url + "/admin")
+    assert urlsplit(page.url).path.rstrip("/") == "/login"
+    login(page)  # Ada is an admin
+    page.wait_for_selector("#admin-heading")
+    page.click("#bump")
+    page.wait_for_function("document.querySelector('#count').textContent === '1'")

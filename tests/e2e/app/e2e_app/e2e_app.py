@@ -142,6 +142,7 @@ def dashboard() -> rx.Component:
     )
 
 
+@rx.page(route="/admin", title="Admin")  # the decorator form; the other pages use add_page
 @require_auth(role="admin")
 def admin() -> rx.Component:
     return rx.vstack(
@@ -155,5 +156,4 @@ app = rx.App()
 app.add_page(index, route="/")
 app.add_page(login, route="/login")
 app.add_page(dashboard, route="/dashboard")
-app.add_page(admin, route="/admin")
 install(app, auth)
