@@ -81,7 +81,11 @@ def set_router(root: Any, path: str, cookie: str = "", query: str = "") -> None:
     data = {
         constants.RouteVar.PATH: path,
         constants.RouteVar.ORIGIN: path + (f"?{query}" if query else ""),
-        constants.RouteVar.HEADERS: {"cookie": cookie, "origin": "http://testserver"},
+        constants.RouteVar.HEADERS: {
+            "cookie": cookie,
+            "origin": "http://testserver",
+            "host": "testserver",
+        },
         constants.RouteVar.CLIENT_TOKEN: "tab-1",
     }
     # what Reflex's event processor does before every event (base_state_processor.py)
@@ -453,3 +457,84 @@ def test_install_composes_an_existing_api_transformer_and_wires_everything() -> 
             assert transformer[0] is theirs  # the app's own transformer is kept, first
         assert any(isinstance(m, SessionEventMiddleware) for m in app._middlewares)
         assert (6, "ReflexSessionClient") in app.extra_app_wraps
+
+
+# -- what the browser may call ------------------------------------------------------------------
+
+
+def test_session_state_exposes_only_these_events() -> None:
+    """Reflex makes every public function of a state an event any websocket client may send:
+    login or update_session among them would let anyone sign in as anyone."""
+    assert set(SessionState.event_handlers) == {
+        "enforce_route",
+        "load_devices",
+        "logout",
+        "mark_expiring_soon",
+        "recalculate",
+        "refresh",
+        "setvar",  # Reflex's own; refused by the middleware below
+        "sign_out_device",
+        "sign_out_everywhere",
+        "update",
+    }
+    for name in ("login", "update_session", "current_session", "return_to", "route_decision"):
+        assert name not in GuardedState.event_handlers
+
+
+@pytest.mark.parametrize("handler", ["login", "update_session", "setvar", "current_session"])
+async def test_server_only_names_are_refused_as_events(layer: Any, handler: str) -> None:
+    root = make_root("/")
+    state = sub(root, SessionState)
+    for target in (SessionState, GuardedState):
+        update = await _preprocess(root, f"{target.get_full_name()}.{handler}")
+        assert update is not None, f"{target.__name__}.{handler} reached the state"
+        assert update.delta == {}
+        assert update.events == []
+    assert state.status == "loading"
+    assert state._pending == []
+
+
+async def test_a_socket_from_a_foreign_origin_gets_no_session(layer: Any) -> None:
+    auth, _ = layer
+    jar = auth.jar(None)
+    await auth.create_session(jar, ADA)
+    root = make_root(cookie=f"session={jar.read()}")
+    data = root.router_data
+    headers = {"cookie": f"session={jar.read()}", "origin": "http://evil.example", "host": "app"}
+    root.router_data = root._update_router_vars({**data, constants.RouteVar.HEADERS: headers}, data)
+    state = sub(root, SessionState)
+    await state._load_from_cookie_header()
+    assert state.status == "unauthenticated"
+    # the same cookie from our own origin loads
+    root = make_root(cookie=f"session={jar.read()}")
+    data = root.router_data
+    root.router_data = root._update_router_vars(
+        {**data, constants.RouteVar.HEADERS: {**headers, "origin": "http://app"}}, data
+    )
+    state = sub(root, SessionState)
+    await state._load_from_cookie_header()
+    assert state.status == "authenticated"
+
+
+async def test_sync_keeps_the_operations_when_the_store_is_down(clock: FakeClock) -> None:
+    from reflex_session.stores import MemoryStore, StoreUnavailable
+
+    class DownStore(MemoryStore):
+        async def set(self, *args: Any, **kwargs: Any) -> None:
+            raise StoreUnavailable("memory", "down for the test")
+
+    auth = ReflexSession(secret_key=SECRET, clock=clock, store=DownStore(clock=clock))
+    app = FakeApp()
+    set_runtime(app, auth, ClientOptions())  # type: ignore[arg-type]
+    root = app.roots.setdefault("tab-1", make_root())
+    state = sub(root, SessionState)
+    state.login(ADA)
+    transport = httpx.ASGITransport(app=SyncEndpoint(auth))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        url = "/api/session/sync"
+        down = await client.post(url, json={"token": "tab-1", "nonce": state.sync_nonce})
+        assert down.status_code == 503
+        assert "set-cookie" not in down.headers
+        assert [op["op"] for op in state._pending] == ["login"]  # kept for the next sync
+        big = await client.post(url, content=b"{" + b" " * 5000 + b"}")
+        assert big.status_code == 413

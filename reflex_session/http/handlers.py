@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..errors import CookieTooLarge, ForbiddenUpdate
 from ..lifecycle import parse_update
+from ..stores.base import StoreUnavailable
 from .common import NO_STORE_HEADERS, cross_site_reason, jar_for_scope
 
 if TYPE_CHECKING:
@@ -61,6 +62,9 @@ class SessionAPI:
         request = Request(scope, receive)
         try:
             response = await self._dispatch(request)
+        except StoreUnavailable:
+            log.error("session store unavailable (%s)", request.method)
+            response = self._json({"error": "store_unavailable"}, 503, extra={"Retry-After": "1"})
         except Exception:  # never a traceback page, never the cookie in a log line
             log.error("session API failed on %s (internal error)", request.method, exc_info=False)
             response = self._json({"error": "internal_error"}, 500)

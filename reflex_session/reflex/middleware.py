@@ -20,7 +20,7 @@ from ..stores.base import StoreUnavailable
 from .guard import refusal_for
 from .registry import RequirementSpec, requirement_of, state_requirement
 from .runtime import get_auth, get_options
-from .state import SessionState
+from .state import SERVER_ONLY, SessionState
 
 if TYPE_CHECKING:
     from reflex.app import App
@@ -30,6 +30,15 @@ from reflex.state import BaseState
 __all__ = ["SessionEventMiddleware"]
 
 log = logging.getLogger("reflex_session")
+security_log = logging.getLogger("reflex_session.security")
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_session_state(root: type[BaseState], state_path: str) -> bool:
+    try:
+        return issubclass(root.get_class_substate(state_path), SessionState)
+    except (ValueError, IndexError):
+        return False
 
 
 @functools.lru_cache(maxsize=4096)
@@ -80,6 +89,12 @@ class SessionEventMiddleware(rx.Middleware):
             session_state = await state.get_state(SessionState)
             return await self._refuse(session_state, session_state._enforce_route())
         state_path, _, handler_name = name.rpartition(".")
+        if handler_name in SERVER_ONLY and _is_session_state(
+            type(state).get_root_state(), state_path
+        ):
+            # login, update_session, setvar...: server code only, never from a websocket
+            security_log.warning("event %s refused: not callable from the browser", handler_name)
+            return StateUpdate()
         spec = state_requirement(state_path)
         if spec is None:
             spec = _handler_requirement(type(state).get_root_state(), state_path, handler_name)

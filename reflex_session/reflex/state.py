@@ -25,8 +25,10 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Mapping
-from typing import Any
+import types
+from collections.abc import Callable, Mapping
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from urllib.parse import urlsplit
 
 import reflex as rx
 
@@ -40,6 +42,40 @@ from .runtime import get_auth, get_options
 __all__ = ["SessionState"]
 
 log = logging.getLogger("reflex_session")
+security_log = logging.getLogger("reflex_session.security")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class server_only(Generic[P, R]):
+    """A ``SessionState`` method the browser can never call.
+
+    Reflex turns every public function of a state class into an event handler that any
+    websocket client may invoke with any arguments. ``login(user)`` or ``update_session(...)``
+    reachable that way would let anyone sign in as anyone. Wrapped in this descriptor, which is
+    not itself a function (Reflex only registers functions), the method stays callable from
+    server code as ``self.login(...)`` and never becomes an event. The event middleware refuses
+    these names as well, and a test pins the list of ``SessionState``'s events.
+    """
+
+    def __init__(self, fn: Callable[Concatenate[Any, P], R]) -> None:
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> server_only[P, R]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> Callable[P, R]: ...
+    def __get__(self, obj: object | None, objtype: type | None = None) -> Any:
+        return self if obj is None else types.MethodType(self.fn, obj)
+
+
+#: Names of server-only methods: refused as events by the middleware, whatever the state.
+SERVER_ONLY = frozenset(
+    {"current_session", "login", "return_to", "update_session", "route_decision", "setvar"}
+)
 
 #: Pending operations older than this are dropped unapplied (the tab never synced).
 PENDING_TTL_MS = 60_000
@@ -108,6 +144,7 @@ class SessionState(rx.State):
 
     # -- reading the session on the server ----------------------------------------------------
 
+    @server_only
     def current_session(self) -> Session[Any] | None:
         """The live session, checked against the clock *now*; ``None`` when absent or expired."""
         if not self._session_json:
@@ -178,6 +215,12 @@ class SessionState(rx.State):
         """
         auth = get_auth()
         headers = self.router.headers
+        if _cross_site_handshake(headers, auth.config.trusted_origins):
+            # a page on another (sub)domain opened this socket with the user's cookie
+            # (cross-site websocket hijacking): it gets no session
+            security_log.warning("websocket from a foreign origin: the session is not loaded")
+            self._apply(None)
+            return
         https = str(getattr(headers, "origin", "") or "").startswith("https://")
         jar = auth.jar(getattr(headers, "cookie", "") or "", https=https)
         try:
@@ -192,6 +235,7 @@ class SessionState(rx.State):
 
     # -- the verbs ------------------------------------------------------------------------------
 
+    @server_only
     def login(
         self,
         user: Any,
@@ -225,15 +269,18 @@ class SessionState(rx.State):
         self._queue("login", session=_session_to_wire(session), meta=meta)
         return session
 
+    @server_only
     def return_to(self) -> str:
         """The safe page to land on after login: the ``callbackUrl`` of this page, else home."""
         auth = get_auth()
         value = self.router.url.query_parameters.get(auth.config.return_to_param)
         return auth.guard.return_to_from(value if isinstance(value, str) else None)
 
+    @server_only
     def update_session(
         self,
         user: Mapping[str, Any] | None = None,
+        /,
         **tokens: str | None,
     ) -> Session[Any] | None:
         """Merge changes into the session at once (``user`` deep-merged; nothing is lost)."""
@@ -374,6 +421,7 @@ class SessionState(rx.State):
 
     # -- routing ------------------------------------------------------------------------------
 
+    @server_only
     def route_decision(self) -> Decision:
         """The guard's decision for the current page and the session at this moment."""
         from .guard import decide_for_state
@@ -387,6 +435,26 @@ class SessionState(rx.State):
         if decision.allowed or not decision.location:
             return None
         return rx.redirect(decision.location, replace=True)
+
+
+def _cross_site_handshake(headers: Any, trusted: tuple[str, ...]) -> bool:
+    """Whether the websocket was opened by a page of another origin.
+
+    Reflex's default ``cors_allowed_origins="*"`` lets any page open a socket, and browsers send
+    a ``SameSite=Lax`` cookie on a same-site handshake (a sibling subdomain); the session is only
+    loaded for our own origin, the configured ``trusted_origins`` and Reflex's ``deploy_url``.
+    A client that sends no Origin is not a browser page.
+    """
+    origin = str(getattr(headers, "origin", "") or "").rstrip("/")
+    if not origin:
+        return False
+    if urlsplit(origin).netloc == str(getattr(headers, "host", "") or ""):
+        return False
+    allowed = {o.rstrip("/") for o in trusted}
+    deploy_url = rx.config.get_config().deploy_url
+    if deploy_url:
+        allowed.add(deploy_url.rstrip("/"))
+    return origin not in allowed
 
 
 def _handle(sid: str) -> str:

@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse
 from ..errors import CookieTooLarge, ForbiddenUpdate
 from ..http.common import NO_STORE_HEADERS, cross_site_reason, jar_for_scope
 from ..lifecycle import merged
+from ..stores.base import StoreUnavailable
 from .runtime import get_app
 
 if TYPE_CHECKING:
@@ -115,9 +116,11 @@ class SyncEndpoint:
         if reason is not None:
             security_log.warning("cross-site session sync refused (%s)", reason)
             return 403, {"error": "cross_site"}, None
-        raw = await request.body()
-        if len(raw) > _MAX_BODY:
-            return 413, {"error": "body_too_large"}, None
+        raw = b""
+        async for chunk in request.stream():  # never buffer more than the limit
+            raw += chunk
+            if len(raw) > _MAX_BODY:
+                return 413, {"error": "body_too_large"}, None
         try:
             data = json.loads(raw)
             token, nonce = data["token"], data["nonce"]
@@ -133,7 +136,13 @@ class SyncEndpoint:
                 security_log.warning("session sync with a wrong nonce refused")
                 return 403, {"error": "bad_nonce"}, None
             ops, state._pending = list(state._pending), []
-            session = await apply_operations(self.auth, jar, ops)
+            try:
+                session = await apply_operations(self.auth, jar, ops)
+            except StoreUnavailable:
+                # nothing is lost: the operations go back in the queue for the next sync
+                state._pending = [*ops, *state._pending]
+                log.error("session store unavailable during a sync; will retry")
+                return 503, {"error": "store_unavailable"}, None
             state._apply(session)
         return (
             200,
