@@ -22,10 +22,9 @@ _SITES = frozenset({"cross-site", "same-site", "same-origin", "none"})
 def request_is_https(scope: Scope) -> bool:
     """Whether the request came over HTTPS.
 
-    We trust the ASGI ``scheme`` only. Behind a proxy, run the server with its proxy-headers option
-    (uvicorn/granian ``--proxy-headers``, the proxy's address trusted) so that it sets the
-    scheme from ``X-Forwarded-Proto``; reading that header ourselves would let any client claim
-    HTTPS.
+    We trust the ASGI ``scheme`` only. Behind a proxy, have the server set it from the proxy's
+    ``X-Forwarded-Proto`` for the proxy's address only (docs/deploy.md shows how for uvicorn and
+    granian); reading that header here ourselves would let any client claim HTTPS.
     """
     return scope.get("scheme") in ("https", "wss")
 
