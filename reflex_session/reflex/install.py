@@ -71,7 +71,7 @@ def install(
         ),
     )
     # several workers share Reflex's Redis: revocations travel between them over pub/sub
-    url = live_redis_url or os.environ.get("REFLEX_REDIS_URL")
+    url = live_redis_url or os.environ.get("REFLEX_REDIS_URL") or _config_redis_url()
     if url:
         relay = RedisRelay(url)
         set_relay(relay)
@@ -92,6 +92,14 @@ def install(
     app.extra_app_wraps[(6, "ReflexSessionClient")] = lambda stateful: (
         session_client() if stateful else None
     )
+
+
+def _config_redis_url() -> str | None:
+    """``redis_url`` from rxconfig.py (Reflex's Redis state manager), if the app set it there."""
+    import reflex as rx
+
+    url = getattr(rx.config.get_config(), "redis_url", None)
+    return str(url) if url else None
 
 
 def _page_decision(scope: Scope, session: Session[Any] | None, decision: Decision) -> Decision:
