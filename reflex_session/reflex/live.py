@@ -75,28 +75,32 @@ TabAction = Callable[[Any, Any], Awaitable[bool]]
 
 
 async def _for_each_tab(user_id: str, skip_token: str | None, action: TabAction) -> int:
-    """Run ``action(state, session)`` on every open tab of ``user_id`` under its state lock;
-    count the tabs where it returned True. Tabs that moved on to another user are forgotten."""
+    """Run ``action(state, session)`` on every open tab of ``user_id`` under its state lock, the
+    newest tabs first and several at once; count the tabs where it returned True. Tabs that moved
+    on to another user are forgotten."""
     from reflex.istate.manager.token import BaseStateToken
 
     from .state import SessionState
 
     app = get_app()
-    count = 0
-    for token in REGISTRY.tokens(user_id):
-        if token == skip_token:
-            continue
-        try:
-            async with app.modify_state(BaseStateToken(ident=token, cls=SessionState)) as root:
-                state: Any = await root.get_state(SessionState)
-                session = state.current_session()
-                if session is None or session.user.id != user_id:
-                    REGISTRY.remove(user_id, token)
-                    continue
-                count += await action(state, session)
-        except Exception:
-            log.exception("could not push a session change to an open tab")
-    return count
+    limit = asyncio.Semaphore(16)
+
+    async def one(token: str) -> bool:
+        async with limit:
+            try:
+                async with app.modify_state(BaseStateToken(ident=token, cls=SessionState)) as root:
+                    state: Any = await root.get_state(SessionState)
+                    session = state.current_session()
+                    if session is None or session.user.id != user_id:
+                        REGISTRY.remove(user_id, token)
+                        return False
+                    return await action(state, session)
+            except Exception:
+                log.exception("could not push a session change to an open tab")
+                return False
+
+    tokens = [t for t in reversed(REGISTRY.tokens(user_id)) if t != skip_token]
+    return sum(await asyncio.gather(*(one(t) for t in tokens)))
 
 
 async def push_revocation(user_id: str, *, skip_token: str | None = None) -> int:
