@@ -64,7 +64,7 @@ auth = ReflexSession(
 class ProfileState(SessionState):
     name: str = ""
     saved: bool = False
-    password_message: str = ""
+    change_result: str = ""
 
     @rx.event
     def load(self) -> None:
@@ -99,15 +99,15 @@ class PasswordState(ProfileState):
                 session.user.id, str(form.get("current", "")), str(form.get("new", ""))
             )
         except FormRefused as refused:
-            self.password_message = str(refused)
+            self.change_result = str(refused)
             return
         except ServiceUnavailable:
-            self.password_message = "Please try again in a moment."
+            self.change_result = "Please try again in a moment."
             return
         # a new password ends every other session of this user, live
         await auth.end_user_sessions(session.user.id, except_session_id=session.id)
         await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
-        self.password_message = "Password changed. Your other devices were signed out."
+        self.change_result = "Password changed. Your other devices were signed out."
 
 
 @protected(role="admin")
@@ -244,7 +244,7 @@ def profile() -> rx.Component:
                     name="new", type="password", id="password-new", auto_complete="new-password"
                 ),
                 rx.button("Change password", type="submit", id="password-submit"),
-                rx.text(PasswordState.password_message, id="password-message", size="2"),
+                rx.text(PasswordState.change_result, id="password-message", size="2"),
                 align="start",
             ),
             on_submit=PasswordState.change_password,
