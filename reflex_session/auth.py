@@ -338,9 +338,17 @@ class ReflexSession(Generic[UserT]):
             return session
         if result is None:
             return session
-        if not isinstance(result, Session) or result.user.id != session.user.id:
+        adopted = self._adopt(session, result)
+        if adopted is None:
             log.error("on_write must return the same user's Session or None; ignored")
             return session
+        return adopted
+
+    def _adopt(self, session: Session[UserT], result: object) -> Session[UserT] | None:
+        """A callback's session taken over: its user fields and tokens, never the identity or
+        the times; ``None`` when it is not a session of the same user."""
+        if not isinstance(result, Session) or result.user.id != session.user.id:
+            return None
         return session.replace(
             user=self.user_type.coerce(result.user),
             access_token=result.access_token,
@@ -509,15 +517,11 @@ class ReflexSession(Generic[UserT]):
             if result is None:
                 await self.delete_session(jar)
                 return None
-            if not isinstance(result, Session) or result.user.id != session.user.id:
+            changed = self._adopt(session, result)
+            if changed is None:
                 log.error("on_refresh must return the same user's Session or None; session ended")
                 await self.delete_session(jar)
                 return None
-            changed = session.replace(
-                user=self.user_type.coerce(result.user),
-                access_token=result.access_token,
-                refresh_token=result.refresh_token,
-            )
             if self.backend is not None and changed != session:
                 return await self.backend.save(
                     jar, refreshed(changed, now_ms(self.clock), self.policy)

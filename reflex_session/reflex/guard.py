@@ -185,12 +185,20 @@ def decide(path_with_query: str, session: Session[Any] | None) -> Decision:
     return Decision("redirect", "forbidden", auth.config.home_path, decision.rule)
 
 
-def decide_for_state(state: SessionState) -> Decision:
+def current_path(state: SessionState) -> str:
+    """The tab's current page as path and query (the router's URL carries the origin too)."""
     url = state.router.url
-    raw = str(url) if url else "/"
-    parts = urlsplit(raw)
-    path_with_query = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return decide(path_with_query, state.current_session())
+    parts = urlsplit(str(url) if url else "/")
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def login_location(state: SessionState) -> str:
+    """The login page, with this tab's page as return-to."""
+    return get_auth().guard.login_url(current_path(state))
+
+
+def decide_for_state(state: SessionState) -> Decision:
+    return decide(current_path(state), state.current_session())
 
 
 def refusal_for(spec: RequirementSpec, state: SessionState) -> str | None:
@@ -198,10 +206,4 @@ def refusal_for(spec: RequirementSpec, state: SessionState) -> str | None:
     session = state.current_session()
     if spec.allows(session):
         return None
-    auth = get_auth()
-    if session is None:
-        url = state.router.url
-        parts = urlsplit(str(url) if url else "/")
-        here = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return auth.guard.login_url(here)
-    return auth.config.home_path
+    return login_location(state) if session is None else get_auth().config.home_path

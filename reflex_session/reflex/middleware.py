@@ -17,7 +17,7 @@ from reflex.state import StateUpdate
 from reflex_base.event import Event
 
 from ..stores.base import StoreUnavailable
-from .guard import refusal_for
+from .guard import login_location, refusal_for
 from .registry import RequirementSpec, requirement_of, state_requirement
 from .runtime import get_auth, get_options
 from .state import SERVER_ONLY, SessionState
@@ -65,15 +65,6 @@ async def _is_live(session: Any) -> bool:
         return False
 
 
-def _login_location(session_state: SessionState) -> str:
-    from urllib.parse import urlsplit
-
-    url = session_state.router.url
-    parts = urlsplit(str(url) if url else "/")
-    here = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return get_auth().guard.login_url(here)
-
-
 class SessionEventMiddleware(rx.Middleware):
     """Loads the session at connect, guards navigations and protected events."""
 
@@ -108,7 +99,7 @@ class SessionEventMiddleware(rx.Middleware):
             if session is None or await _is_live(session):
                 return None
             # revoked (logout elsewhere, sign out everywhere, an admin): refused at this moment
-            location, revoked = _login_location(session_state), True
+            location, revoked = login_location(session_state), True
         log.info("event %s refused: the session does not allow it", handler_name)
         if revoked or (session_state._session_json and session_state.current_session() is None):
             session_state._pending = []
