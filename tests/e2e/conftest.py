@@ -82,8 +82,8 @@ class ReflexServer:
 
     def start(self, timeout: float = 300) -> None:
         env = _bun_env()
-        env.update(self.settings)
         env["SESSION_SECRET"] = SECRET
+        env.update(self.settings)  # a server's own settings win (another secret, for rotation)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
         reflex = Path(sys.executable).with_name("reflex")
         with self.log_path.open("ab") as log:
