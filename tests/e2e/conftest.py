@@ -81,6 +81,7 @@ class ReflexServer:
         return self.workdir / "server.log"
 
     def start(self, timeout: float = 300) -> None:
+        STARTED_SERVERS.append(self)  # for the secret scan at the end of the run (bottom)
         env = _bun_env()
         env["SESSION_SECRET"] = SECRET
         env.update(self.settings)  # a server's own settings win (another secret, for rotation)
@@ -225,3 +226,10 @@ def login(page: Any, email: str = "ada@example.com", password: str = "correct ho
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("#submit")
+
+
+# -- the secret scan of the whole end-to-end run -----------------------------------------------
+
+#: Every server started in this run (``ReflexServer.start`` appends itself), so the scan at the
+#: end reads every log — the e2e app's, the demo's and the several-workers servers'.
+STARTED_SERVERS: list[ReflexServer] = []
