@@ -567,15 +567,9 @@ class ReflexSession(Generic[UserT]):
             changes["refreshToken"] = refresh_token
         written = await self._written(updated, "update", changes)
         if self.backend is not None and written != updated:
-            # the callback reshaped the session: merge its whole user and tokens
-            return await self.backend.update(
-                written,
-                {
-                    "user": written.user.to_wire(),
-                    "accessToken": written.access_token,
-                    "refreshToken": written.refresh_token,
-                },
-            )
+            # the callback reshaped the session: merge what differs from the copy loaded above
+            # (not the whole user, which would put back fields another tab changed meanwhile)
+            return await self.backend.update(written, _changes_since(session, written))
         updated = written
         if self.backend is not None:
             patch: dict[str, Any] = {}
@@ -729,3 +723,20 @@ class ReflexSession(Generic[UserT]):
         from .http.middleware import SessionMiddleware
 
         return SessionMiddleware(app, self, custom=custom or self.authorize)
+
+
+def _changes_since(before: Session[Any], after: Session[Any]) -> dict[str, Any]:
+    """The store patch that turns ``before`` into ``after``: the user's changed top-level fields
+    and the tokens that changed, in wire names. A field ``after`` dropped stays (a merge adds and
+    replaces; it never deletes, the same rule as ``update_session`` itself)."""
+    old, new = before.user.to_wire(), after.user.to_wire()
+    missing = object()
+    patch: dict[str, Any] = {}
+    user = {key: value for key, value in new.items() if old.get(key, missing) != value}
+    if user:
+        patch["user"] = user
+    if after.access_token != before.access_token:
+        patch["accessToken"] = after.access_token
+    if after.refresh_token != before.refresh_token:
+        patch["refreshToken"] = after.refresh_token
+    return patch
