@@ -25,13 +25,13 @@ from reflex_session.reflex import (
 )
 
 from .db import User, engine
-from .ratelimit import LoginRateLimiter
+from .ratelimit import LimiterUnavailable, make_limiter
 
 log = logging.getLogger("demo.accounts")
 hasher = PasswordHasher()
 _DUMMY_HASH = hasher.hash("a password nobody has")
 MIN_PASSWORD = 10
-limiter = LoginRateLimiter()
+limiter = make_limiter()
 
 
 def session_user(user: User) -> dict[str, Any]:
@@ -48,7 +48,11 @@ def normalise_email(raw: str) -> str:
 
 def authenticate(attempt: LoginAttempt) -> dict[str, Any] | None:
     email = attempt.email.strip().lower()
-    wait = limiter.retry_after(email, attempt.client_ip)
+    try:
+        wait = limiter.retry_after(email, attempt.client_ip)
+    except LimiterUnavailable:
+        log.error("login rate limiter unavailable; login refused")
+        raise ServiceUnavailable from None
     if wait:
         raise FormRefused(f"Too many attempts. Try again in {wait} seconds.")
     try:
@@ -62,10 +66,14 @@ def authenticate(attempt: LoginAttempt) -> dict[str, Any] | None:
         ok = user is not None and not user.disabled
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
-    if not ok or user is None:
-        limiter.failed(email, attempt.client_ip)
-        return None
-    limiter.succeeded(email)
+    try:
+        if not ok or user is None:
+            limiter.failed(email, attempt.client_ip)
+            return None
+        limiter.succeeded(email)
+    except LimiterUnavailable:
+        log.error("login rate limiter unavailable; login refused")
+        raise ServiceUnavailable from None
     return session_user(user)
 
 

@@ -2,7 +2,12 @@
 
 Run it with ``scripts/demo.sh`` (SQLite, no other server). Settings from the environment:
 ``SESSION_SECRET`` (demo.sh keeps one per checkout), ``DATABASE_URL`` (PostgreSQL instead of
-SQLite), ``DEMO_SESSION_EXPIRY`` (seconds; e.g. 90 shows the expiry banner within a minute).
+SQLite), ``SESSION_STORE_URL`` (``redis://...``: sessions in Redis instead of the user database),
+``DEMO_SESSION_EXPIRY`` (seconds; e.g. 90 shows the expiry banner within a minute).
+
+Several workers (docs/deploy.md §2): ``REFLEX_REDIS_URL=redis://... GRANIAN_WORKERS=3
+SESSION_STORE_URL=redis://... scripts/demo.sh`` — Reflex keeps tab states in Redis, every worker
+reads the same sessions, and sign-outs reach every worker's tabs through the live relay.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from reflex_session.reflex import (
     user_menu,
 )
 from reflex_session.reflex.live import notify
-from reflex_session.stores import SQLStore
+from reflex_session.stores import SessionStore, SQLStore
 
 from . import accounts
 from .db import database_url
@@ -37,9 +42,25 @@ from .seed import seed
 
 EXPIRY = int(os.environ.get("DEMO_SESSION_EXPIRY", str(8 * 3600)))
 
-# Store mode: the cookie carries only an opaque id, sessions live in the demo's own database, so
-# "sign out this device" and "sign out everywhere" really end sessions.
-store = SQLStore(database_url(), table_name="demo_session")
+
+def session_store() -> SessionStore:
+    """Store mode: the cookie carries only an opaque id, so "sign out this device" and "sign out
+    everywhere" really end sessions. They live in the demo's own database unless
+    ``SESSION_STORE_URL`` names a Redis server (what several workers on several hosts share)."""
+    url = os.environ.get("SESSION_STORE_URL", "").strip()
+    if not url:
+        return SQLStore(database_url(), table_name="demo_session")
+    if url.split("://", 1)[0] in ("redis", "rediss", "unix"):
+        from reflex_session.stores import RedisStore
+
+        return RedisStore(url, prefix=os.environ.get("SESSION_STORE_PREFIX", "demo-session:"))
+    raise SystemExit(
+        f"SESSION_STORE_URL must be a redis://, rediss:// or unix:// URL (got scheme "
+        f"{url.split('://', 1)[0]!r}); leave it unset to keep sessions in DATABASE_URL's database"
+    )
+
+
+store = session_store()
 
 auth = ReflexSession(
     store=store,

@@ -3,6 +3,11 @@
 The e2e conftest's :class:`ReflexServer` runs any app folder; this module only prepares one for
 the demo: a copy of ``rxconfig.py`` and ``demo/`` in a temporary folder, with the user database
 either a SQLite file inside that folder or the PostgreSQL database of ``DATABASE_URL``.
+
+The third backend, ``workers``, is the demo scaled out as docs/deploy.md §2 describes: users in
+PostgreSQL, Reflex's Redis state manager (``REFLEX_REDIS_URL``), :data:`WORKERS` granian workers
+and sessions in a ``RedisStore`` (``SESSION_STORE_URL``), all in Redis database
+:data:`WORKERS_REDIS_DB`, which nothing else uses and which is flushed before and after.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -20,7 +26,10 @@ from sqlmodel import create_engine
 from .conftest import ROOT, ReflexServer
 
 DEMO_SOURCE = ROOT / "demo"
-BACKENDS = ("sqlite", "postgres")
+BACKENDS = ("sqlite", "postgres", "workers")
+WORKERS = 2
+WORKERS_REDIS_DB = 6
+WORKERS_STORE_PREFIX = "demo-e2e-session:"
 
 
 class DemoServer(ReflexServer):
@@ -30,7 +39,7 @@ class DemoServer(ReflexServer):
 
     @property
     def database_url(self) -> str:
-        if self.backend == "postgres":
+        if self.backend in ("postgres", "workers"):
             return self.settings["DATABASE_URL"]
         return f"sqlite:///{self.settings['DEMO_SQLITE_PATH']}"
 
@@ -69,10 +78,32 @@ def postgres_url() -> str:
     return url
 
 
+def workers_redis_url() -> str:
+    """``REDIS_URL`` on database :data:`WORKERS_REDIS_DB`; the workers runs fail without it."""
+    url = os.environ.get("REDIS_URL", "").strip()
+    if not url:
+        pytest.fail(
+            "REDIS_URL is not set: the demo's several-workers tests need the Redis server that "
+            "scripts/test.sh starts (`source scripts/_lib.sh && start_redis`)."
+        )
+    return urlunsplit(urlsplit(url)._replace(path=f"/{WORKERS_REDIS_DB}"))
+
+
+def flush_workers_redis() -> None:
+    import redis
+
+    client = redis.Redis.from_url(workers_redis_url())
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
 def make_demo_server(
     tmp_factory: pytest.TempPathFactory, name: str, backend: str, **settings: str
 ) -> DemoServer:
-    """Copy the demo into a fresh folder; ``backend`` is "sqlite" (a file there) or "postgres"."""
+    """Copy the demo into a fresh folder; ``backend`` is "sqlite" (a file there), "postgres" or
+    "workers" (PostgreSQL users, Redis states and sessions, :data:`WORKERS` workers)."""
     workdir: Path = tmp_factory.mktemp(name)
     shutil.copy2(ROOT / "rxconfig.py", workdir / "rxconfig.py")
     shutil.copytree(
@@ -87,6 +118,12 @@ def make_demo_server(
         env["DEMO_SQLITE_PATH"] = str(workdir / "demo.db")
     elif backend == "postgres":
         env["DATABASE_URL"] = postgres_url()
+    elif backend == "workers":
+        env["DATABASE_URL"] = postgres_url()
+        env["REFLEX_REDIS_URL"] = workers_redis_url()
+        env["GRANIAN_WORKERS"] = str(WORKERS)
+        env["SESSION_STORE_URL"] = workers_redis_url()
+        env["SESSION_STORE_PREFIX"] = WORKERS_STORE_PREFIX
     else:
         raise ValueError(backend)
     server = DemoServer(name, workdir, env)

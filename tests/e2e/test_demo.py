@@ -1,7 +1,9 @@
 """Issue 5's proof: the demo app (demo/) in prod mode, driven in Debian's Chromium.
 
-Every test that touches the user database runs twice: against a demo whose users live in a SQLite
-file and against one on PostgreSQL (``DATABASE_URL``, started by scripts/test.sh). The short-expiry
+Every test that touches the user database runs three times: against a demo whose users live in a
+SQLite file, against one on PostgreSQL (``DATABASE_URL``, started by scripts/test.sh), and against
+the demo scaled out (issue 7): PostgreSQL users, Reflex's Redis state manager, two granian workers
+and sessions in Redis (``demo_server.make_demo_server(..., "workers")``). The short-expiry
 demo (40 s sessions, "expiring soon" in the last 30 s) shows the banner ten seconds after login.
 The SQLite run writes the screenshots shown in docs/screenshots.md.
 """
@@ -22,7 +24,16 @@ from argon2 import PasswordHasher
 from sqlmodel import Session, select
 
 from .conftest import ROOT, SECRET
-from .demo_server import BACKENDS, DemoServer, dispose_engines, make_demo_server, user_model
+from .demo_server import (
+    BACKENDS,
+    WORKERS_STORE_PREFIX,
+    DemoServer,
+    dispose_engines,
+    flush_workers_redis,
+    make_demo_server,
+    user_model,
+    workers_redis_url,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -81,6 +92,20 @@ def postgres_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServ
 
 
 @pytest.fixture(scope="module")
+def workers_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    flush_workers_redis()
+    srv = make_demo_server(tmp_path_factory, "demo-workers", "workers")
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        dispose_engines()
+        flush_workers_redis()
+    check_log(srv)
+
+
+@pytest.fixture(scope="module")
 def short_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     """40-second sessions, "expiring soon" in the last 30 s: the banner 10 s after login."""
     srv = make_demo_server(
@@ -98,7 +123,7 @@ def short_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]
 
 @pytest.fixture(params=BACKENDS)
 def demo(request: pytest.FixtureRequest) -> DemoServer:
-    """The demo on SQLite, then on PostgreSQL (one server each for the whole module)."""
+    """The demo on SQLite, on PostgreSQL, then on several workers (one server each)."""
     server: DemoServer = request.getfixturevalue(f"{request.param}_demo")
     return server
 
@@ -134,6 +159,16 @@ def find_user(server: DemoServer, email: str) -> Any:
 
 def stored_sessions(server: DemoServer, user_id: str) -> list[str]:
     """The JSON data of the user's sessions in the demo's session store (store mode)."""
+    if server.backend == "workers":
+        import redis
+
+        client = redis.Redis.from_url(workers_redis_url(), decode_responses=True)
+        try:
+            sids = client.smembers(f"{WORKERS_STORE_PREFIX}u:{user_id}")
+            found = [client.hget(f"{WORKERS_STORE_PREFIX}s:{sid}", "d") for sid in sids]
+        finally:
+            client.close()
+        return [str(data) for data in found if data]
     with server.engine().connect() as db:
         rows = db.execute(
             sa.text("SELECT data FROM demo_session WHERE user_id = :u"), {"u": user_id}
