@@ -137,6 +137,9 @@ class SessionCodec(Generic[UserT]):
         self._clock = clock
         self._leeway = leeway
         self._max_lifetime_ms = int((max_lifetime + leeway) * 1000)
+        # createdAt comes from the login worker's clock, iat from whichever worker re-issued the
+        # cookie: they may disagree by the leeway (and iat is truncated to the second)
+        self._created_slack_ms = int(leeway * 1000) + 1000
         self._checks = _ClaimChecks()
         self._cache: OrderedDict[str, DecodedSession[UserT]] = OrderedDict()
         self._cache_size = cache_size
@@ -248,7 +251,7 @@ class SessionCodec(Generic[UserT]):
             # lifetimes are enforced on read too, not only when we write: a sealed cookie can
             # never outlive created + max_lifetime, nor claim an expiry a clock cannot show
             if claims["exp"] * 1000 > created_at + self._max_lifetime_ms or not (
-                0 < created_at <= claims["iat"] * 1000 + 1000
+                0 < created_at <= claims["iat"] * 1000 + self._created_slack_ms
             ):
                 raise ValueError("lifetime out of bounds")
             return Session.trusted(

@@ -101,8 +101,12 @@ def should_refresh(session: Session[Any], now_ms: int, policy: Policy) -> bool:
 
 
 def refreshed(session: Session[UserT], now_ms: int, policy: Policy) -> Session[UserT]:
-    """The same session, re-issued now: later idle expiry, capped by the absolute one."""
-    issued = _whole_second_ms(now_ms)
+    """The same session, re-issued now: later idle expiry, capped by the absolute one.
+
+    Never earlier than its last issue: a worker whose clock is behind (within the leeway) must not
+    move the session back in time, which would also put ``iat`` before ``createdAt``.
+    """
+    issued = max(_whole_second_ms(now_ms), session.last_activity)
     return session.replace(
         last_activity=issued,
         expires_at=expires_at_for(session.created_at, issued, policy),

@@ -179,25 +179,16 @@ async def test_within_the_leeway_either_worker_reads_updates_and_refreshes(
 @pytest.mark.parametrize("skew", [-LEEWAY, -2.0, 2.0, LEEWAY])
 @pytest.mark.parametrize("writer", ["A", "B"])
 async def test_within_the_leeway_an_explicit_refresh_right_after_login(
-    mode: str, skew: float, writer: str, request: pytest.FixtureRequest
+    mode: str, skew: float, writer: str
 ) -> None:
     """A tab logs in on one worker and its next request, an explicit refresh, lands on the other.
 
-    Cookie mode, refresh on the worker that is behind by 2 s or more: the re-issued cookie has
+    Cookie mode, refresh on the worker that is behind by 2 s or more: the re-issued cookie had
     ``iat`` (the refreshing worker's now) earlier than ``createdAt`` (the login worker's now), and
-    ``codec.py`` refuses ``createdAt > iat + 1 s`` as "lifetime out of bounds" without the
-    leeway, so the user is signed out. Pinned as a strict xfail: it fails loudly once fixed
-    (proposed patch in the report, /tmp/findings-faults.md).
+    ``codec.py`` refused ``createdAt > iat + 1 s`` without the leeway, signing the user out. Fixed
+    twice over: a refresh never moves ``iat`` back (``lifecycle.refreshed``) and the codec allows
+    the leeway between the two clocks.
     """
-    refresher_skew = skew if writer == "A" else -skew  # the refresher's clock minus the writer's
-    if mode == "cookie" and refresher_skew <= -2.0:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="core bug: codec.py bounds createdAt by iat + 1 s without the leeway",
-            )
-        )
     async for pair in make_pair(mode, skew):
         first, other = (pair.a, pair.b) if writer == "A" else (pair.b, pair.a)
         token = await first.login()
