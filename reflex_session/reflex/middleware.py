@@ -54,7 +54,12 @@ def _handler_requirement(
     return requirement_of(handler.fn) if handler is not None else None
 
 
-async def _is_live(session: Any) -> bool:
+async def _is_live(session: Any) -> bool | None:
+    """Whether the session still exists; ``None`` when the store cannot say (it is down).
+
+    "Cannot say" is not "revoked": the event is refused (fail closed), but the session is kept,
+    so the user is still signed in once the store is back.
+    """
     auth = get_auth()
     if auth.mode != "store" and auth.revocations is None:
         return True
@@ -62,7 +67,7 @@ async def _is_live(session: Any) -> bool:
         return await auth.is_live(session)
     except StoreUnavailable:
         log.error("session store unavailable: a guarded event is refused")
-        return False
+        return None
 
 
 class SessionEventMiddleware(rx.Middleware):
@@ -96,7 +101,12 @@ class SessionEventMiddleware(rx.Middleware):
         revoked = False
         if location is None:
             session = session_state.current_session()
-            if session is None or await _is_live(session):
+            live = True if session is None else await _is_live(session)
+            if live is None:
+                # the store is down: refuse this event, but neither sign the tab out nor queue a
+                # logout (that would end the session once the store is back)
+                return StateUpdate()
+            if live:
                 return None
             # revoked (logout elsewhere, sign out everywhere, an admin): refused at this moment
             location, revoked = login_location(session_state), True
