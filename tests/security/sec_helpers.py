@@ -250,3 +250,45 @@ def decrypt_spy_fixture(auth: ReflexSession[Any]) -> DecryptSpy:
     spy = DecryptSpy()
     spy.install(auth)
     return spy
+
+
+# -- additions for test_attacks.py and test_fuzz_http.py ----------------------------------------
+
+#: The guarded page used behind the page middleware (its body proves the page was served).
+PAGE_BODY = b"PROTECTED-PAGE"
+
+
+async def page_app(scope: Any, receive: Any, send: Any) -> None:
+    """The app behind the page guard: any request that reaches it gets :data:`PAGE_BODY`."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": PAGE_BODY})
+
+
+def build_store_auth(clock: FakeClock, **overrides: Any) -> ReflexSession[Any]:
+    """:func:`build_auth` in store mode, over a ``MemoryStore`` on the same clock."""
+    from reflex_session.stores import MemoryStore
+
+    return build_auth(clock, store=MemoryStore(clock=clock), **overrides)
+
+
+def build_revocation_auth(clock: FakeClock, **overrides: Any) -> ReflexSession[Any]:
+    """:func:`build_auth` in cookie mode with a ``revocation_store`` (``MemoryStore``)."""
+    from reflex_session.stores import MemoryStore
+
+    return build_auth(clock, revocation_store=MemoryStore(clock=clock), **overrides)
+
+
+def our_cookie(response: RawResponse | httpx.Response, name: str = "session") -> str | None:
+    """The value our ``Set-Cookie`` gives cookie ``name`` (``""``: cleared; ``None``: not set)."""
+    if isinstance(response, RawResponse):
+        lines = response.get_all("set-cookie")
+    else:
+        lines = response.headers.get_list("set-cookie")
+    values = [value for n, value in map(set_cookie_value, lines) if n == name]
+    assert len(values) <= 1, f"several Set-Cookie lines for {name}: {lines}"
+    return values[0] if values else None
+
+
+def same_origin(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The headers a same-origin ``fetch`` from our own page sends (plus ``extra``)."""
+    return {"origin": "http://testserver", "sec-fetch-site": "same-origin", **(extra or {})}
