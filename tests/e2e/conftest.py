@@ -230,6 +230,201 @@ def login(page: Any, email: str = "ada@example.com", password: str = "correct ho
 
 # -- the secret scan of the whole end-to-end run -----------------------------------------------
 
+
+class _ServerRegistry(list[ReflexServer]):
+    """The servers started in this run, and the settings of each start (a restart may change
+    them: a secret rotation restarts a server with a new secret)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settings: list[tuple[str, dict[str, str]]] = []
+
+    def append(self, server: ReflexServer) -> None:
+        super().append(server)
+        self.settings.append((server.name, dict(server.settings)))
+
+
 #: Every server started in this run (``ReflexServer.start`` appends itself), so the scan at the
 #: end reads every log — the e2e app's, the demo's and the several-workers servers'.
-STARTED_SERVERS: list[ReflexServer] = []
+STARTED_SERVERS = _ServerRegistry()
+#: Tokens the e2e apps seal into their sessions (``tests/e2e/app``: ``<prefix><user id>``).
+APP_TOKEN_PREFIXES = ("e2e-access-token-", "e2e-refresh-token-")
+#: Settings whose names contain one of these words hold a secret (comma-separated lists too).
+_SECRET_SETTING_WORDS = ("SECRET", "PASSWORD", "TOKEN", "PRIVATE")
+#: Shorter values are not scanned for: they would match ordinary text and prove nothing.
+_MIN_NEEDLE = 12
+
+
+def scan_for_secrets(
+    needles: dict[str, str], haystacks: dict[str, list[str]], context: int = 60
+) -> list[str]:
+    """Every occurrence of a needle (label -> secret value) in the haystacks (label -> items).
+
+    A finding names the haystack, the item's index (a log's line number counts from 1) and the
+    needle's label, and quotes the text around it with *every* needle replaced by ``<label>``,
+    so the report of a leak never leaks the secret again.
+    """
+    wanted = {label: value for label, value in needles.items() if len(value) >= _MIN_NEEDLE}
+    findings: list[str] = []
+    for where, items in haystacks.items():
+        for index, item in enumerate(items, start=1):
+            for label, value in wanted.items():
+                at = item.find(value)
+                if at < 0:
+                    continue
+                excerpt = item[max(0, at - context) : at + len(value) + context]
+                for other_label, other in wanted.items():
+                    excerpt = excerpt.replace(other, f"<{other_label}>")
+                findings.append(f"{where} #{index}: {label}: {excerpt!r}")
+    return findings
+
+
+def secrets_of_settings(settings: dict[str, str]) -> dict[str, str]:
+    """The secret values in a server's environment settings: every value of a ``*SECRET*``,
+    ``*PASSWORD*``, ``*TOKEN*`` or ``*PRIVATE*`` setting (each item of a comma-separated list),
+    and the password of any URL setting unless it is just the user name repeated (a log may
+    name the user, and that is no leak)."""
+    from urllib.parse import urlsplit
+
+    found: dict[str, str] = {}
+    for name, value in settings.items():
+        if any(word in name.upper() for word in _SECRET_SETTING_WORDS):
+            for number, item in enumerate(v.strip() for v in value.split(",")):
+                if item:
+                    found[f"{name}[{number}]"] = item
+        if "://" in value:
+            with contextlib.suppress(ValueError):
+                parts = urlsplit(value)
+                if parts.password and parts.password != parts.username:
+                    found[f"password in {name}"] = parts.password
+    return found
+
+
+@dataclass
+class WireTap:
+    """What every browser context of the run received: session cookie values (from
+    ``Set-Cookie`` headers and from the contexts' jars), websocket frames, session API bodies."""
+
+    cookies: dict[str, str] = field(default_factory=dict)  # value -> where it was first seen
+    frames: list[str] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)
+    recorders: list[Recorder] = field(default_factory=list)
+
+    def keep_cookie(self, name: str, value: str, where: str) -> None:
+        if name.endswith("session") and value:
+            self.cookies.setdefault(value, where)
+
+    def snapshot(self, context: Any) -> None:
+        with contextlib.suppress(Exception):  # a context that is already gone has no jar
+            for cookie in context.cookies():
+                self.keep_cookie(cookie["name"], cookie["value"], "a browser jar")
+
+    def on_response(self, response: Any) -> None:
+        url = response.url
+        api = "/api/session" in url
+        with contextlib.suppress(Exception):  # a response whose page closed: nothing to read
+            if api or response.request.resource_type == "document":
+                for header in response.headers_array():
+                    if header["name"].lower() == "set-cookie":
+                        name, _, rest = header["value"].partition("=")
+                        self.keep_cookie(name.strip(), rest.split(";", 1)[0].strip(), url)
+        if api:
+            with contextlib.suppress(Exception):  # a redirect or a closed page has no body
+                self.bodies.append(response.text())
+
+    def on_page(self, page: Any) -> None:
+        def on_ws(ws: Any) -> None:
+            ws.on("framereceived", lambda payload: self.frames.append(str(payload)))
+            ws.on("framesent", lambda payload: self.frames.append(str(payload)))
+
+        page.on("websocket", on_ws)
+
+    def watch(self, context: Any) -> None:
+        context.on("page", self.on_page)
+        context.on("response", self.on_response)
+
+    def needles(self) -> dict[str, str]:
+        found: dict[str, str] = {"SECRET": SECRET}
+        for number, value in enumerate(self.cookies):
+            found[f"session cookie {number + 1}"] = value
+            sealed = value.split(".")
+            if len(sealed) == 5 and len(sealed[3]) >= _MIN_NEEDLE:
+                found[f"ciphertext of session cookie {number + 1}"] = sealed[3]
+        for prefix in APP_TOKEN_PREFIXES:
+            found[f"app token {prefix}*"] = prefix
+        known = set(found.values())
+        for start, (name, settings) in enumerate(STARTED_SERVERS.settings, start=1):
+            for label, value in secrets_of_settings(settings).items():
+                if value not in known:  # each value once, named after the first start using it
+                    known.add(value)
+                    found[f"{label} of {name} (start {start})"] = value
+        return found
+
+    def haystacks(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {
+            "websocket frame": self.frames,
+            "session API body": self.bodies,
+            "Recorder websocket frame": [f for r in self.recorders for f in r.frames],
+            "Recorder body": [b for r in self.recorders for b in r.bodies],
+        }
+        for server in {id(s): s for s in STARTED_SERVERS}.values():
+            found[f"log of {server.name} ({server.log_path}) line"] = server.log().splitlines()
+        return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_scan() -> Iterator[WireTap]:
+    """At the end of the run, every server log, websocket frame and session API body of every
+    browser context is scanned for every session cookie value seen, the apps' tokens and the
+    secrets (``SECRET`` and each server's secret settings); one occurrence fails the run,
+    listing where (redacted). Browser contexts are tapped by wrapping Playwright's
+    ``Browser.new_context``/``new_page`` (so a test's own ``browser.new_context()`` is seen
+    too), and their jars are read before they close."""
+    from playwright.sync_api import Browser, BrowserContext
+
+    tap = WireTap()
+    new_context, new_page = Browser.new_context, Browser.new_page
+    close_context, close_browser = BrowserContext.close, Browser.close
+    attach = Recorder.attach
+
+    def tapped_new_context(self: Any, *args: Any, **kwargs: Any) -> Any:
+        context = new_context(self, *args, **kwargs)
+        tap.watch(context)
+        return context
+
+    def tapped_new_page(self: Any, *args: Any, **kwargs: Any) -> Any:
+        page = new_page(self, *args, **kwargs)
+        tap.watch(page.context)
+        tap.on_page(page)  # created before the tap could see it
+        return page
+
+    def tapped_close_context(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tap.snapshot(self)
+        return close_context(self, *args, **kwargs)
+
+    def tapped_close_browser(self: Any, *args: Any, **kwargs: Any) -> Any:
+        for context in list(self.contexts):
+            tap.snapshot(context)
+        return close_browser(self, *args, **kwargs)
+
+    def registering_attach(self: Recorder, page: Any) -> None:
+        if not any(r is self for r in tap.recorders):
+            tap.recorders.append(self)
+        attach(self, page)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Browser, "new_context", tapped_new_context)
+        patch.setattr(Browser, "new_page", tapped_new_page)
+        patch.setattr(BrowserContext, "close", tapped_close_context)
+        patch.setattr(Browser, "close", tapped_close_browser)
+        patch.setattr(Recorder, "attach", registering_attach)
+        yield tap
+    findings = scan_for_secrets(tap.needles(), tap.haystacks())
+    if findings:
+        shown = "\n".join(findings[:50])
+        pytest.fail(
+            f"{len(findings)} secret(s) reached a log, a websocket frame or a session API body "
+            f"({len(tap.cookies)} cookie values, {len(tap.frames)} frames, "
+            f"{len(STARTED_SERVERS)} server starts scanned):\n{shown}",
+            pytrace=False,
+        )
