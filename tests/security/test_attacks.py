@@ -36,6 +36,8 @@ import reflex as rx
 from reflex_base import constants
 from sec_helpers import (
     OTHER_SECRET,
+    PAGE_BODY,
+    SECRET,
     Forge,
     RawResponse,
     build_auth,
@@ -55,7 +57,7 @@ from reflex_session.http.common import jar_for_scope
 from reflex_session.keys import derive_key
 from reflex_session.reflex import SessionState
 from reflex_session.reflex.runtime import ClientOptions, set_runtime
-from reflex_session.reflex.sync import SyncEndpoint
+from reflex_session.reflex.sync import SyncEndpoint, apply_operations
 from reflex_session.storemode import DATA_SUFFIX
 from reflex_session.testing import FakeClock
 
@@ -119,9 +121,10 @@ async def request(
     cookie: str | None = None,
     *,
     body: Any = None,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str | None] | None = None,
 ) -> RawResponse:
-    sent = [(k.encode(), v.encode()) for k, v in {**same_origin(), **(headers or {})}.items()]
+    merged = {**same_origin(), **(headers or {})}
+    sent = [(k.encode(), v.encode()) for k, v in merged.items() if v is not None]
     if cookie is not None:
         sent.append((b"cookie", f"session={cookie}".encode()))
     data = b""
@@ -322,11 +325,12 @@ class ReflexHarness:
         client_token: str,
         nonce: Any,
         cookie: str | None = None,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str | None] | None = None,
         method: str = "POST",
     ) -> httpx.Response:
         set_runtime(self, auth, ClientOptions())  # type: ignore[arg-type]
-        sent = {**same_origin(), **(headers or {})}
+        merged = {**same_origin(), **(headers or {})}
+        sent = {k: v for k, v in merged.items() if v is not None}
         if cookie is not None:
             sent["cookie"] = f"session={cookie}"
         transport = httpx.ASGITransport(app=SyncEndpoint(auth))
@@ -340,3 +344,363 @@ class ReflexHarness:
 @pytest.fixture
 def reflex_app() -> ReflexHarness:
     return ReflexHarness()
+
+
+# --------------------------------------------------------------------------------------------
+# Replay after logout
+# --------------------------------------------------------------------------------------------
+
+
+async def assert_refused_everywhere(
+    auth: ReflexSession[Any], app: Any, cookie: str, label: str
+) -> None:
+    """A replayed cookie is unauthenticated for every verb and the page guard, is cleared
+    where it is read, and nothing re-issues it."""
+    response = await request(app, "GET", "/api/session", cookie)
+    assert response.status == 200, label
+    assert response.json()["session"] is None, f"{label}: GET still shows a session"
+    assert our_cookie(response) in ("", None), f"{label}: GET re-issued the cookie"
+    for method, body in (("POST", None), ("PATCH", {"user": {"name": "revived"}})):
+        response = await request(app, method, "/api/session", cookie, body=body)
+        assert response.status == 401, f"{label}: {method} -> {response.status}"
+        assert our_cookie(response) in ("", None), f"{label}: {method} re-issued the cookie"
+    response = await request(app, "GET", "/dashboard", cookie)
+    assert response.status == 307, f"{label}: the page guard let the replay in"
+    assert response.body != PAGE_BODY
+    assert response.get_all("location") == ["/login?callbackUrl=%2Fdashboard"]
+    # the Reflex layer's queued operations, applied to the replayed cookie
+    for ops in ([{"op": "refresh", "at": 0}], [{"op": "pull", "at": 0}]):
+        jar = auth.jar(f"session={cookie}")
+        assert await apply_operations(auth, jar, ops) is None, f"{label}: sync {ops[0]['op']}"
+        assert jar.read() is None, f"{label}: sync {ops[0]['op']} wrote a cookie"
+    session = auth.decrypt_session(cookie)
+    if session is not None:  # cookie mode: the seal is intact, the revocation refuses it
+        update = [{"op": "update", "at": 0, "session_id": session.id, "user": {"name": "x"}}]
+        assert await apply_operations(auth, auth.jar(f"session={cookie}"), update) is None
+        assert not await auth.is_live(session)
+
+
+REVOCABLE = ["revocation", "store"]
+
+
+class TestReplayAfterLogout:
+    @pytest.mark.parametrize("mode", REVOCABLE)
+    async def test_cookie_copied_before_logout_is_refused_after_it(
+        self, clock: FakeClock, mode: str
+    ) -> None:
+        """A thief copies the cookie, and also keeps a re-issued descendant of it (a refresh
+        made with the copy). The user logs out (``DELETE /api/session``). Both replays are
+        unauthenticated and cleared for every verb, the page guard, and the sync operations
+        (store mode: the session was destroyed; cookie mode with ``revocation_store``: its id is
+        denied, whichever cookie value carries it)."""
+        auth = BUILDERS[mode](clock)
+        app = site(auth)
+        copied = await log_in(app, VICTIM)
+        clock.advance(700)
+        response = await request(app, "POST", "/api/session", copied)
+        descendant = our_cookie(response)
+        assert descendant
+        assert descendant != copied
+        assert await who(app, copied) == "victim"
+        logout = await request(app, "DELETE", "/api/session", descendant)
+        assert logout.status == 200
+        assert our_cookie(logout) == ""
+        for label, cookie in (("copied", copied), ("descendant", descendant)):
+            await assert_refused_everywhere(auth, app, cookie, label)
+        # and the user can sign in again: the refusal is of that session, not of the user
+        assert await who(app, await log_in(app, VICTIM)) == "victim"
+
+    @pytest.mark.parametrize("mode", REVOCABLE)
+    async def test_sign_out_everywhere_refuses_every_captured_cookie(
+        self, clock: FakeClock, mode: str
+    ) -> None:
+        """Three devices and a thief's refreshed copy; then ``end_user_sessions`` ("sign out
+        everywhere", after a password change). Every captured cookie of that user is refused;
+        another user's session and a login made afterwards are not touched."""
+        auth = BUILDERS[mode](clock)
+        app = site(auth)
+        devices = [await log_in(app, VICTIM) for _ in range(3)]
+        bystander = await log_in(app, MALLORY)
+        clock.advance(700)
+        stolen = our_cookie(await request(app, "POST", "/api/session", devices[0]))
+        assert stolen
+        clock.advance(1)
+        ended = await auth.end_user_sessions("victim")
+        assert ended == (3 if mode == "store" else 0)  # cookie mode cannot count them
+        for index, cookie in enumerate([*devices, stolen]):
+            await assert_refused_everywhere(auth, app, cookie, f"captured #{index}")
+        assert await who(app, bystander) == "mallory"
+        clock.advance(1)
+        assert await who(app, await log_in(app, VICTIM)) == "victim"
+
+    @pytest.mark.parametrize("mode", REVOCABLE)
+    async def test_ended_session_cannot_be_revived(self, clock: FakeClock, mode: str) -> None:
+        """After an admin ends a session (``end_session``), nothing the holder of its cookie
+        can do brings it back: refresh, update, the automatic re-issue past the threshold, the
+        sync operations, and in store mode the data and CSRF verbs, which may start an
+        *anonymous* data record under the old id but never a signed-in session."""
+        auth = BUILDERS[mode](clock)
+        app = site(auth)
+        cookie = await log_in(app, VICTIM)
+        sid = session_id(auth, cookie)
+        assert sid is not None
+        await auth.end_session(sid, user_id="victim")
+        await assert_refused_everywhere(auth, app, cookie, "ended")
+        clock.advance(700)  # past the refresh threshold: a read would re-issue a live session
+        await assert_refused_everywhere(auth, app, cookie, "ended, later")
+        if auth.backend is not None:
+            jar = auth.jar(f"session={cookie}")
+            await auth.set_session_data(jar, {"revive": True})
+            token = await auth.get_csrf_token(auth.jar(f"session={cookie}"))
+            assert await auth.validate_csrf_token(auth.jar(f"session={cookie}"), token)
+            assert await auth.backend.store.get(sid) is None, "the session record came back"
+            assert await who(app, cookie) is None
+            assert await auth.get_session(auth.jar(f"session={cookie}")) is None
+            assert await auth.list_sessions("victim") == []
+
+    async def test_plain_cookie_mode_replay_limit_is_exactly_exp_and_the_key(
+        self, clock: FakeClock
+    ) -> None:
+        """The documented limit of plain cookie mode (SECURITY.md "What is not protected":
+        "Plain cookie mode cannot take a cookie back"), pinned so that any change is noticed:
+
+        * after logout, a copied cookie still opens the session (nothing can refuse it);
+        * the copy itself works until its ``exp`` and not a second after;
+        * whoever holds it can refresh it into new cookies, but the chain never passes the
+          absolute limit (``createdAt + max_lifetime``);
+        * a secret rotation that drops the old secret ends the copy and every descendant at
+          once (while the old secret is still listed as previous, it is accepted)."""
+        auth = build_auth(clock, max_lifetime=3 * 3600)
+        app = site(auth)
+        copied = await log_in(app, VICTIM)
+        issued = auth.decrypt_session(copied)
+        assert issued is not None
+        logout = await request(app, "DELETE", "/api/session", copied)
+        assert our_cookie(logout) == ""
+        assert await who(app, copied) == "victim", "plain cookie mode now refuses a replay"
+        clock.advance(3599)  # one second before the copy's exp
+        assert auth.decrypt_session(copied) is not None
+        clock.advance(1)  # exp
+        assert auth.decrypt_session(copied) is None
+        assert await who(app, copied) is None
+
+        clock.advance(60)
+        start = await log_in(app, VICTIM)
+        created = auth.decrypt_session(start)
+        assert created is not None
+        limit = created.created_at + 3 * 3600 * 1000
+        await request(app, "DELETE", "/api/session", start)  # the user logs out at once
+        chain, current = [start], start
+        for _ in range(6):  # the thief refreshes every 50 minutes
+            clock.advance(3000)
+            response = await request(app, "POST", "/api/session", current)
+            fresh = our_cookie(response)
+            if response.status != 200 or not fresh:
+                break
+            session = auth.decrypt_session(fresh)
+            assert session is not None
+            assert session.expires_at <= limit
+            chain.append(fresh)
+            current = fresh
+        assert len(chain) >= 3, "the thief's refreshes did not work: the pin is stale"
+        clock.set(limit / 1000)
+        for cookie in chain:
+            assert await who(app, cookie) is None, "a refreshed copy outlived max_lifetime"
+
+        clock.advance(60)
+        old_secret_cookie = await log_in(app, VICTIM)
+        rotating = build_auth(clock, secret_key=OTHER_SECRET, previous_secret_keys=[SECRET])
+        assert await who(site(rotating), old_secret_cookie) == "victim"
+        rotated = build_auth(clock, secret_key=OTHER_SECRET)
+        assert await who(site(rotated), old_secret_cookie) is None
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-site writes: the sync endpoint, the session API's remaining variants, CSRF tokens
+# --------------------------------------------------------------------------------------------
+
+#: Header sets a browser (or a forged request from another site) sends, none of them ours.
+#: ``TestCrossSite`` covers the basic ones on the session API; these add ports, userinfo,
+#: case, ``Sec-Fetch-Site: none`` with a foreign Origin, and a ``Referer`` that claims to be us.
+CROSS_SITE_VARIANTS = [
+    pytest.param({"origin": "https://evil.example"}, id="origin-other"),
+    pytest.param({"origin": "null"}, id="origin-null"),
+    pytest.param({"origin": "http://testserver:8080"}, id="origin-other-port"),
+    pytest.param({"origin": "http://testserver@evil.example"}, id="origin-userinfo"),
+    pytest.param({"origin": "http://testserver.evil.example"}, id="origin-suffix"),
+    pytest.param({"origin": "http://evil-testserver"}, id="origin-prefix"),
+    pytest.param({"origin": "HTTP://TESTSERVER"}, id="origin-case"),
+    pytest.param({"origin": "http://testserver/ "}, id="origin-trailing-space"),
+    pytest.param({"origin": "https://testserver"}, id="origin-other-scheme"),
+    pytest.param({"sec-fetch-site": "cross-site"}, id="fetch-cross-site"),
+    pytest.param({"sec-fetch-site": "same-site"}, id="fetch-same-site-no-origin"),
+    pytest.param({"sec-fetch-site": "Same-Origin"}, id="fetch-site-case"),
+    pytest.param({"sec-fetch-site": "none", "origin": "https://evil.example"}, id="fetch-none"),
+    pytest.param(
+        {"sec-fetch-site": "cross-site", "referer": "http://testserver/dashboard"},
+        id="fetch-cross-referer-ours",
+    ),
+    pytest.param(
+        {"origin": "https://evil.example", "referer": "http://testserver/dashboard"},
+        id="origin-other-referer-ours",
+    ),
+]
+
+#: Requests that are ours (or not from a browser page at all): the control group.
+SAME_SITE_VARIANTS = [
+    pytest.param({"origin": "http://testserver"}, id="origin-ours"),
+    pytest.param({"origin": "http://testserver/"}, id="origin-ours-slash"),
+    pytest.param({"sec-fetch-site": "same-origin"}, id="fetch-same-origin"),
+    pytest.param({"sec-fetch-site": "none"}, id="fetch-none-typed-url"),
+    pytest.param({"referer": "https://evil.example/"}, id="referer-only-no-browser-fetch"),
+    pytest.param({}, id="no-headers-not-a-browser"),
+]
+
+
+def bare(headers: dict[str, str]) -> dict[str, str | None]:
+    """``headers`` instead of the same-origin defaults (``None`` drops a default header)."""
+    return {"origin": None, "sec-fetch-site": None, **headers}
+
+
+class TestCrossSiteWrites:
+    @pytest.mark.parametrize("headers", CROSS_SITE_VARIANTS)
+    async def test_sync_endpoint_refuses_cross_site_requests(
+        self, clock: FakeClock, reflex_app: ReflexHarness, headers: dict[str, str]
+    ) -> None:
+        """Login CSRF and forced logout through ``POST /api/session/sync``: even with the tab's
+        right nonce (which another site cannot read, but assume it leaked), a request that is
+        not from our origin is 403, sets no cookie and leaves the tab's queued operations for
+        the real sync."""
+        auth = build_auth(clock)
+        state = reflex_app.tab(auth, "tab-x")
+        state.login(MALLORY)  # what the attacker wants written into the victim's browser
+        response = await reflex_app.sync(auth, "tab-x", state.sync_nonce, headers=bare(headers))
+        assert response.status_code == 403, response.text
+        assert response.json() == {"error": "cross_site"}
+        assert response.headers.get_list("set-cookie") == []
+        assert [op["op"] for op in state._pending] == ["login"]
+
+    @pytest.mark.parametrize("headers", SAME_SITE_VARIANTS)
+    async def test_sync_endpoint_accepts_our_own_requests(
+        self, clock: FakeClock, reflex_app: ReflexHarness, headers: dict[str, str]
+    ) -> None:
+        """The control group: our own page's fetch, a typed URL, a client that is not a browser
+        page at all — the sync goes through (a filter that refuses everything passes the test
+        above too). A ``Referer`` alone decides nothing: browsers send ``Origin`` with every
+        POST, and a request without it is not a cross-site browser request."""
+        auth = build_auth(clock)
+        state = reflex_app.tab(auth, "tab-y")
+        state.login(VICTIM)
+        response = await reflex_app.sync(auth, "tab-y", state.sync_nonce, headers=bare(headers))
+        assert response.status_code == 200, response.text
+        assert our_cookie(response)
+
+    async def test_sync_endpoint_binds_the_nonce_to_its_tab(
+        self, clock: FakeClock, reflex_app: ReflexHarness
+    ) -> None:
+        """A nonce opens only its own tab's queue: tab B's nonce on tab A, an empty nonce, a
+        nonce of the wrong type, and other methods than POST change nothing and set no
+        cookie; tab A's queue is still there for its real sync."""
+        auth = build_auth(clock)
+        victim_tab = reflex_app.tab(auth, "tab-a")
+        victim_tab.login(VICTIM)
+        attacker_tab = reflex_app.tab(auth, "tab-b")
+        attacker_tab.login(MALLORY)
+        for nonce, status in (
+            (attacker_tab.sync_nonce, 403),
+            ("", 403),
+            (victim_tab.sync_nonce.upper(), 403),
+            (None, 400),
+            ([victim_tab.sync_nonce], 400),
+            ({"$ne": ""}, 400),
+        ):
+            response = await reflex_app.sync(auth, "tab-a", nonce)
+            assert response.status_code == status, (nonce, response.text)
+            assert response.headers.get_list("set-cookie") == []
+        for method in ("GET", "PUT", "DELETE", "PATCH"):
+            response = await reflex_app.sync(auth, "tab-a", victim_tab.sync_nonce, method=method)
+            assert response.status_code == 405, method
+            assert response.headers.get_list("set-cookie") == []
+        assert [op["op"] for op in victim_tab._pending] == ["login"]
+        response = await reflex_app.sync(auth, "tab-a", victim_tab.sync_nonce)
+        assert response.status_code == 200
+        assert auth.decrypt_session(our_cookie(response)).user.id == "victim"
+
+    @pytest.mark.parametrize("method", ["POST", "PATCH", "DELETE"])
+    @pytest.mark.parametrize("headers", CROSS_SITE_VARIANTS)
+    async def test_session_api_refuses_the_other_variants(
+        self, clock: FakeClock, method: str, headers: dict[str, str]
+    ) -> None:
+        """The same variants on the session API's writes: 403, the cookie untouched."""
+        auth = build_auth(clock)
+        app = site(auth)
+        cookie = await log_in(app, VICTIM)
+        body = {"user": {"name": "pwned"}} if method == "PATCH" else None
+        response = await request(
+            app, method, "/api/session", cookie, body=body, headers=bare(headers)
+        )
+        assert response.status == 403, response.body
+        assert response.get_all("set-cookie") == []
+        session = auth.decrypt_session(cookie)
+        assert session is not None
+        assert session.user.name == "Victim"
+
+    async def test_csrf_tokens_are_bound_to_their_session_once_and_in_time(
+        self, clock: FakeClock
+    ) -> None:
+        """The store-mode CSRF verbs (``get_csrf_token``/``validate_csrf_token``) against the
+        usual token attacks: the victim's token presented with the attacker's session (or none)
+        fails *and is not burnt* for its owner; a token is single use; the attacker's own token
+        fails on the victim's session; a token expires ``session_expiry`` after issue even if
+        the session lives on; logout and a new login invalidate earlier tokens; any other value
+        (wrong type, truncated, case-changed, over-long, NUL-suffixed) is simply false."""
+        auth = build_store_auth(clock)
+        app = site(auth)
+
+        def jar(cookie: str | None) -> Any:
+            return auth.jar(f"session={cookie}" if cookie else None)
+
+        victim = await log_in(app, VICTIM)
+        attacker = await log_in(app, MALLORY)
+        token = await auth.get_csrf_token(jar(victim))
+        assert await auth.validate_csrf_token(jar(attacker), token) is False
+        assert await auth.validate_csrf_token(jar(None), token) is False
+        assert await auth.validate_csrf_token(jar(victim), token) is True
+        assert await auth.validate_csrf_token(jar(victim), token) is False  # reused
+        attackers_own = await auth.get_csrf_token(jar(attacker))
+        assert await auth.validate_csrf_token(jar(victim), attackers_own) is False
+        assert await auth.validate_csrf_token(jar(attacker), attackers_own) is True
+
+        hostile = await auth.get_csrf_token(jar(victim))
+        for value in (
+            None,
+            12345,
+            hostile.encode(),
+            [hostile],
+            {"token": hostile},
+            "",
+            hostile[:-1],
+            hostile.swapcase(),
+            hostile + "\x00",
+            hostile + "A" * 300,
+            " " + hostile,
+        ):
+            assert await auth.validate_csrf_token(jar(victim), value) is False, repr(value)
+        assert await auth.validate_csrf_token(jar(victim), hostile) is True  # not burnt
+
+        aging = await auth.get_csrf_token(jar(victim))
+        clock.advance(3000)
+        alive = our_cookie(await request(app, "GET", "/api/session", victim)) or victim
+        clock.advance(601)  # the token is 3,601 s old; the session was extended at 3,000 s
+        assert await who(app, alive) == "victim"
+        assert await auth.validate_csrf_token(jar(alive), aging) is False
+
+        before_logout = await auth.get_csrf_token(jar(alive))
+        await request(app, "DELETE", "/api/session", alive)
+        assert await auth.validate_csrf_token(jar(alive), before_logout) is False
+
+        again = await log_in(app, VICTIM)
+        before_relogin = await auth.get_csrf_token(jar(again))
+        relogged = await log_in(app, VICTIM, again)
+        assert await auth.validate_csrf_token(jar(relogged), before_relogin) is False
+        assert await auth.validate_csrf_token(jar(again), before_relogin) is False
