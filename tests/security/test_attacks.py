@@ -704,3 +704,192 @@ class TestCrossSiteWrites:
         relogged = await log_in(app, VICTIM, again)
         assert await auth.validate_csrf_token(jar(relogged), before_relogin) is False
         assert await auth.validate_csrf_token(jar(again), before_relogin) is False
+
+
+# --------------------------------------------------------------------------------------------
+# Header injection through cookies
+# --------------------------------------------------------------------------------------------
+
+#: ``(id, Cookie header built from the victim's and the attacker's genuine cookies, who is
+#: signed in)``. Every marker an attacker would want echoed contains "pwned" or "evil".
+HOSTILE_COOKIE_HEADERS: list[tuple[str, Callable[[str, str], bytes], str | None]] = [
+    ("semicolon-in-value", lambda v, a: b"session=pwned;evil=1", None),
+    ("attributes-after-value", lambda v, a: f"session={v};Path=/evil; pwned=1".encode(), "victim"),
+    ("comma-joined", lambda v, a: f"session={v},pwned=1".encode(), None),
+    ("rfc2965-comma-list", lambda v, a: b"session=garbage, session=pwned", None),
+    ("quoted-genuine", lambda v, a: f'session="{v}"'.encode(), "victim"),
+    ("unbalanced-quote", lambda v, a: b'session="pwned', None),
+    ("quotes-inside", lambda v, a: f'session=a"{v}"b'.encode(), None),
+    ("empty-quotes", lambda v, a: b'session=""', None),
+    ("nul-in-value", lambda v, a: b"session=\x00pwned", None),
+    ("nul-after-genuine", lambda v, a: b"session=" + v.encode() + b"\x00", None),
+    ("utf8-non-latin1", lambda v, a: "session=\u20ac\u00fcpwned\U0001f600".encode(), None),
+    ("raw-high-bytes", lambda v, a: b"session=\xff\xfe\xfdpwned", None),
+    ("percent-encoded-crlf", lambda v, a: b"session=%0d%0aSet-Cookie:%20pwned=1", None),
+    ("crlf-location", lambda v, a: b"session=x\r\nLocation: https://evil.example", None),
+    ("value-over-4k", lambda v, a: b"session=" + b"A" * 5000 + b"pwned", None),
+    ("header-over-16k", lambda v, a: f"session={v}; pad=".encode() + b"p" * 17_000, None),
+    (
+        "600-cookies-then-genuine",
+        lambda v, a: "; ".join([f"c{i}=pwned{i}" for i in range(600)] + [f"session={v}"]).encode(),
+        "victim",
+    ),
+    (
+        "600-cookies-then-garbage",
+        lambda v, a: "; ".join([f"c{i}={i}" for i in range(600)] + ["session=pwned"]).encode(),
+        None,
+    ),
+    # what a browser sends when a sibling set "session" for a longer Path: that one first
+    ("duplicate-path-attacker-first", lambda v, a: f"session={a}; session={v}".encode(), "mallory"),
+    ("duplicate-path-victim-first", lambda v, a: f"session={v}; session={a}".encode(), "victim"),
+    ("duplicate-garbage-first", lambda v, a: f"session=pwned; session={v}".encode(), None),
+    ("spaces-around-name", lambda v, a: f"  session = {v}  ".encode(), "victim"),
+    ("name-case", lambda v, a: f"SESSION={v}".encode(), None),
+    ("host-prefix-over-http", lambda v, a: f"__Host-session={v}".encode(), None),
+    ("name-with-nul", lambda v, a: f"session\x00={v}".encode(), None),
+    ("only-separators", lambda v, a: b";;;,,,===", None),
+]
+
+
+class TestHeaderInjectionThroughCookies:
+    @pytest.mark.parametrize("mode", ["cookie", "store"])
+    @pytest.mark.parametrize(
+        ("build", "expected"),
+        [pytest.param(b, e, id=name) for name, b, e in HOSTILE_COOKIE_HEADERS],
+    )
+    async def test_hostile_cookie_header_is_never_a_5xx_nor_echoed(
+        self,
+        clock: FakeClock,
+        mode: str,
+        build: Callable[[str, str], bytes],
+        expected: str | None,
+    ) -> None:
+        """A ``Cookie`` header with separators, quotes, NUL, bytes outside latin-1, values and
+        headers over the limits, hundreds of cookies, or duplicates with different paths (the
+        browser sends the longer path first): through ``GET``/``POST`` of the session API and
+        ``GET`` of a guarded page, never a 5xx; the session read is exactly the one the first
+        ``session`` pair names (or none) — never a mix; every ``Set-Cookie`` is ours (the
+        cookie cleared, or a value we sealed) and no ``Set-Cookie`` or ``Location`` carries
+        anything of the request."""
+        auth = BUILDERS[mode](clock)
+        app = site(auth)
+        victim, attacker = await log_in(app, VICTIM), await log_in(app, MALLORY)
+        header = build(victim, attacker)
+        sent = [(b"cookie", header), (b"origin", b"http://testserver")]
+        clock.advance(700)  # past the refresh threshold: a valid cookie is re-issued
+        for method, path in (("GET", "/api/session"), ("POST", "/api/session")):
+            response = await call_asgi(app, method, path, headers=sent)
+            assert response.status < 500, response.body
+            assert_only_our_headers(auth, response)
+            if expected is None:
+                assert response.status == (200 if method == "GET" else 401), response.body
+                if method == "GET":
+                    assert response.json()["session"] is None
+            else:
+                assert response.status == 200, response.body
+                assert response.json()["session"]["user"]["id"] == expected
+        response = await call_asgi(app, "GET", "/dashboard", headers=sent)
+        assert_only_our_headers(auth, response)
+        if expected is None:
+            assert response.status == 307
+            assert response.get_all("location") == ["/login?callbackUrl=%2Fdashboard"]
+        else:
+            assert response.status == 200
+            assert response.body == PAGE_BODY
+
+
+def assert_only_our_headers(auth: ReflexSession[Any], response: RawResponse) -> None:
+    for name, value in response.headers:
+        assert b"\r" not in name + value
+        assert b"\n" not in name + value
+        assert b"pwned" not in value
+        assert b"evil" not in value
+    for line in response.get_all("set-cookie"):
+        name, value = line.split(";", 1)[0].split("=", 1)
+        assert name == "session", line
+        if value:  # a re-issued cookie: one we sealed, for a live session
+            assert session_id(auth, value) is not None, line
+
+
+# --------------------------------------------------------------------------------------------
+# The end-to-end secret scan can fail
+# --------------------------------------------------------------------------------------------
+
+
+class TestSecretScan:
+    """``tests/e2e/conftest.py`` scans every server log, websocket frame and session API body of
+    the browser run for every cookie value seen, the apps' tokens and the secrets. A scan that
+    cannot fail proves nothing: these run its functions on planted leaks."""
+
+    def test_a_planted_leak_is_found_and_reported_redacted(self) -> None:
+        from e2e.conftest import SECRET as E2E_SECRET
+        from e2e.conftest import scan_for_secrets
+
+        cookie = Forge(FakeClock()).token()
+        needles = {"session cookie 1": cookie, "SECRET": E2E_SECRET, "short": "abc"}
+        haystacks = {
+            "log of app line": [
+                "INFO: started",
+                f"DEBUG handshake headers cookie=session={cookie}; theme=dark",
+                "INFO abc is too short to be a needle",
+            ],
+            "websocket frame": ['42["event",{"delta":{}}]', f'{{"x":"{E2E_SECRET}"}}'],
+            "session API body": ['{"session":null}'],
+        }
+        findings = scan_for_secrets(needles, haystacks)
+        assert len(findings) == 2, findings
+        assert findings[0].startswith("log of app line #2: session cookie 1: ")
+        assert findings[1].startswith("websocket frame #2: SECRET: ")
+        report = "\n".join(findings)
+        assert cookie not in report, "the report leaked the cookie it found"
+        assert E2E_SECRET not in report, "the report leaked the secret it found"
+        assert "<session cookie 1>" in report
+        assert scan_for_secrets(needles, {"clean": ["nothing", "to see"]}) == []
+
+    def test_the_tap_collects_cookies_tokens_and_every_servers_secrets(self, tmp_path: Any) -> None:
+        """The run's needles: cookie values (and their ciphertext segment, in case a log
+        truncates the header), the apps' token prefixes, ``SECRET``, and from each start's
+        settings every ``*SECRET*`` value (comma lists split), and a URL's password unless it is
+        the user name; a server's log is a haystack, line by line."""
+        from e2e import conftest as e2e
+
+        cookie = Forge(FakeClock()).token()
+        tap = e2e.WireTap()
+        tap.keep_cookie("session", cookie, "a test")
+        tap.keep_cookie("theme", "dark-theme-not-a-session", "a test")
+        server = e2e.ReflexServer(
+            "planted",
+            tmp_path,
+            {
+                "SESSION_SECRET": "rotated-secret-0123456789-abcdefghijklmnop",
+                "SESSION_PREVIOUS_SECRETS": "old-secret-a-0123456789-abcdefghij,"
+                " old-secret-b-0123456789",
+                "DATABASE_URL": "postgresql://app:s3cret-db-password@db/app",
+                "REDIS_URL": "redis://session:session@cache/0",
+                "E2E_SESSION_EXPIRY": "3600",
+            },
+        )
+        server.log_path.write_text(
+            "INFO ok\nERROR connect to postgresql://app:s3cret-db-password@db failed\n"
+        )
+        e2e.STARTED_SERVERS.append(server)
+        try:
+            needles = tap.needles()
+            values = set(needles.values())
+            assert cookie in values
+            assert cookie.split(".")[3] in values
+            assert "dark-theme-not-a-session" not in values
+            assert {"e2e-access-token-", "e2e-refresh-token-", e2e.SECRET} <= values
+            assert "rotated-secret-0123456789-abcdefghijklmnop" in values
+            assert "old-secret-a-0123456789-abcdefghij" in values
+            assert "old-secret-b-0123456789" in values
+            assert "s3cret-db-password" in values
+            assert "session" not in values
+            findings = e2e.scan_for_secrets(needles, tap.haystacks())
+            assert len(findings) == 1, findings
+            assert "planted" in findings[0]
+            assert "line #2" in findings[0]
+            assert "s3cret-db-password" not in findings[0]
+        finally:
+            e2e.STARTED_SERVERS.remove(server)
+            e2e.STARTED_SERVERS.settings.pop()
