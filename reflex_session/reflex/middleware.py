@@ -70,6 +70,22 @@ async def _is_live(session: Any) -> bool | None:
         return None
 
 
+async def _reload_if_lost(session_state: SessionState) -> None:
+    """Load the session of a state that was never loaded although its socket is live.
+
+    Reflex sends ``hydrate_and_load`` only when a socket connects. If the state manager loses
+    the tab's state while the socket stays up (Redis restarted empty, a state key expired), the
+    next event finds a fresh ``SessionState`` ("loading", no session) and the tab would look
+    signed out. Read the cookie of the socket's handshake again, and queue a pull so that the
+    browser's newest cookie (which may be newer than the handshake's) is applied at the next sync.
+    """
+    if session_state.status != "loading":
+        return
+    log.warning("tab state without a session on a live socket (state lost?): reloading it")
+    await session_state._load_from_cookie_header()
+    session_state._queue("pull")
+
+
 class SessionEventMiddleware(rx.Middleware):
     """Loads the session at connect, guards navigations and protected events."""
 
@@ -83,6 +99,7 @@ class SessionEventMiddleware(rx.Middleware):
             if not get_options().refetch_on_path_change:
                 return None
             session_state = await state.get_state(SessionState)
+            await _reload_if_lost(session_state)
             return await self._refuse(session_state, session_state._enforce_route())
         state_path, _, handler_name = name.rpartition(".")
         if handler_name in SERVER_ONLY and _is_session_state(
@@ -97,6 +114,7 @@ class SessionEventMiddleware(rx.Middleware):
         if spec is None:
             return None
         session_state = await state.get_state(SessionState)
+        await _reload_if_lost(session_state)
         location = refusal_for(spec, session_state)
         revoked = False
         if location is None:

@@ -19,15 +19,22 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
+import socket
+import subprocess
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from .conftest import SECRET, ReflexServer
+from .conftest import SECRET, ReflexServer, _make_server, login
 from .demo_server import DemoServer, dispose_engines, make_demo_server, postgres_url
 from .faultproxy import FaultProxy
 
@@ -269,3 +276,285 @@ def test_postgresql_down_login_says_try_again_and_nothing_answers_500(
             pg_proxy.restore()
         signed_in.close()
         visitor.close()
+
+
+# -- Redis restarted during load ----------------------------------------------------------------
+
+REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_WORKERS = 2
+ADA = ("ada@example.com", "correct horse")  # tests/e2e/app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PrivateRedis:
+    """A ``redis-server`` of this test only: no persistence, so a restart comes back empty."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        if not Path(REDIS_SERVER).exists():
+            pytest.fail(f"{REDIS_SERVER} is missing: run the suite with scripts/test.sh")
+        self.starts += 1
+        with (self.workdir / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    REDIS_SERVER,
+                    "--port", str(self.port),
+                    "--bind", "127.0.0.1",
+                    "--save", "",
+                    "--appendonly", "no",
+                    "--dir", str(self.workdir),
+                    "--daemonize", "no",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        wait_until(self.ping, f"the private redis-server on port {self.port}", timeout=30)
+
+    def ping(self) -> bool:
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=2)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def dbsize(self) -> int:
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=2)
+        try:
+            return int(client.dbsize())
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing flushed, connections dropped."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path_factory.mktemp("faults-redis-data"))
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="module")
+def redis_app(
+    tmp_path_factory: pytest.TempPathFactory, private_redis: PrivateRedis
+) -> Iterator[ReflexServer]:
+    """The cookie-mode e2e app, Reflex's state in the private Redis, two workers."""
+    srv = _make_server(
+        tmp_path_factory,
+        "faults-redis",
+        E2E_SESSION_EXPIRY="3600",
+        REFLEX_REDIS_URL=private_redis.url,
+        GRANIAN_WORKERS=str(REDIS_WORKERS),
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+class Load:
+    """HTTP clients in threads, each with the signed-in cookie: the session API and page loads."""
+
+    def __init__(self, server: ReflexServer, cookie: str, clients: int = 4) -> None:
+        self.server = server
+        self.cookie = cookie
+        self.phase = "before"
+        self.results: list[tuple[str, str, str]] = []  # (phase, what, outcome)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+
+    def _record(self, what: str, outcome: str) -> None:
+        with self._lock:
+            self.results.append((self.phase, what, outcome))
+
+    def _run(self) -> None:
+        with api(self.server, self.cookie) as client:
+            n = 0
+            while not self._stop.is_set():
+                n += 1
+                path = "/api/session" if n % 3 else "/dashboard/"
+                try:
+                    response = client.get(path)
+                except httpx.HTTPError as error:
+                    self._record(path, f"error {type(error).__name__}")
+                else:
+                    outcome = str(response.status_code)
+                    if path == "/api/session" and response.status_code == 200:
+                        outcome += " " + response.json()["status"]
+                    self._record(path, outcome)
+                self._stop.wait(0.02)
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+    def wait_for(self, count: int, phase: str, page: Any) -> None:
+        wait_until(
+            lambda: sum(1 for p, _, _ in self.results if p == phase) >= count,
+            f"{count} load requests in phase {phase!r}",
+            page=page,
+        )
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        out: dict[str, Counter[str]] = {}
+        with self._lock:
+            for phase, what, outcome in self.results:
+                out.setdefault(phase, Counter())[f"{what} {outcome}"] += 1
+        return {phase: dict(counts) for phase, counts in out.items()}
+
+
+def text(page: Any, selector: str) -> str:
+    """The element's text, or ``""`` when the page does not show it (no waiting)."""
+    element = page.query_selector(selector)
+    return str(element.text_content() or "").strip() if element else ""
+
+
+def guarded_click_works(page: Any, timeout: float) -> tuple[int, list[str]]:
+    """Click the guarded button until one click is counted on a signed-in dashboard; returns
+    the attempts it took and what the page showed on the failed ones."""
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    attempts = 0
+    while True:
+        attempts += 1
+        before = text(page, "#clicks") if page.query_selector("#clicks") else ""
+        try:
+            page.click("#click", timeout=3000)
+            page.wait_for_function(
+                """(before) => {
+                    const clicks = document.querySelector('#clicks')?.textContent?.trim();
+                    const status = document.querySelector('#status')?.textContent?.trim();
+                    return clicks !== undefined && clicks !== before && status === 'authenticated'
+                        && location.pathname.replace(/\\/$/, '') === '/dashboard';
+                }""",
+                arg=before,
+                timeout=3000,
+            )
+            return attempts, seen
+        except PlaywrightTimeout:
+            seen.append(f"{path_of(page)} status={text(page, '#status') or '-'}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no guarded click succeeded within {timeout}s: {seen[-5:]}")
+            if path_of(page) != "/dashboard":
+                return attempts, seen  # signed out: the caller reports it
+
+
+def test_redis_restarted_during_load_keeps_cookie_mode_users_signed_in(
+    redis_app: ReflexServer, private_redis: PrivateRedis, browser: Any
+) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(redis_app.url + "/login")
+        login(page, *ADA)
+        page.wait_for_selector("#home-heading")
+        cookie = wait_until(lambda: session_cookie(context), "the session cookie")["value"]
+        page.goto(redis_app.url + "/dashboard")
+        page.wait_for_selector("#dashboard-heading")
+        guarded_click_works(page, 30)
+        token = page.evaluate("sessionStorage.getItem('token')")
+        assert private_redis.dbsize() > 0, "Reflex keeps nothing in the private Redis"
+
+        with Load(redis_app, cookie) as load:
+            load.wait_for(20, "before", page)
+            private_redis.kill()
+            load.phase = "down"
+            down_at = time.monotonic()
+            # the open tab during the outage: a guarded click does not run
+            before = text(page, "#clicks")
+            page.click("#click")
+            page.wait_for_timeout(2000)
+            during = {
+                "path": path_of(page),
+                "status": text(page, "#status"),
+                "clicks": f"{before} -> {text(page, '#clicks')}",
+                "toasts": [
+                    str(t.text_content() or "").strip()
+                    for t in page.query_selector_all("[data-sonner-toast]")
+                ],
+            }
+            load.wait_for(20, "down", page)
+
+            private_redis.start()  # the same port, empty
+            load.phase = "back"
+            down_for = time.monotonic() - down_at
+            attempts, failed = guarded_click_works(page, 90)
+            recovered_after = time.monotonic() - down_at - down_for
+            load.wait_for(20, "back", page)
+
+        summary = load.summary()
+        kept_token = page.evaluate("sessionStorage.getItem('token')") == token
+        print(
+            f"\n[faults] Redis down {down_for:.1f}s; tab during the outage: {during}; "
+            f"recovered after {recovered_after:.1f}s in {attempts} click(s) (failed: {failed}); "
+            f"Reflex token kept: {kept_token}; "
+            f"load: {json.dumps(summary)}"
+        )
+        # the tab: still on the dashboard, signed in, guarded events run again
+        assert path_of(page) == "/dashboard", f"the tab was sent to {page.url} ({failed})"
+        assert text(page, "#status") == "authenticated"
+        assert text(page, "#who") == "Ada"
+        # nothing lost in cookie mode: the session API and page loads never failed
+        for phase, counts in summary.items():
+            for outcome, count in counts.items():
+                assert " 500" not in outcome, (phase, outcome, count)
+                if outcome.startswith("/api/session"):
+                    assert outcome == "/api/session 200 authenticated", (phase, outcome, count)
+                else:
+                    assert outcome == "/dashboard/ 200", (phase, outcome, count)
+        current = session_cookie(context)
+        assert current is not None
+        with api(redis_app, current["value"]) as client:
+            assert client.get("/api/session").json()["status"] == "authenticated"
+        # a reload and a new tab are signed in
+        page.reload()
+        page.wait_for_selector("#dashboard-heading")
+        wait_until(lambda: text(page, "#status") == "authenticated", "the reloaded tab", page=page)
+        tab = context.new_page()
+        tab.goto(redis_app.url + "/dashboard")
+        tab.wait_for_selector("#dashboard-heading")
+        guarded_click_works(tab, 30)
+
+        log = redis_app.log()
+        leaked = tracebacks_with(log, [cookie, current["value"], SECRET])
+        assert not leaked, f"a traceback in the server log contains a secret: {leaked}"
+        assert cookie not in log
+        assert SECRET not in log
+        errors = [line for line in log.splitlines() if "Error" in line or "error" in line]
+        print(
+            f"[faults] server log: {log.count('Traceback')} tracebacks; {len(errors)} error "
+            f"lines, e.g. {errors[:3]}"
+        )
+    finally:
+        context.close()

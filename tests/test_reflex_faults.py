@@ -1,10 +1,15 @@
-"""A guarded event while the session store is down: refused, but the user is not signed out.
+"""The Reflex layer under faults found by ``tests/e2e/test_faults.py``.
 
-Found by ``tests/e2e/test_faults.py`` (PostgreSQL cut under the demo): the event guard took
+A guarded event while the session store is down: refused, but the user is not signed out.
+Found by the PostgreSQL cut under the demo: the event guard took
 "the store cannot say" for "revoked", signed the tab out and queued a logout; the sync kept that
 logout while the store was down (503) and applied it once the store was back, so a user who
 merely clicked during a database outage lost their session. Now the event is refused (fail
 closed) and nothing else changes; a real revocation still signs the tab out.
+
+A tab whose state the state manager lost (Redis restarted empty) while its socket stayed up: the
+next event found a fresh ``SessionState`` and the tab was sent to the login page although its
+cookie was valid. Now such a state reads the socket's cookie again and queues a pull.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from test_reflex_state import (
     GuardedState,
     _preprocess,
     _signed_in_tab,
+    layer,  # noqa: F401 - the fixture
+    make_root,
     store_layer,  # noqa: F401 - the fixture
     sub,
 )
@@ -53,3 +60,29 @@ async def test_guarded_event_while_the_store_is_down_keeps_the_session(store_lay
     assert update is not None
     assert update.events[0].payload["path"].startswith("/login")
     assert [op["op"] for op in state._pending] == ["logout"]
+
+
+async def test_a_lost_tab_state_reads_the_cookie_again(layer: Any) -> None:  # noqa: F811
+    auth, _ = layer
+    jar = auth.jar(None)
+    await auth.create_session(jar, ADA)
+    cookie = f"session={jar.read()}"
+    for event in (
+        f"{GuardedState.get_full_name()}.bump",
+        "reflex___state____state.on_load_internal",
+    ):
+        # what Reflex builds for an event of a live socket whose state is gone: a fresh state,
+        # the router (and the handshake's headers) of the event, no hydrate_and_load
+        root = make_root("/dashboard", cookie=cookie)
+        state = sub(root, SessionState)
+        assert state.status == "loading"
+        assert await _preprocess(root, event) is None, f"{event} refused on a valid cookie"
+        assert state.status == "authenticated"
+        assert state.user["email"] == ADA["email"]
+        assert [op["op"] for op in state._pending] == ["pull"]  # the newest cookie, via HTTP
+    # without a cookie, the same fresh state is refused as before
+    root = make_root("/dashboard")
+    update = await _preprocess(root, f"{GuardedState.get_full_name()}.bump")
+    assert update is not None
+    assert update.events[0].payload["path"].startswith("/login")
+    assert sub(root, GuardedState).count == 0
