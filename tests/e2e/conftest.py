@@ -309,6 +309,7 @@ class WireTap:
     frames: list[str] = field(default_factory=list)
     bodies: list[str] = field(default_factory=list)
     recorders: list[Recorder] = field(default_factory=list)
+    pages: int = 0
 
     def keep_cookie(self, name: str, value: str, where: str) -> None:
         if name.endswith("session") and value:
@@ -337,6 +338,7 @@ class WireTap:
             ws.on("framereceived", lambda payload: self.frames.append(str(payload)))
             ws.on("framesent", lambda payload: self.frames.append(str(payload)))
 
+        self.pages += 1
         page.on("websocket", on_ws)
 
     def watch(self, context: Any) -> None:
@@ -419,6 +421,12 @@ def secret_scan() -> Iterator[WireTap]:
         patch.setattr(Browser, "close", tapped_close_browser)
         patch.setattr(Recorder, "attach", registering_attach)
         yield tap
+    if tap.pages and not tap.frames:
+        pytest.fail(
+            f"the secret scan saw {tap.pages} pages but no websocket frame: the tap is broken "
+            "and the scan would prove nothing",
+            pytrace=False,
+        )
     findings = scan_for_secrets(tap.needles(), tap.haystacks())
     if findings:
         shown = "\n".join(findings[:50])
