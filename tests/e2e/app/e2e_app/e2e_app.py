@@ -78,6 +78,30 @@ class DashboardState(SessionState):
         self.update_session({"name": self.new_name})
 
 
+class BurstState(SessionState):
+    """Issue 7's two tabs x 100 overlapping writes: each click merges one new key into
+    ``user.marks`` (keys carry the tab's label, so two tabs never write the same one)."""
+
+    label: str = ""
+    stamps: int = 0
+
+    @rx.event
+    def name_tab(self) -> None:
+        if not self.label:
+            self.label = self.router.session.client_token.replace("-", "")[:4]
+
+    @rx.event
+    @guarded
+    def stamp(self) -> None:
+        self.stamps += 1
+        self.update_session({"marks": {f"{self.label}{self.stamps}": 1}})
+
+    @rx.var
+    def mark_count(self) -> int:
+        marks = self.user.get("marks")
+        return len(marks) if isinstance(marks, dict) else 0
+
+
 @protected(role="admin")
 class AdminState(SessionState):
     secret_count: int = 0
@@ -152,8 +176,22 @@ def admin() -> rx.Component:
     )
 
 
+def burst() -> rx.Component:
+    return rx.vstack(
+        status_bar(),
+        rx.heading("Burst", id="burst-heading"),
+        rx.text("Tab: ", rx.text.span(BurstState.label, id="label")),
+        rx.text("Stamps: ", rx.text.span(BurstState.stamps, id="stamps")),
+        rx.text("Marks: ", rx.text.span(BurstState.mark_count, id="marks")),
+        rx.text("Team: ", rx.text.span(SessionState.user["team"].to(str), id="team")),
+        rx.button("Stamp", on_click=BurstState.stamp, id="stamp"),
+        rx.button("Refresh", on_click=SessionState.refresh, id="refresh"),
+    )
+
+
 app = rx.App()
 app.add_page(index, route="/")
 app.add_page(login, route="/login")
 app.add_page(dashboard, route="/dashboard")
+app.add_page(burst, route="/dashboard/burst", on_load=BurstState.name_tab)
 install(app, auth)
