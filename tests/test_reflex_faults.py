@@ -86,3 +86,20 @@ async def test_a_lost_tab_state_reads_the_cookie_again(layer: Any) -> None:  # n
     assert update is not None
     assert update.events[0].payload["path"].startswith("/login")
     assert sub(root, GuardedState).count == 0
+
+
+def test_the_sync_hook_fires_for_a_fresh_state_that_reuses_a_seen_seq(layer: Any) -> None:  # noqa: F811
+    """A tab given a fresh state (new token after a restart, Redis emptied) counts ``sync_seq``
+    from zero again; its first operation may carry the ``seq`` the browser saw last. The hook
+    that syncs must also depend on the nonce, which every fresh state draws anew (found by the
+    secret rotation fault test: the connect-time pull that moves a cookie to the new key never
+    reached the browser)."""
+    from reflex_session.reflex.client import session_client
+
+    hooks = [str(hook) for hook in session_client().add_hooks()]
+    seq = str(SessionState.sync_seq)
+    nonce = str(SessionState.sync_nonce)
+    (sync_hook,) = [h for h in hooks if f"if ({seq} > 0) rs.sync();" in h]
+    deps = sync_hook.rsplit("}, [", 1)[1]
+    assert seq in deps
+    assert nonce in deps

@@ -93,13 +93,17 @@ useEffect(() => {
 }, [reflexSessionLocation.pathname]);
 """
 
+# ``nonce`` is a dependency too: a tab whose server-side state was replaced by a fresh one (a
+# restart that gave the tab a new token, Redis emptied) gets a new nonce and counts ``seq`` from
+# zero again, so the fresh state's first operation can carry the very ``seq`` this browser saw
+# last; a value-compared dependency on ``seq`` alone would never sync it.
 _SYNC = """
 useEffect(() => {
   const rs = window.__reflexSession;
   if (!rs) return;
   rs.nonce = %(nonce)s;
   if (%(seq)s > 0) rs.sync();
-}, [%(seq)s]);
+}, [%(seq)s, %(nonce)s]);
 """
 
 _TIMERS = """

@@ -34,6 +34,8 @@ import httpx
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from reflex_session.keys import derive_kid
+
 from .conftest import SECRET, ReflexServer, _make_server, login
 from .demo_server import DemoServer, dispose_engines, make_demo_server, postgres_url
 from .faultproxy import FaultProxy
@@ -556,5 +558,181 @@ def test_redis_restarted_during_load_keeps_cookie_mode_users_signed_in(
             f"[faults] server log: {log.count('Traceback')} tracebacks; {len(errors)} error "
             f"lines, e.g. {errors[:3]}"
         )
+    finally:
+        context.close()
+
+
+# -- secret rotation on a real server -----------------------------------------------------------
+
+OLD_SECRET = "faults-rotation-old-secret-0123456789-abcdef"
+NEW_SECRET = "faults-rotation-new-secret-9876543210-zyxwvu"
+
+
+@pytest.fixture(scope="module")
+def rotating_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReflexServer]:
+    """The cookie-mode e2e app, started on the old secret (the test restarts it on the new)."""
+    srv = _make_server(
+        tmp_path_factory, "faults-rotation", E2E_SESSION_EXPIRY="3600", SESSION_SECRET=OLD_SECRET
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+class CookieClients:
+    """HTTP clients, each with its own cookie (sealed under the old secret by this process),
+    reading ``/api/session`` in a loop and keeping every cookie the server re-issues."""
+
+    def __init__(self, server: ReflexServer, count: int = 4) -> None:
+        from reflex_session import ReflexSession
+
+        minted = ReflexSession(secret_key=OLD_SECRET, session_expiry=3600)
+        self.server = server
+        self.cookies = [
+            minted.encrypt_session(minted.new_session({"id": f"http-{n}", "name": f"Client {n}"}))
+            for n in range(count)
+        ]
+        self.phase = "old"
+        self.results: list[tuple[str, int, str]] = []  # (phase, client, outcome)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(count)
+        ]
+
+    def _run(self, n: int) -> None:
+        with httpx.Client(base_url=self.server.url, timeout=10) as client:
+            while not self._stop.is_set():
+                headers = {
+                    "Origin": self.server.url,
+                    "Sec-Fetch-Site": "same-origin",
+                    "Cookie": f"session={self.cookies[n]}",
+                }
+                try:
+                    response = client.get("/api/session", headers=headers)
+                except httpx.HTTPError as error:
+                    outcome = f"error {type(error).__name__}"  # the server is restarting
+                else:
+                    outcome = str(response.status_code)
+                    if response.status_code == 200:
+                        outcome += " " + response.json()["status"]
+                    for header in response.headers.get_list("set-cookie"):
+                        pair, _, attributes = header.partition(";")
+                        name, _, value = pair.partition("=")
+                        if name.strip() == "session":
+                            if "Max-Age=0" in attributes:
+                                outcome += " cleared"
+                            else:
+                                self.cookies[n] = value
+                    client.cookies.clear()
+                with self._lock:
+                    self.results.append((self.phase, n, outcome))
+                self._stop.wait(0.05)
+
+    def __enter__(self) -> CookieClients:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+    def count(self, phase: str) -> int:
+        with self._lock:
+            return sum(1 for p, _, _ in self.results if p == phase)
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        out: dict[str, Counter[str]] = {}
+        with self._lock:
+            for phase, _, outcome in self.results:
+                out.setdefault(phase, Counter())[outcome] += 1
+        return {phase: dict(counts) for phase, counts in out.items()}
+
+
+def test_secret_rotation_restart_signs_nobody_out_and_moves_cookies_to_the_new_key(
+    rotating_app: ReflexServer, browser: Any
+) -> None:
+    old_kid, new_kid = derive_kid(OLD_SECRET), derive_kid(NEW_SECRET)
+    context = browser.new_context()
+    syncs: list[tuple[float, int]] = []  # (time, status) of the tab's sync requests
+
+    def on_response(response: Any) -> None:
+        if urlsplit(response.url).path.rstrip("/") == "/api/session/sync":
+            syncs.append((time.monotonic(), response.status))
+
+    context.on("response", on_response)
+    try:
+        page = context.new_page()
+        page.goto(rotating_app.url + "/login")
+        login(page, *ADA)
+        page.wait_for_selector("#home-heading")
+        cookie = wait_until(lambda: session_cookie(context), "the session cookie")["value"]
+        assert kid_of(cookie) == old_kid
+        page.goto(rotating_app.url + "/dashboard")
+        page.wait_for_selector("#dashboard-heading")
+        guarded_click_works(page, 30)
+        token = page.evaluate("sessionStorage.getItem('token')")
+
+        with CookieClients(rotating_app) as clients:
+            wait_until(lambda: clients.count("old") >= 20, "load on the old secret", page=page)
+            clients.phase = "restarting"
+            restart_at = time.monotonic()
+            rotating_app.settings["SESSION_SECRET"] = NEW_SECRET
+            rotating_app.settings["SESSION_PREVIOUS_SECRETS"] = OLD_SECRET
+            rotating_app.restart()
+            restarted_in = time.monotonic() - restart_at
+            clients.phase = "new"
+            # the open tab reconnects, still signed in, and its guarded events run
+            attempts, failed = guarded_click_works(page, 90)
+            assert path_of(page) == "/dashboard", f"the tab was sent to {page.url} ({failed})"
+            assert text(page, "#status") == "authenticated"
+            assert text(page, "#who") == "Ada"
+            # its cookie is re-issued under the new key (the pull at connect), without a reload
+            browser_cookie = wait_until(
+                lambda: (c := session_cookie(context)) and kid_of(c["value"]) == new_kid and c,
+                "the tab's cookie under the new key",
+                timeout=60,
+                page=page,
+            )
+            # and every HTTP client's cookie moved too
+            wait_until(
+                lambda: all(kid_of(c) == new_kid for c in clients.cookies),
+                "every HTTP client's cookie under the new key",
+                timeout=60,
+                page=page,
+            )
+            wait_until(lambda: clients.count("new") >= 20, "load on the new secret", page=page)
+            after = [st for t, st in syncs if t > restart_at]
+            assert after, "the tab never synced after the restart"
+
+        summary = clients.summary()
+        kept_token = page.evaluate("sessionStorage.getItem('token')") == token
+        print(
+            f"\n[faults] rotation restart took {restarted_in:.1f}s; tab recovered in {attempts} "
+            f"click(s); cookie kid {old_kid} -> {kid_of(browser_cookie['value'])}; "
+            f"tab syncs after the restart: {after}; Reflex token kept: {kept_token}; "
+            f"HTTP clients: {json.dumps(summary)}"
+        )
+        for phase, counts in summary.items():
+            for outcome in counts:
+                assert "unauthenticated" not in outcome, f"signed out ({phase}): {summary}"
+                assert "cleared" not in outcome, f"cookie cleared ({phase}): {summary}"
+                assert not outcome.startswith("5"), (phase, outcome)
+                if phase != "restarting":
+                    assert outcome == "200 authenticated", (phase, outcome)
+        # a new tab and a reload are signed in on the new key alone
+        page.reload()
+        page.wait_for_selector("#dashboard-heading")
+        wait_until(lambda: text(page, "#status") == "authenticated", "the reloaded tab", page=page)
+        with api(rotating_app, browser_cookie["value"]) as client:
+            body = client.get("/api/session").json()
+            assert body["status"] == "authenticated"
+            assert body["session"]["user"]["name"] == "Ada"
+        log = rotating_app.log()
+        assert "Traceback" not in log
+        for value in (OLD_SECRET, NEW_SECRET, cookie, browser_cookie["value"]):
+            assert value not in log, "a secret or a cookie reached the server log"
     finally:
         context.close()
