@@ -1,7 +1,7 @@
 """The state behind the drop-in login and register forms.
 
 The forms do not know your user table. ``install(app, auth, authenticate=..., register=...)``
-gives them two functions (sync or async):
+gives them two functions (sync ones run in a worker thread, off the event loop; or async):
 
 * ``authenticate(attempt: LoginAttempt)`` returns the user (a mapping or a ``User``) or ``None``
   for *any* failure — unknown user, wrong password, disabled account — so the form shows one
@@ -17,6 +17,7 @@ the safe return-to page.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -83,7 +84,18 @@ class LoginResult:
 
 
 async def _call(fn: Callable[[Any], Any], argument: Any) -> Any:
-    result = fn(argument)
+    """Run the app's hook without blocking the event loop.
+
+    A sync hook usually hashes a password (argon2 or bcrypt: a tenth of a second or more) and
+    queries a database; on the event loop that would stall every tab this worker serves. So a
+    sync hook runs in a worker thread, an async one on the loop.
+    """
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
+    ):
+        result = fn(argument)
+    else:
+        result = await asyncio.to_thread(fn, argument)
     if inspect.isawaitable(result):
         result = await result
     return result
