@@ -12,6 +12,7 @@ reads the same sessions, and sign-outs reach every worker's tabs through the liv
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -99,11 +100,12 @@ class ProfileState(SessionState):
 
     @rx.event
     @guarded
-    def save(self) -> None:
+    async def save(self) -> None:
         name = self.name.strip()[:120]
         if not name:
             return
-        accounts.rename(str(self.user["id"]), name)
+        # database work runs in a thread: on the event loop it would stall every tab
+        await asyncio.to_thread(accounts.rename, str(self.user["id"]), name)
         self.update_session({"name": name})
         self.saved = True
 
@@ -116,8 +118,11 @@ class PasswordState(ProfileState):
         if session is None:
             return
         try:
-            accounts.change_password(
-                session.user.id, str(form.get("current", "")), str(form.get("new", ""))
+            await asyncio.to_thread(
+                accounts.change_password,
+                session.user.id,
+                str(form.get("current", "")),
+                str(form.get("new", "")),
             )
         except FormRefused as refused:
             self.change_result = str(refused)
@@ -136,17 +141,17 @@ class AdminState(SessionState):
     users: list[dict[str, Any]] = []  # noqa: RUF012 - a Reflex var
 
     @rx.event
-    def load(self) -> None:
-        self.users = accounts.list_users()
+    async def load(self) -> None:
+        self.users = await asyncio.to_thread(accounts.list_users)
 
     @rx.event
     async def toggle(self, user_id: str, disabled: bool) -> None:
         if user_id != self.user.get("id"):
-            accounts.set_disabled(user_id, disabled)
+            await asyncio.to_thread(accounts.set_disabled, user_id, disabled)
             if disabled:  # a disabled account is signed out everywhere, live
                 await auth.end_user_sessions(user_id)
                 await notify("revoke", user_id)
-        self.users = accounts.list_users()
+        self.users = await asyncio.to_thread(accounts.list_users)
 
 
 def nav() -> rx.Component:
