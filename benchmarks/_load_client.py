@@ -330,14 +330,14 @@ class Tab:
         )
         stats.samples["sync"].append(await self.sync("refresh sync"))
 
-    async def act(self, step: int, stats: Stats) -> None:
-        """One user action: a guarded save, every other one a refresh instead."""
+    async def act(self, step: int, stats: Stats, refresh_every: int) -> None:
+        """One user action: a guarded save, or every ``refresh_every``-th action a refresh."""
         stats.actions += 1
         try:
-            if step % 2 == 0:
-                await self.save_name(stats)
-            else:
+            if step % refresh_every == refresh_every - 1:
                 await self.refresh(stats)
+            else:
+                await self.save_name(stats)
             self.check("between actions")
         except TabError as exc:
             stats.errors.append(str(exc))
@@ -345,8 +345,12 @@ class Tab:
             stats.errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
 
-def new_http(limit: int = 100) -> aiohttp.ClientSession:
-    """One HTTP client for many tabs: pooled connections, no cookie jar (each tab has its own)."""
+def new_http(limit: int = 0) -> aiohttp.ClientSession:
+    """One HTTP client for many tabs, without a cookie jar (each tab sends its own cookie).
+
+    No connection limit by default: every browser has its own connections, so a tab must never
+    wait for another tab's request (a shared pool would add client-side queueing to the sync).
+    """
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=limit), cookie_jar=aiohttp.DummyCookieJar()
     )
@@ -384,6 +388,7 @@ async def paced(
     duration: float,
     interval: float,
     offsets: list[float],
+    refresh_every: int,
 ) -> None:
     """Each tab acts every ``interval`` s from ``start_at + offset`` until ``start_at + duration``.
 
@@ -404,7 +409,7 @@ async def paced(
                 await asyncio.sleep(wait)
             elif -wait > interval:
                 stats.late_starts += 1
-            await tab.act(step, stats)
+            await tab.act(step, stats, refresh_every)
             step += 1
 
     await asyncio.gather(*(one(t, o) for t, o in zip(tabs, offsets, strict=True)))
@@ -428,7 +433,7 @@ async def _read_line(reader: asyncio.StreamReader) -> dict[str, Any]:
 
 async def worker() -> None:
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    reader = asyncio.StreamReader(limit=2**26)  # the setup line holds every cookie
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     setup = await _read_line(reader)
     http = new_http()
@@ -453,6 +458,7 @@ async def worker() -> None:
                     duration=float(command["duration"]),
                     interval=float(command["interval"]),
                     offsets=[by_label[t.label] for t in connected],
+                    refresh_every=int(command["refresh_every"]),
                 )
                 _say({"phase": "ran", **stats.as_json()})
             elif command["cmd"] == "close":

@@ -131,14 +131,18 @@ def progress(message: str) -> None:
 
 
 class SetupError(Exception):
-    """The run cannot start (server, database, arguments); exit status 2."""
+    """The run cannot start or go on (server, database, a client worker died); exit status 2."""
 
 
 # -- the server ----------------------------------------------------------------------------------
 
 
-def make_demo_server(database_url: str | None) -> ReflexServer:
-    """A copy of the demo in a temporary folder (as ``tests/e2e/demo_server.py`` makes one)."""
+def make_demo_server(database_url: str | None, patch: Path | None = None) -> ReflexServer:
+    """A copy of the demo in a temporary folder (as ``tests/e2e/demo_server.py`` makes one).
+
+    ``patch`` (a ``git diff`` of ``demo/``) is applied to the copy, never to the checkout: the
+    way to measure a proposed fix against the same run.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="reflex-session-load-"))
     shutil.copy2(ROOT / "rxconfig.py", workdir / "rxconfig.py")
     shutil.copytree(
@@ -146,7 +150,24 @@ def make_demo_server(database_url: str | None) -> ReflexServer:
         workdir / "demo",
         ignore=shutil.ignore_patterns("__pycache__", "*.db", "*.db-journal", "*.db-wal"),
     )
-    env = {"SESSION_SECRET": SECRET}
+    if patch is not None:
+        applied = subprocess.run(
+            ["git", "apply", "--verbose", str(patch.resolve())],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if applied.returncode != 0:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise SetupError(f"{patch} does not apply to demo/: {applied.stderr.strip()}")
+        progress(f"applied {patch} to the copy of the demo")
+    # the settings demo_auth() mints with; sessions in the demo's database (not Redis)
+    env = {
+        "SESSION_SECRET": SECRET,
+        "DEMO_SESSION_EXPIRY": str(DEMO_EXPIRY),
+        "SESSION_STORE_URL": "",
+    }
     if database_url is None:
         env["DATABASE_URL"] = ""  # empty: demo/db.py uses DEMO_SQLITE_PATH
         env["DEMO_SQLITE_PATH"] = str(workdir / "demo.db")
@@ -210,6 +231,12 @@ def tree_cpu(pid: int) -> float:
             times = proc.cpu_times()
             total += times.user + times.system
     return total
+
+
+def worker_cpu(worker: Worker) -> float:
+    with contextlib.suppress(psutil.Error):
+        return tree_cpu(worker.process.pid)
+    return 0.0
 
 
 # -- sessions ------------------------------------------------------------------------------------
@@ -282,7 +309,7 @@ async def end_sessions(auth: ReflexSession[Any], cookies: list[str]) -> None:
 # -- the single client ---------------------------------------------------------------------------
 
 
-async def baseline(url: str, cookie: str, actions: int) -> Stats:
+async def baseline(url: str, cookie: str, actions: int, refresh_every: int) -> Stats:
     """One tab alone: ``actions`` actions 50 ms apart, and fresh-tab connects one at a time."""
     stats = Stats()
     async with new_http(limit=4) as http:
@@ -299,7 +326,7 @@ async def baseline(url: str, cookie: str, actions: int) -> Stats:
         try:
             await tab.connect()
             for step in range(actions):
-                await tab.act(step, stats)
+                await tab.act(step, stats, refresh_every)
                 await asyncio.sleep(BASELINE_GAP_S)
         finally:
             await tab.close()
@@ -327,7 +354,7 @@ class Worker:
         line = _readline(self.process.stdout, timeout)
         if not line:
             self.stderr.seek(0)
-            raise RuntimeError(f"a client worker died:\n{self.stderr.read()[-3000:]}")
+            raise SetupError(f"a client worker died:\n{self.stderr.read()[-3000:]}")
         data: dict[str, Any] = json.loads(line)
         return data
 
@@ -338,7 +365,7 @@ def _readline(stream: IO[str], timeout: float) -> str:
     with selectors.DefaultSelector() as sel:
         sel.register(stream, selectors.EVENT_READ)
         if not sel.select(timeout):
-            raise RuntimeError(f"a client worker did not answer within {timeout:.0f} s")
+            raise SetupError(f"a client worker did not answer within {timeout:.0f} s")
     return stream.readline()
 
 
@@ -389,8 +416,14 @@ def close_workers(workers: list[Worker]) -> None:
         worker.stderr.close()
 
 
-def run_crowd(workers: list[Worker], total: int, *, duration: float, interval: float) -> Stats:
-    """One paced run of every connected tab; the merged stats."""
+def run_crowd(
+    workers: list[Worker], total: int, *, duration: float, interval: float, refresh_every: int
+) -> tuple[Stats, float]:
+    """One paced run of every connected tab: the merged stats and the run's wall seconds.
+
+    The wall time is longer than ``duration`` when the server falls behind: a tab finishes the
+    actions it started before the end, and a tab that is late runs its remaining ones.
+    """
     start_at = time.time() + 1.0
     for w, worker in enumerate(workers):
         mine = range(w, total, len(workers))
@@ -401,13 +434,14 @@ def run_crowd(workers: list[Worker], total: int, *, duration: float, interval: f
                 "duration": duration,
                 "interval": interval,
                 "offsets": [i / total * interval for i in mine],
+                "refresh_every": refresh_every,
             }
         )
     stats = Stats()
     for worker in workers:
-        answer = worker.receive(duration + 120)
+        answer = worker.receive(duration + 600)
         stats.merge(Stats.from_json(answer))
-    return stats
+    return stats, time.time() - start_at
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -472,6 +506,9 @@ class Result:
     rss_connected: int | None
     rss_after_run: int | None
     server_cpu_s: float | None
+    clients_cpu_s: float
+    wall_s: float
+    refresh_every: int
     actions: int
     late_starts: int
     errors: list[str]
@@ -511,9 +548,10 @@ def print_table(result: Result) -> None:
         f" (reflex run --env prod, {result.database}), {result.workers} client processes"
     )
     print(
-        f"each client acts every {result.interval:g} s, staggered: offered {offered:.0f}"
-        f" actions/s for {result.duration:g} s ({result.actions} actions,"
-        f" {result.late_starts} started a whole interval late)"
+        f"each client acts every {result.interval:g} s, staggered (a guarded save, every"
+        f" {result.refresh_every}th a refresh): offered {offered:.0f} actions/s for"
+        f" {result.duration:g} s ({result.actions} actions, {result.late_starts} started a whole"
+        " interval late)"
     )
     header = (
         f"{'kind':<13} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
@@ -553,11 +591,17 @@ def print_table(result: Result) -> None:
         )
     else:
         print("memory: not measured (no server pid: pass --server-pid with --url)")
-    if result.server_cpu_s is not None:
-        print(
-            f"server CPU during the measured run: {result.server_cpu_s:.1f} s in"
-            f" {result.duration:g} s ({100 * result.server_cpu_s / result.duration:.0f}% of a core)"
-        )
+    cpu = (
+        f"server {result.server_cpu_s:.0f} s ({100 * result.server_cpu_s / result.wall_s:.0f}%"
+        " of a core), "
+        if result.server_cpu_s is not None
+        else ""
+    )
+    print(
+        f"measured run: {result.wall_s:.0f} s of wall time for {result.duration:g} s of schedule;"
+        f" CPU {cpu}client processes {result.clients_cpu_s:.0f} s"
+        f" ({100 * result.clients_cpu_s / result.wall_s:.0f}%) on {psutil.cpu_count()} CPUs"
+    )
     logins = result.login_ms
     print(
         f"sessions: {result.real_logins} real logins"
@@ -607,6 +651,9 @@ def result_json(result: Result) -> list[dict[str, Any]]:
             if result.per_session_kib is None
             else round(result.per_session_kib, 1),
             "server_cpu_s": None if result.server_cpu_s is None else round(result.server_cpu_s, 1),
+            "clients_cpu_s": round(result.clients_cpu_s, 1),
+            "wall_s": round(result.wall_s, 1),
+            "refresh_every": result.refresh_every,
             "real_logins": result.real_logins,
             "minted": result.minted,
             "database": result.database,
@@ -640,7 +687,7 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
         mint_s = time.monotonic() - began
 
         progress(f"baseline (before): one client alone, {args.baseline} actions")
-        before = asyncio.run(baseline(url, base_cookie, args.baseline))
+        before = asyncio.run(baseline(url, base_cookie, args.baseline, args.refresh_every))
 
         gc.collect()
         time.sleep(1.0)
@@ -667,12 +714,26 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
             rss_connected = tree_rss(pid) if pid else None
 
             progress(f"warm-up: {args.interval:g} s of paced actions")
-            warm = run_crowd(workers, args.clients, duration=args.interval, interval=args.interval)
+            warm, _ = run_crowd(
+                workers,
+                args.clients,
+                duration=args.interval,
+                interval=args.interval,
+                refresh_every=args.refresh_every,
+            )
             crowd_errors += [f"warm-up {e}" for e in warm.errors]
             progress(f"measured run: {args.duration:g} s")
             cpu_before = tree_cpu(pid) if pid else None
-            crowd = run_crowd(workers, args.clients, duration=args.duration, interval=args.interval)
+            clients_cpu_before = sum(worker_cpu(w) for w in workers)
+            crowd, wall = run_crowd(
+                workers,
+                args.clients,
+                duration=args.duration,
+                interval=args.interval,
+                refresh_every=args.refresh_every,
+            )
             server_cpu = tree_cpu(pid) - cpu_before if pid and cpu_before is not None else None
+            clients_cpu = sum(worker_cpu(w) for w in workers) - clients_cpu_before
             rss_after_run = tree_rss(pid) if pid else None
             crowd_errors += crowd.errors
         finally:
@@ -680,7 +741,7 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
             close_workers(workers)
         time.sleep(2.0)
         progress(f"baseline (after): one client alone, {args.baseline} actions")
-        after = asyncio.run(baseline(url, base_cookie, args.baseline))
+        after = asyncio.run(baseline(url, base_cookie, args.baseline, args.refresh_every))
     finally:
         if auth is not None and args.url:
             asyncio.run(end_sessions(auth, cookies))
@@ -712,12 +773,16 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
         rss_connected=rss_connected,
         rss_after_run=rss_after_run,
         server_cpu_s=server_cpu,
+        clients_cpu_s=clients_cpu,
+        wall_s=wall,
+        refresh_every=args.refresh_every,
         actions=crowd.actions,
         late_starts=crowd.late_starts,
         errors=errors,
         rows=rows,
         target_ratio=args.target_ratio,
-        database="PostgreSQL" if database_url.startswith("postgresql") else "SQLite",
+        database=("PostgreSQL" if database_url.startswith("postgresql") else "SQLite")
+        + (f", demo copy patched with {args.patch.name}" if args.patch else ""),
     )
     result.notes.append(
         "connect is not gated: the crowd connects in a burst of"
@@ -734,6 +799,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--interval", type=float, default=5.0, help="seconds between one tab's actions (5)"
+    )
+    parser.add_argument(
+        "--refresh-every",
+        type=int,
+        default=2,
+        help="every k-th action is a refresh, the others guarded saves (2: alternate)",
     )
     parser.add_argument("--workers", type=int, default=2, help="client processes (2)")
     parser.add_argument(
@@ -758,11 +829,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         " and --database-url its database for minting; otherwise every session is a real login)",
     )
     parser.add_argument("--server-pid", type=int, help="with --url: the server pid, for memory")
+    parser.add_argument(
+        "--patch",
+        type=Path,
+        help="apply this diff (paths demo/...) to the temporary copy of the demo: measures a fix",
+    )
     parser.add_argument("--target-ratio", type=float, default=5.0, help="p99 ratio target (5)")
     parser.add_argument("--json", action="store_true", help="one JSON object per row on stdout")
     args = parser.parse_args(argv)
-    if args.clients < 1 or args.workers < 1 or args.interval <= 0 or args.duration <= 0:
-        parser.error("--clients, --workers, --interval and --duration must be positive")
+    if (
+        min(args.clients, args.workers, args.refresh_every) < 1
+        or min(args.interval, args.duration) <= 0
+    ):
+        parser.error("--clients, --workers, --refresh-every, --interval, --duration: positive")
     args.workers = min(args.workers, args.clients)
     args.mint = not args.url or bool(args.database_url)
     return args
@@ -771,6 +850,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     server: ReflexServer | None = None
+    if not args.url:
+        # one worker with Reflex's default state manager: what ``scripts/demo.sh`` runs
+        for name in ("REFLEX_REDIS_URL", "GRANIAN_WORKERS"):
+            os.environ.pop(name, None)
     try:
         with contextlib.ExitStack() as stack:
             if args.url:
@@ -780,7 +863,7 @@ def main(argv: list[str] | None = None) -> int:
                 database_url = ""
                 if args.database_url:
                     database_url = stack.enter_context(fresh_postgres_database(args.database_url))
-                server = make_demo_server(database_url or None)
+                server = make_demo_server(database_url or None, args.patch)
                 stack.callback(shutil.rmtree, server.workdir, True)
                 stack.callback(server.stop)
                 progress("starting the demo (reflex run --env prod)")
