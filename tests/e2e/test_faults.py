@@ -493,10 +493,11 @@ def test_redis_restarted_during_load_keeps_cookie_mode_users_signed_in(
             private_redis.kill()
             load.phase = "down"
             down_at = time.monotonic()
-            # the open tab during the outage: a guarded click does not run
+            # the open tab during the outage: a guarded click does not run, and Reflex shows its
+            # own error toast (the event could not load the tab's state)
             before = text(page, "#clicks")
             page.click("#click")
-            page.wait_for_timeout(2000)
+            page.wait_for_selector("[data-sonner-toast]", timeout=30_000)
             during = {
                 "path": path_of(page),
                 "status": text(page, "#status"),
@@ -506,6 +507,8 @@ def test_redis_restarted_during_load_keeps_cookie_mode_users_signed_in(
                     for t in page.query_selector_all("[data-sonner-toast]")
                 ],
             }
+            assert during["path"] == "/dashboard", during
+            assert during["clicks"] == f"{before} -> {before}", during
             load.wait_for(20, "down", page)
 
             private_redis.start()  # the same port, empty
