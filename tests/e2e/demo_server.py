@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import create_engine
 
@@ -99,6 +100,30 @@ def flush_workers_redis() -> None:
         client.close()
 
 
+def reset_demo_users(url: str) -> None:
+    """Put the seeded demo users back as ``demo/seed.py`` makes them (name, role, enabled).
+
+    The PostgreSQL database is shared by every demo server of the run, and a test may rename or
+    disable a seeded user (the fault tests rename one after an outage); each server starts from
+    the seed, as on a fresh machine. A first run has no table yet: the demo's seed makes it.
+    """
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from demo.seed import DEMO_USERS
+
+    engine = _engine(url)
+    with engine.begin() as db:
+        if not sa.inspect(db).has_table("demo_user"):
+            return
+        for email, name, role, _password in DEMO_USERS:
+            db.execute(
+                sa.text(
+                    "UPDATE demo_user SET name = :n, role = :r, disabled = false WHERE email = :e"
+                ),
+                {"n": name, "r": role, "e": email},
+            )
+
+
 def make_demo_server(
     tmp_factory: pytest.TempPathFactory, name: str, backend: str, **settings: str
 ) -> DemoServer:
@@ -118,8 +143,10 @@ def make_demo_server(
         env["DEMO_SQLITE_PATH"] = str(workdir / "demo.db")
     elif backend == "postgres":
         env["DATABASE_URL"] = postgres_url()
+        reset_demo_users(env["DATABASE_URL"])
     elif backend == "workers":
         env["DATABASE_URL"] = postgres_url()
+        reset_demo_users(env["DATABASE_URL"])
         env["REFLEX_REDIS_URL"] = workers_redis_url()
         env["GRANIAN_WORKERS"] = str(WORKERS)
         env["SESSION_STORE_URL"] = workers_redis_url()
