@@ -126,9 +126,7 @@ def expected_prefs() -> dict[str, Any]:
     return {"theme": "dark", **{key: key for key in keys}}
 
 
-async def test_two_tabs_on_two_workers_keep_every_field(
-    backend: Backend, clock: FakeClock
-) -> None:
+async def test_two_tabs_on_two_workers_keep_every_field(backend: Backend, clock: FakeClock) -> None:
     worker_a = make_auth(clock, store=backend.make())
     worker_b = make_auth(clock, store=backend.make())
     jar_writer = worker_a.jar(None)
@@ -200,7 +198,9 @@ async def test_an_update_reshaped_by_on_write_keeps_what_another_tab_wrote_meanw
         if trigger != "update":
             return None
         # the other tab's update lands while this one is between its read and its write
-        await other.update_session(other.jar(cookie_holder["cookie"]), user={"prefs": {"theme": "light"}})
+        await other.update_session(
+            other.jar(cookie_holder["cookie"]), user={"prefs": {"theme": "light"}}
+        )
         wire = session.user.to_wire()
         return session.replace(user=session.user.__class__.from_wire({**wire, "edits": 1}))
 
