@@ -126,6 +126,7 @@ class Tab:
         self.closing = False
         self._waiters: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Future[float]]] = []
         self.names = 0
+        self.steps = 0  # actions done, across runs: keeps the save/refresh mix over runs
 
     # -- incoming ---------------------------------------------------------------------------
 
@@ -409,7 +410,8 @@ async def paced(
                 await asyncio.sleep(wait)
             elif -wait > interval:
                 stats.late_starts += 1
-            await tab.act(step, stats, refresh_every)
+            await tab.act(tab.steps, stats, refresh_every)
+            tab.steps += 1
             step += 1
 
     await asyncio.gather(*(one(t, o) for t, o in zip(tabs, offsets, strict=True)))

@@ -122,6 +122,7 @@ DEMO_EXPIRY = 8 * 3600  # demo/demo.py's default DEMO_SESSION_EXPIRY
 KINDS = ("set_name", "guarded save", "refresh", "sync")  # gated by the target
 BASELINE_CONNECTS = 10
 BASELINE_GAP_S = 0.05
+IDLE_S = 10.0
 
 _BEGAN = time.monotonic()
 
@@ -137,7 +138,12 @@ class SetupError(Exception):
 # -- the server ----------------------------------------------------------------------------------
 
 
-def make_demo_server(database_url: str | None, patch: Path | None = None) -> ReflexServer:
+def make_demo_server(
+    database_url: str | None,
+    patch: Path | None = None,
+    redis_url: str | None = None,
+    workers: int = 1,
+) -> ReflexServer:
     """A copy of the demo in a temporary folder (as ``tests/e2e/demo_server.py`` makes one).
 
     ``patch`` (a ``git diff`` of ``demo/``) is applied to the copy, never to the checkout: the
@@ -173,6 +179,10 @@ def make_demo_server(database_url: str | None, patch: Path | None = None) -> Ref
         env["DEMO_SQLITE_PATH"] = str(workdir / "demo.db")
     else:
         env["DATABASE_URL"] = database_url
+    if redis_url:
+        # several workers (docs/deploy.md): tab states in Redis, so any worker takes any event
+        env["REFLEX_REDIS_URL"] = redis_url
+        env["GRANIAN_WORKERS"] = str(workers)
     return ReflexServer("load", workdir, env)
 
 
@@ -506,6 +516,7 @@ class Result:
     rss_connected: int | None
     rss_after_run: int | None
     server_cpu_s: float | None
+    idle_cpu: float | None  # server CPU seconds per second with the crowd connected and idle
     clients_cpu_s: float
     wall_s: float
     refresh_every: int
@@ -597,6 +608,11 @@ def print_table(result: Result) -> None:
         if result.server_cpu_s is not None
         else ""
     )
+    if result.idle_cpu is not None:
+        print(
+            f"idle: the server used {100 * result.idle_cpu:.0f}% of a core with"
+            f" {result.connected} tabs connected and no action"
+        )
     print(
         f"measured run: {result.wall_s:.0f} s of wall time for {result.duration:g} s of schedule;"
         f" CPU {cpu}client processes {result.clients_cpu_s:.0f} s"
@@ -652,6 +668,9 @@ def result_json(result: Result) -> list[dict[str, Any]]:
             else round(result.per_session_kib, 1),
             "server_cpu_s": None if result.server_cpu_s is None else round(result.server_cpu_s, 1),
             "clients_cpu_s": round(result.clients_cpu_s, 1),
+            "idle_server_cpu_percent": None
+            if result.idle_cpu is None
+            else round(100 * result.idle_cpu, 1),
             "wall_s": round(result.wall_s, 1),
             "refresh_every": result.refresh_every,
             "real_logins": result.real_logins,
@@ -712,6 +731,13 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
             progress(f"{connected} connected in {connect_s:.1f} s")
             time.sleep(2.0)
             rss_connected = tree_rss(pid) if pid else None
+            # what N connected tabs cost when nobody acts (keep-alives, the state manager)
+            idle_cpu = None
+            if pid:
+                progress(f"idle: {IDLE_S:g} s with {connected} connected tabs and no action")
+                idle_before = tree_cpu(pid)
+                time.sleep(IDLE_S)
+                idle_cpu = (tree_cpu(pid) - idle_before) / IDLE_S
 
             progress(f"warm-up: {args.interval:g} s of paced actions")
             warm, _ = run_crowd(
@@ -773,6 +799,7 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
         rss_connected=rss_connected,
         rss_after_run=rss_after_run,
         server_cpu_s=server_cpu,
+        idle_cpu=idle_cpu,
         clients_cpu_s=clients_cpu,
         wall_s=wall,
         refresh_every=args.refresh_every,
@@ -782,6 +809,7 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
         rows=rows,
         target_ratio=args.target_ratio,
         database=("PostgreSQL" if database_url.startswith("postgresql") else "SQLite")
+        + (f", {args.server_workers} workers + Redis states" if args.redis_url else "")
         + (f", demo copy patched with {args.patch.name}" if args.patch else ""),
     )
     result.notes.append(
@@ -830,6 +858,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--server-pid", type=int, help="with --url: the server pid, for memory")
     parser.add_argument(
+        "--redis-url",
+        help="run the demo with Reflex's Redis state manager (REFLEX_REDIS_URL) and"
+        " --server-workers workers; tab states expire in Redis on their own",
+    )
+    parser.add_argument(
+        "--server-workers", type=int, default=1, help="backend workers, with --redis-url (1)"
+    )
+    parser.add_argument(
         "--patch",
         type=Path,
         help="apply this diff (paths demo/...) to the temporary copy of the demo: measures a fix",
@@ -842,6 +878,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         or min(args.interval, args.duration) <= 0
     ):
         parser.error("--clients, --workers, --refresh-every, --interval, --duration: positive")
+    if args.server_workers != 1 and not args.redis_url:
+        parser.error("--server-workers needs --redis-url (tab states shared through Redis)")
     args.workers = min(args.workers, args.clients)
     args.mint = not args.url or bool(args.database_url)
     return args
@@ -863,7 +901,9 @@ def main(argv: list[str] | None = None) -> int:
                 database_url = ""
                 if args.database_url:
                     database_url = stack.enter_context(fresh_postgres_database(args.database_url))
-                server = make_demo_server(database_url or None, args.patch)
+                server = make_demo_server(
+                    database_url or None, args.patch, args.redis_url, args.server_workers
+                )
                 stack.callback(shutil.rmtree, server.workdir, True)
                 stack.callback(server.stop)
                 progress("starting the demo (reflex run --env prod)")
