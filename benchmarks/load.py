@@ -222,6 +222,14 @@ def start(server: ReflexServer) -> None:
         raise SetupError(f"the demo server did not start: {exc}") from exc
 
 
+def keep_log(server: ReflexServer) -> None:
+    """Copy the server's log out of the folder about to be removed (where to look for why)."""
+    if server.log_path.exists():
+        kept = Path(tempfile.gettempdir()) / f"reflex-session-load-{time.strftime('%H%M%S')}.log"
+        shutil.copy2(server.log_path, kept)
+        progress(f"server log kept: {kept}")
+
+
 def tree_rss(pid: int) -> int:
     """RSS of a process and all its descendants, in bytes."""
     root = psutil.Process(pid)
@@ -517,6 +525,7 @@ class Result:
     rss_after_run: int | None
     server_cpu_s: float | None
     idle_cpu: float | None  # server CPU seconds per second with the crowd connected and idle
+    load: tuple[float, float]  # the machine's 1-minute load average at the run's start and end
     clients_cpu_s: float
     wall_s: float
     refresh_every: int
@@ -616,7 +625,8 @@ def print_table(result: Result) -> None:
     print(
         f"measured run: {result.wall_s:.0f} s of wall time for {result.duration:g} s of schedule;"
         f" CPU {cpu}client processes {result.clients_cpu_s:.0f} s"
-        f" ({100 * result.clients_cpu_s / result.wall_s:.0f}%) on {psutil.cpu_count()} CPUs"
+        f" ({100 * result.clients_cpu_s / result.wall_s:.0f}%) on {psutil.cpu_count()} CPUs;"
+        f" machine load average {result.load[0]:.1f} -> {result.load[1]:.1f}"
     )
     logins = result.login_ms
     print(
@@ -668,6 +678,7 @@ def result_json(result: Result) -> list[dict[str, Any]]:
             else round(result.per_session_kib, 1),
             "server_cpu_s": None if result.server_cpu_s is None else round(result.server_cpu_s, 1),
             "clients_cpu_s": round(result.clients_cpu_s, 1),
+            "load_average": [round(x, 2) for x in result.load],
             "idle_server_cpu_percent": None
             if result.idle_cpu is None
             else round(100 * result.idle_cpu, 1),
@@ -750,6 +761,7 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
             crowd_errors += [f"warm-up {e}" for e in warm.errors]
             progress(f"measured run: {args.duration:g} s")
             cpu_before = tree_cpu(pid) if pid else None
+            load_before = os.getloadavg()[0]
             clients_cpu_before = sum(worker_cpu(w) for w in workers)
             crowd, wall = run_crowd(
                 workers,
@@ -760,6 +772,7 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
             )
             server_cpu = tree_cpu(pid) - cpu_before if pid and cpu_before is not None else None
             clients_cpu = sum(worker_cpu(w) for w in workers) - clients_cpu_before
+            load = (load_before, os.getloadavg()[0])
             rss_after_run = tree_rss(pid) if pid else None
             crowd_errors += crowd.errors
         finally:
@@ -800,6 +813,7 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
         rss_after_run=rss_after_run,
         server_cpu_s=server_cpu,
         idle_cpu=idle_cpu,
+        load=load,
         clients_cpu_s=clients_cpu,
         wall_s=wall,
         refresh_every=args.refresh_every,
@@ -905,6 +919,7 @@ def main(argv: list[str] | None = None) -> int:
                     database_url or None, args.patch, args.redis_url, args.server_workers
                 )
                 stack.callback(shutil.rmtree, server.workdir, True)
+                stack.callback(keep_log, server)
                 stack.callback(server.stop)
                 progress("starting the demo (reflex run --env prod)")
                 start(server)
