@@ -4,10 +4,12 @@ Run from the repository root after ``scripts/test.sh``'s set-up (the venv and bu
 scripts/_lib.sh && ensure_bun`` exports ``REFLEX_BUN_PATH``, else the copy in ``.tools/bun`` is
 used)::
 
-    .venv/bin/python benchmarks/load.py                      # 1,000 clients, ~4-5 min
+    .venv/bin/python benchmarks/load.py                      # 1,000 clients, ~4-6 min
     .venv/bin/python benchmarks/load.py --clients 50 --duration 15 --baseline 40   # smoke run
     .venv/bin/python benchmarks/load.py --database-url "$DATABASE_URL"   # demo on PostgreSQL
     .venv/bin/python benchmarks/load.py --json                # one JSON object per row
+    .venv/bin/python benchmarks/load.py --redis-url redis://127.0.0.1:6379/7 --server-workers 3
+    .venv/bin/python benchmarks/load.py --patch fix.diff      # a fix of demo/, on the copy only
 
 Progress goes to stderr; stdout has only the table (or only JSON). The exit status is 1 when
 there was any error or a p99 ratio is over the target, 2 when the server could not be started.
@@ -17,9 +19,12 @@ The server
     ``tests/e2e/demo_server.py`` does, and started with ``reflex run --env prod`` on one free port
     (``SESSION_SECRET`` set; users in a SQLite file in that folder, or, with
     ``--database-url``, in a *fresh* PostgreSQL database created on that server for the run and
-    dropped at the end, so the run never touches the tables other people's tests use). The
-    server is stopped and the folder removed at the end. ``--url`` drives a server that is
-    already running instead (see ``--help``).
+    dropped at the end, so the run never touches the tables other people's tests use). One
+    backend worker with Reflex's default state manager, as ``scripts/demo.sh`` runs it;
+    ``--redis-url``/``--server-workers`` switch to Reflex's Redis state manager and several
+    workers. The server is stopped, its log copied to ``/tmp/reflex-session-load-<time>.log``
+    and the folder removed at the end. ``--url`` drives a server that is already running
+    instead (see ``--help``).
 
 The clients (``benchmarks/_load_client.py``)
     Every client is a browser tab done with python-socketio's ``AsyncClient`` (aiohttp): the
@@ -59,7 +64,8 @@ Phases
        10 connects of fresh tabs one after another;
     2. the crowd connects (``--concurrency`` handshakes at a time, spread over ``--workers``
        client processes); memory is measured before and after: the RSS (psutil) of the whole
-       server process tree after all N connected minus before, divided by N;
+       server process tree after all N connected minus before, divided by N; then 10 s idle
+       (the server's CPU with the crowd connected and nobody acting);
     3. warm-up: one interval of paced actions (not measured, errors count), then ``--duration``
        seconds measured. Tab i starts at ``i/N x interval``, so the offered load is steady:
        N / interval actions per second (each = 2 events + 1 sync, or 1 event + 1 sync);
@@ -69,7 +75,9 @@ Phases
     p99 of the same kind. Target (the issue): 0 errors, and p99 ratio <= ``--target-ratio``
     (5x) for every kind of event and the sync. Errors are any exception, a refusal (a guard
     redirect, the status leaving ``authenticated``), a delta missing after 30 s, a sync answer
-    that is not 200 or not ``authenticated``.
+    that is not 200 or not ``authenticated``. The run's wall time, the CPU used by the server
+    and by the client processes and the machine's load average are printed: on a shared
+    machine they say whether a missed target is the server's or the neighbours'.
 """
 
 from __future__ import annotations
