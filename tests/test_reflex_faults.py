@@ -14,10 +14,17 @@ cookie was valid. Now such a state reads the socket's cookie again and queues a 
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
+from conftest import SECRET
+from reflex_base.utils.exceptions import LockExpiredError
 from test_reflex_state import (
     ADA,
+    FakeApp,
     GuardedState,
     _preprocess,
     _signed_in_tab,
@@ -27,8 +34,12 @@ from test_reflex_state import (
     sub,
 )
 
+from reflex_session import ReflexSession
 from reflex_session.reflex import SessionState
+from reflex_session.reflex.runtime import ClientOptions, set_runtime
+from reflex_session.reflex.sync import SyncEndpoint
 from reflex_session.stores import StoreUnavailable
+from reflex_session.testing import FakeClock
 
 
 async def test_guarded_event_while_the_store_is_down_keeps_the_session(store_layer: Any) -> None:  # noqa: F811
@@ -103,3 +114,37 @@ def test_the_sync_hook_fires_for_a_fresh_state_that_reuses_a_seen_seq(layer: Any
     deps = sync_hook.rsplit("}, [", 1)[1]
     assert seq in deps
     assert nonce in deps
+
+
+async def test_sync_on_an_overloaded_worker_answers_503_and_keeps_the_operations(
+    caplog: Any,
+) -> None:
+    """Found by ``benchmarks/load.py`` with three workers on Redis states: a worker so far behind
+    that the tab's state lock expired before the sync wrote the state back. Reflex discards that
+    write (``LockExpiredError``), so the operations are still queued: the honest answer is 503
+    with ``Retry-After`` (the page retries), never a 500, and never a cookie in the log."""
+
+    class OverloadedApp(FakeApp):
+        @contextlib.asynccontextmanager
+        async def modify_state(self, token: Any) -> AsyncIterator[Any]:
+            yield self.roots.setdefault(token.ident, make_root())
+            raise LockExpiredError("Lock expired for token tab-1 while processing")
+
+    clock = FakeClock()
+    auth = ReflexSession(secret_key=SECRET, clock=clock)
+    app = OverloadedApp()
+    set_runtime(app, auth, ClientOptions())  # type: ignore[arg-type]
+    state = sub(app.roots.setdefault("tab-1", make_root()), SessionState)
+    state.login(ADA)
+    caplog.set_level(logging.DEBUG)
+    transport = httpx.ASGITransport(app=SyncEndpoint(auth))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        answer = await client.post(
+            "/api/session/sync", json={"token": "tab-1", "nonce": state.sync_nonce}
+        )
+    assert answer.status_code == 503
+    assert answer.json() == {"error": "busy"}
+    assert answer.headers["retry-after"] == "1"
+    assert "set-cookie" not in answer.headers
+    assert any("lock expired" in r.getMessage() for r in caplog.records)
+    assert all(state.sync_nonce not in r.getMessage() for r in caplog.records)

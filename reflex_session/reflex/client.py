@@ -51,8 +51,16 @@ useEffect(() => {
     });
     rs.syncs += 1;
     if (res.ok) {
+      rs.retries = 0;
       const body = await res.json();
       if (body.changed && rs.channel) rs.channel.postMessage({ type: 'changed' });
+    } else if (res.status === 503 && (rs.retries || 0) < 5) {
+      // store down or worker overloaded: the operations stay queued server-side; try again
+      // after Retry-After, doubling (1, 2, 4, 8, 16 s), then wait for the next change
+      const wait = Number(res.headers.get('Retry-After')) || 1;
+      const delay = wait * 1000 * 2 ** (rs.retries || 0);
+      rs.retries = (rs.retries || 0) + 1;
+      setTimeout(() => rs.sync(), delay);
     }
   };
   rs.sync = () => {

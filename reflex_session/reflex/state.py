@@ -297,7 +297,9 @@ class SessionState(rx.State):
         if unknown:
             raise TypeError(f"unknown session fields: {sorted(unknown)}")
         updated = merged(session, user=user, **changes)
-        get_auth().codec.encode(updated)  # raises CookieTooLarge now, not in the sync request
+        auth = get_auth()
+        if auth.mode == "cookie":  # in store mode the cookie holds only the id: nothing to check
+            auth.codec.encode(updated)  # raises CookieTooLarge now, not in the sync request
         self._apply(updated)
         self._queue("update", session_id=session.id, user=dict(user or {}), **changes)
         return updated

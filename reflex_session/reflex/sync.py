@@ -25,6 +25,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from reflex_base.utils.exceptions import LockExpiredError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -96,10 +97,19 @@ class SyncEndpoint:
         request = Request(scope, receive)
         try:
             status, body, jar = await self._handle(request)
-        except Exception:
-            log.error("session sync failed (internal error)")
+        except LockExpiredError:
+            # the worker is so far behind that the tab's state lock expired before this sync
+            # could write the state back: the write is discarded and the queued operations stay
+            # queued, so "try again" is the truth (the page retries once); re-applying them is
+            # harmless (merge, refresh, logout are idempotent; a login re-writes the same id)
+            log.error("session sync: the tab's state lock expired (overloaded worker); 503")
+            status, body, jar = 503, {"error": "busy"}, None
+        except Exception as exc:
+            # the type name carries no secret and tells an operator where to look
+            log.error("session sync failed (internal error: %s)", type(exc).__name__)
             status, body, jar = 500, {"error": "internal_error"}, None
-        response = JSONResponse(body, status_code=status, headers=NO_STORE_HEADERS)
+        extra = {"Retry-After": "1"} if status == 503 else {}
+        response = JSONResponse(body, status_code=status, headers={**NO_STORE_HEADERS, **extra})
         if jar is not None:
             for header in jar.set_cookie_headers:
                 response.raw_headers.append((b"set-cookie", header.encode("latin-1")))
