@@ -184,6 +184,12 @@ class SQLStore(SessionStore):
             sa.Column("expires_at", sa.Double, nullable=False),
         )
         self.metadata = metadata
+        # the read on every guarded event and sync, built once: building it costs more Python
+        # (held under the GIL, so the event loop waits) than the query itself on SQLite
+        t = self.sessions
+        self._get_statement = sa.select(t).where(
+            t.c.sid == sa.bindparam("sid"), t.c.expires_at > sa.bindparam("now")
+        )
         self._schema_ready = False
         self._schema_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(
@@ -313,9 +319,8 @@ class SQLStore(SessionStore):
     # -- synchronous operations (worker threads) ---------------------------------------------------
 
     def _get(self, sid: str, now: float) -> StoredSession | None:
-        t = self.sessions
         with self._read() as conn:
-            row = conn.execute(sa.select(t).where(t.c.sid == sid, t.c.expires_at > now)).first()
+            row = conn.execute(self._get_statement, {"sid": sid, "now": now}).first()
         return None if row is None else self._snapshot(row)
 
     def _put(
