@@ -6,10 +6,13 @@ Tables are created on first use (``init_db``); there is nothing to migrate by ha
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel, create_engine
 
@@ -41,10 +44,25 @@ def database_url() -> str:
     return url
 
 
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # the session store shares this file and switches it to WAL; without synchronous=NORMAL
+    # here too, every rename would fsync while holding the write lock the store needs
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.OperationalError:
+        pass  # another connection holds a lock right now: only an optimisation
+    finally:
+        cursor.close()
+
+
 @lru_cache(maxsize=4)
 def _engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
-        return create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
