@@ -91,3 +91,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     closed when its module ends).
     """
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
+def set_cookie_value(response: Any, name: str = "session") -> str | None:
+    """The session cookie an HTTP response sets: its value, ``""`` when the response clears it,
+    ``None`` when it leaves the cookie alone."""
+    for header in response.headers.get_list("set-cookie"):
+        pair, _, attributes = header.partition(";")
+        cookie_name, _, value = pair.partition("=")
+        if cookie_name.strip() == name:
+            return "" if "Max-Age=0" in attributes else value
+    return None

@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import set_cookie_value
 
 from reflex_session import ReflexSession
 from reflex_session.errors import TokenExpired, UnknownKey
@@ -116,16 +117,6 @@ def kid_of(cookie: str) -> str:
     header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     kid: str = header["kid"]
     return kid
-
-
-def set_cookie_value(response: httpx.Response) -> str | None:
-    """The new session cookie; ``""`` when the response clears it; ``None`` when untouched."""
-    for header in response.headers.get_list("set-cookie"):
-        pair, _, attributes = header.partition(";")
-        name, _, value = pair.partition("=")
-        if name.strip() == "session":
-            return "" if "Max-Age=0" in attributes else value
-    return None
 
 
 async def request(rng: random.Random, worker: Worker, client: Client, *, read: bool) -> None:

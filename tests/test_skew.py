@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import set_cookie_value
 
 from reflex_session import ReflexSession
 from reflex_session.errors import ClaimsError
@@ -100,21 +101,11 @@ async def make_pair(mode: str, skew: float) -> AsyncIterator[Pair]:
             await worker.client.aclose()
 
 
-def new_cookie(response: httpx.Response) -> str | None:
-    """The session cookie a response sets; ``""`` when it clears it, ``None`` when untouched."""
-    for header in response.headers.get_list("set-cookie"):
-        pair, _, attributes = header.partition(";")
-        name, _, value = pair.partition("=")
-        if name.strip() == "session":
-            return "" if "Max-Age=0" in attributes else value
-    return None
-
-
 def signed_in(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     assert body["status"] == "authenticated", body
-    assert new_cookie(response) != "", "the cookie was cleared"
+    assert set_cookie_value(response) != "", "the cookie was cleared"
     return body
 
 
@@ -144,7 +135,7 @@ async def test_within_the_leeway_either_worker_reads_updates_and_refreshes(
         # updated by the other worker, read back by the first
         response = await other.call("PATCH", token, json={"user": {"name": "Ada L."}})
         assert signed_in(response)["session"]["user"]["name"] == "Ada L."
-        token = new_cookie(response) or token  # store mode keeps the cookie, changes the row
+        token = set_cookie_value(response) or token  # store mode keeps the cookie, changes the row
         body = signed_in(await first.call("GET", token))
         assert body["session"]["user"]["name"] == "Ada L."
 
@@ -153,7 +144,7 @@ async def test_within_the_leeway_either_worker_reads_updates_and_refreshes(
         pair.advance(THRESHOLD + LEEWAY + 1)
         response = await other.call("GET", token)
         signed_in(response)
-        refreshed = new_cookie(response)
+        refreshed = set_cookie_value(response)
         assert refreshed, f"{other.name} did not re-issue the cookie past the refresh threshold"
         for worker in (pair.a, pair.b):
             body = signed_in(await worker.call("GET", refreshed))
@@ -168,7 +159,7 @@ async def test_within_the_leeway_either_worker_reads_updates_and_refreshes(
         pair.advance(THRESHOLD + LEEWAY + 1)
         response = await first.call("POST", refreshed)
         signed_in(response)
-        again = new_cookie(response)
+        again = set_cookie_value(response)
         assert again
         signed_in(await other.call("GET", again))
 
@@ -194,7 +185,7 @@ async def test_within_the_leeway_an_explicit_refresh_right_after_login(
         token = await first.login()
         response = await other.call("POST", token)
         signed_in(response)
-        refreshed = new_cookie(response) or token
+        refreshed = set_cookie_value(response) or token
         for worker in (first, other):
             response = await worker.call("GET", refreshed)
             assert response.json()["status"] == "authenticated", (
@@ -228,7 +219,7 @@ async def test_beyond_the_leeway_the_worker_behind_refuses_cleanly(
         assert response.status_code == 200, response.text
         assert response.json()["status"] == "unauthenticated"
         assert response.json()["session"] is None
-        assert new_cookie(response) == "", "the refused cookie was not cleared"
+        assert set_cookie_value(response) == "", "the refused cookie was not cleared"
         for method in ("POST", "PATCH"):
             kwargs = {"json": {"user": {"name": "x"}}} if method == "PATCH" else {}
             response = await pair.b.call(method, token, **kwargs)
@@ -261,4 +252,4 @@ async def test_exp_has_no_leeway_for_a_reader_ahead() -> None:
         signed_in(await pair.a.call("GET", token))
         response = await pair.b.call("GET", token)
         assert response.json()["status"] == "unauthenticated"
-        assert new_cookie(response) == ""
+        assert set_cookie_value(response) == ""

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,6 +219,26 @@ def context(browser: Any, recorder: Recorder) -> Iterator[Any]:
     ctx.on("page", recorder.attach)
     yield ctx
     ctx.close()
+
+
+def wait_until(
+    predicate: Callable[[], Any], what: str, timeout: float = 5.0, page: Any = None
+) -> Any:
+    """Poll ``predicate`` until it is truthy (its value is returned) or fail after ``timeout``.
+
+    With a ``page``, wait through Playwright so the page's events are delivered meanwhile (the
+    sync API runs event handlers only while it is inside one of its own calls)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        if page is not None:
+            page.wait_for_timeout(100)
+        else:
+            time.sleep(0.05)
 
 
 def login(page: Any, email: str = "ada@example.com", password: str = "correct horse") -> None:

@@ -14,7 +14,7 @@ import re
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlmodel import Session, select
 
-from .conftest import ROOT, SECRET
+from .conftest import ROOT, SECRET, wait_until
 from .demo_server import (
     BACKENDS,
     WORKERS_STORE_PREFIX,
@@ -179,17 +179,6 @@ def stored_sessions(server: DemoServer, user_id: str) -> list[str]:
 def session_cookie(context: Any) -> dict[str, Any] | None:
     found = [c for c in context.cookies() if c["name"] == "session"]
     return found[0] if found else None
-
-
-def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def wait_for_cookie(context: Any) -> dict[str, Any]:

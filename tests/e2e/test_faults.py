@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -37,6 +37,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from reflex_session.keys import derive_kid
 
 from .conftest import SECRET, ReflexServer, _make_server, login
+from .conftest import wait_until as _wait_until
 from .demo_server import DemoServer, dispose_engines, make_demo_server, postgres_url
 from .faultproxy import FaultProxy
 
@@ -53,19 +54,8 @@ GUARDED_PAGES = ("/dashboard", "/profile", "/session", "/devices", "/admin")
 def wait_until(
     predicate: Callable[[], Any], what: str, timeout: float = 30.0, page: Any = None
 ) -> Any:
-    """Poll ``predicate``; with a ``page``, wait through Playwright so its events are delivered
-    (the sync API only runs event handlers while it is inside one of its own calls)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        if page is not None:
-            page.wait_for_timeout(100)
-        else:
-            time.sleep(0.1)
+    """The e2e ``wait_until`` with a fault's patience: recovery may take a reconnect or two."""
+    return _wait_until(predicate, what, timeout, page)
 
 
 def path_of(page: Any) -> str:
@@ -378,7 +368,27 @@ def redis_app(
     srv.stop()
 
 
-class Load:
+class Background:
+    """Client threads that run until the ``with`` block ends (``_stop`` tells them to quit)."""
+
+    _threads: list[threading.Thread]
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Self:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+
+class Load(Background):
     """HTTP clients in threads, each with the signed-in cookie: the session API and page loads."""
 
     def __init__(self, server: ReflexServer, cookie: str, clients: int = 4) -> None:
@@ -386,8 +396,7 @@ class Load:
         self.cookie = cookie
         self.phase = "before"
         self.results: list[tuple[str, str, str]] = []  # (phase, what, outcome)
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
+        super().__init__()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
 
     def _record(self, what: str, outcome: str) -> None:
@@ -410,16 +419,6 @@ class Load:
                         outcome += " " + response.json()["status"]
                     self._record(path, outcome)
                 self._stop.wait(0.02)
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
 
     def wait_for(self, count: int, phase: str, page: Any) -> None:
         wait_until(
@@ -582,7 +581,7 @@ def rotating_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReflexSer
     srv.stop()
 
 
-class CookieClients:
+class CookieClients(Background):
     """HTTP clients, each with its own cookie (sealed under the old secret by this process),
     reading ``/api/session`` in a loop and keeping every cookie the server re-issues."""
 
@@ -597,8 +596,7 @@ class CookieClients:
         ]
         self.phase = "old"
         self.results: list[tuple[str, int, str]] = []  # (phase, client, outcome)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
+        super().__init__()
         self._threads = [
             threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(count)
         ]
@@ -631,16 +629,6 @@ class CookieClients:
                 with self._lock:
                     self.results.append((self.phase, n, outcome))
                 self._stop.wait(0.05)
-
-    def __enter__(self) -> CookieClients:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
 
     def count(self, phase: str) -> int:
         with self._lock:

@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from .conftest import ReflexServer, login
+from .conftest import ReflexServer, login, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -128,17 +128,6 @@ def wait_text(page: Any, selector: str, value: str, timeout: float = 10_000) -> 
         arg=[selector, value],
         timeout=timeout,
     )
-
-
-def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def session_cookie(context: Any) -> dict[str, Any] | None:
