@@ -120,6 +120,7 @@ from _load_client import (  # noqa: E402
     TabError,
     new_http,
 )
+from argon2 import PasswordHasher  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -284,13 +285,43 @@ def demo_auth(database_url: str) -> ReflexSession[Any]:
     )
 
 
-def demo_users(database_url: str) -> list[dict[str, str]]:
-    """The seeded users as ``demo/accounts.py::session_user`` puts them in a session."""
+def demo_users(database_url: str, count: int = 0) -> list[dict[str, str]]:
+    """Users as ``demo/accounts.py::session_user`` puts them in a session: ``count`` people of
+    their own (``load-NNNN@load.example``, created when missing), else the seeded ones.
+
+    One user per minted session, as 1,000 real people would be: with two users, 500 tabs would
+    rename the same row, and on PostgreSQL every rename would wait for the previous one's commit
+    (a hot row no real crowd has)."""
     engine = create_engine(database_url)
     try:
-        with engine.connect() as conn:
+        with engine.begin() as conn:
+            if count:
+                have = {
+                    r[0]
+                    for r in conn.execute(
+                        text("SELECT email FROM demo_user WHERE email LIKE 'load-%@load.example'")
+                    )
+                }
+                # nobody signs in with these: one hash of a random password serves them all
+                unusable = PasswordHasher().hash(secrets.token_urlsafe(16))
+                missing = [
+                    {"e": f"load-{i:04d}@load.example", "n": f"Load {i}", "h": unusable}
+                    for i in range(count)
+                    if f"load-{i:04d}@load.example" not in have
+                ]
+                if missing:
+                    conn.execute(
+                        text(
+                            "INSERT INTO demo_user (email, name, password_hash, role, disabled,"
+                            " created_at) VALUES (:e, :n, :h, 'user', false, CURRENT_TIMESTAMP)"
+                        ),
+                        missing,
+                    )
+                where = "WHERE email LIKE 'load-%@load.example'"
+            else:
+                where = ""
             rows = conn.execute(
-                text("SELECT id, email, name, role FROM demo_user ORDER BY id")
+                text(f"SELECT id, email, name, role FROM demo_user {where} ORDER BY id")
             ).all()
     finally:
         engine.dispose()
@@ -715,7 +746,9 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
     auth = demo_auth(database_url) if args.mint else None
     cookies: list[str] = []
     try:
-        users = demo_users(database_url) if args.mint else []
+        # people of their own when the database is this run's; someone else's: the seeded ones
+        own = args.clients if args.mint and not args.url else 0
+        users = demo_users(database_url, own) if args.mint else []
         real = min(args.real_logins, args.clients) if args.mint else args.clients
         progress(f"{real} real logins through the /login form and the sync")
         login_cookies, login_ms = asyncio.run(real_logins(url, real + 1))
