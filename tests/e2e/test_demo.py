@@ -71,38 +71,36 @@ def check_log(server: DemoServer) -> None:
 # -- servers ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sqlite_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    srv = make_demo_server(tmp_path_factory, "demo-sqlite", "sqlite")
-    srv.start()
-    yield srv
-    srv.stop()
-    dispose_engines()
-    check_log(srv)
-
-
-@pytest.fixture(scope="module")
-def postgres_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    srv = make_demo_server(tmp_path_factory, "demo-postgres", "postgres")
-    srv.start()
-    yield srv
-    srv.stop()
-    dispose_engines()
-    check_log(srv)
-
-
-@pytest.fixture(scope="module")
-def workers_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    flush_workers_redis()
-    srv = make_demo_server(tmp_path_factory, "demo-workers", "workers")
+def serve(tmp_factory: pytest.TempPathFactory, backend: str) -> Iterator[DemoServer]:
+    """One demo server for a module; its log checked after it stopped. The workers demo's Redis
+    database is its own and emptied before and after."""
+    if backend == "workers":
+        flush_workers_redis()
+    srv = make_demo_server(tmp_factory, f"demo-{backend}", backend)
     srv.start()
     try:
         yield srv
     finally:
         srv.stop()
         dispose_engines()
-        flush_workers_redis()
+        if backend == "workers":
+            flush_workers_redis()
     check_log(srv)
+
+
+@pytest.fixture(scope="module")
+def sqlite_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    yield from serve(tmp_path_factory, "sqlite")
+
+
+@pytest.fixture(scope="module")
+def postgres_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    yield from serve(tmp_path_factory, "postgres")
+
+
+@pytest.fixture(scope="module")
+def workers_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    yield from serve(tmp_path_factory, "workers")
 
 
 @pytest.fixture(scope="module")
