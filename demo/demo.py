@@ -50,7 +50,9 @@ def session_store() -> SessionStore:
     ``SESSION_STORE_URL`` names a Redis server (what several workers on several hosts share)."""
     url = os.environ.get("SESSION_STORE_URL", "").strip()
     if not url:
-        return SQLStore(database_url(), table_name="demo_session")
+        # 4 threads, not the default 15: one worker's loop waits for Python's GIL between the
+        # store's threads; on PostgreSQL benchmarks/load.py measured p99 107x -> 15x with 4
+        return SQLStore(database_url(), table_name="demo_session", max_threads=4)
     if url.split("://", 1)[0] in ("redis", "rediss", "unix"):
         from reflex_session.stores import RedisStore
 
