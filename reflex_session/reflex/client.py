@@ -34,7 +34,7 @@ __all__ = ["SessionClient", "SessionCountdown", "session_client", "session_count
 _RUNTIME = """
 useEffect(() => {
   if (typeof window === 'undefined' || window.__reflexSession) return;
-  const rs = { nonce: null, chain: Promise.resolve(), syncs: 0 };
+  const rs = { nonce: null, chain: Promise.resolve(), syncs: 0, retries: 0 };
   rs.url = () => {
     const u = getBackendURL(env.PING);
     u.pathname = %(sync_path)s;
@@ -54,13 +54,12 @@ useEffect(() => {
       rs.retries = 0;
       const body = await res.json();
       if (body.changed && rs.channel) rs.channel.postMessage({ type: 'changed' });
-    } else if (res.status === 503 && (rs.retries || 0) < 5) {
+    } else if (res.status === 503 && rs.retries < 5) {
       // store down or worker overloaded: the operations stay queued server-side; try again
       // after Retry-After, doubling (1, 2, 4, 8, 16 s), then wait for the next change
       const wait = Number(res.headers.get('Retry-After')) || 1;
-      const delay = wait * 1000 * 2 ** (rs.retries || 0);
-      rs.retries = (rs.retries || 0) + 1;
-      setTimeout(() => rs.sync(), delay);
+      setTimeout(() => rs.sync(), wait * 1000 * 2 ** rs.retries);
+      rs.retries += 1;
     }
   };
   rs.sync = () => {

@@ -471,19 +471,25 @@ def guarded_click_works(page: Any, timeout: float) -> tuple[int, list[str]]:
                 return attempts, seen  # signed out: the caller reports it
 
 
+def sign_in_to_dashboard(page: Any, server: ReflexServer, context: Any) -> str:
+    """Sign Ada in, open the dashboard and check a guarded click works; the cookie's value."""
+    page.goto(server.url + "/login")
+    login(page, *ADA)
+    page.wait_for_selector("#home-heading")
+    cookie: str = wait_until(lambda: session_cookie(context), "the session cookie")["value"]
+    page.goto(server.url + "/dashboard")
+    page.wait_for_selector("#dashboard-heading")
+    guarded_click_works(page, 30)
+    return cookie
+
+
 def test_redis_restarted_during_load_keeps_cookie_mode_users_signed_in(
     redis_app: ReflexServer, private_redis: PrivateRedis, browser: Any
 ) -> None:
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.goto(redis_app.url + "/login")
-        login(page, *ADA)
-        page.wait_for_selector("#home-heading")
-        cookie = wait_until(lambda: session_cookie(context), "the session cookie")["value"]
-        page.goto(redis_app.url + "/dashboard")
-        page.wait_for_selector("#dashboard-heading")
-        guarded_click_works(page, 30)
+        cookie = sign_in_to_dashboard(page, redis_app, context)
         token = page.evaluate("sessionStorage.getItem('token')")
         assert private_redis.dbsize() > 0, "Reflex keeps nothing in the private Redis"
 
@@ -656,14 +662,8 @@ def test_secret_rotation_restart_signs_nobody_out_and_moves_cookies_to_the_new_k
     context.on("response", on_response)
     try:
         page = context.new_page()
-        page.goto(rotating_app.url + "/login")
-        login(page, *ADA)
-        page.wait_for_selector("#home-heading")
-        cookie = wait_until(lambda: session_cookie(context), "the session cookie")["value"]
+        cookie = sign_in_to_dashboard(page, rotating_app, context)
         assert kid_of(cookie) == old_kid
-        page.goto(rotating_app.url + "/dashboard")
-        page.wait_for_selector("#dashboard-heading")
-        guarded_click_works(page, 30)
         token = page.evaluate("sessionStorage.getItem('token')")
 
         with CookieClients(rotating_app) as clients:
