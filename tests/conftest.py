@@ -11,6 +11,10 @@ from reflex_session.testing import FakeClock
 
 #: 43 characters, like ``secrets.token_urlsafe(32)``. Only ever used in tests.
 SECRET = "rs-test-secret-0123456789-abcdefghijklmnopq"
+#: A well-formed browser binding value (43 base64url characters) for tests of the Reflex layer,
+#: and the one an attacker's browser presents instead.
+BIND = "B" * 43
+OTHER_BIND = "A" * 43
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from conftest import SECRET
+from conftest import BIND, SECRET
 from reflex_base.utils.exceptions import LockExpiredError
 from test_reflex_state import (
     ADA,
@@ -99,21 +99,29 @@ async def test_a_lost_tab_state_reads_the_cookie_again(layer: Any) -> None:  # n
     assert sub(root, GuardedState).count == 0
 
 
-def test_the_sync_hook_fires_for_a_fresh_state_that_reuses_a_seen_seq(layer: Any) -> None:  # noqa: F811
-    """A tab given a fresh state (new token after a restart, Redis emptied) counts ``sync_seq``
-    from zero again; its first operation may carry the ``seq`` the browser saw last. The hook
-    that syncs must also depend on the nonce, which every fresh state draws anew (found by the
-    secret rotation fault test: the connect-time pull that moves a cookie to the new key never
-    reached the browser)."""
+def test_the_sync_hook_fires_for_a_fresh_state_that_reuses_a_seen_seq(
+    layer: Any,  # noqa: F811
+    clock: FakeClock,
+) -> None:
+    """A tab given a fresh state (new token after a restart, Redis emptied) must never repeat a
+    ``sync_seq`` its page already saw, or the value-compared hook would not fire and the fresh
+    state's first operation would never reach the cookie (found by the secret rotation fault
+    test: the connect-time pull that moves a cookie to the new key never reached the browser).
+    A tab's counter starts at the clock's milliseconds when it is bound, so a later state's
+    first value is above anything the earlier one reached in normal use; and the hook depends
+    on ``sync_seq``."""
     from reflex_session.reflex.client import session_client
 
     hooks = [str(hook) for hook in session_client().add_hooks()]
     seq = str(SessionState.sync_seq)
-    nonce = str(SessionState.sync_nonce)
-    (sync_hook,) = [h for h in hooks if f"if ({seq} > 0) rs.sync();" in h]
-    deps = sync_hook.rsplit("}, [", 1)[1]
-    assert seq in deps
-    assert nonce in deps
+    (sync_hook,) = [h for h in hooks if "rs.seq = seq;" in h]
+    assert seq in sync_hook.rsplit("}, [", 1)[1]
+    old = sub(make_root(), SessionState)
+    for _ in range(50):
+        old._queue("pull")
+    clock.advance(1)
+    fresh = sub(make_root(), SessionState)
+    assert fresh.sync_seq > old.sync_seq
 
 
 async def test_sync_on_an_overloaded_worker_answers_503_and_keeps_the_operations(
@@ -140,11 +148,11 @@ async def test_sync_on_an_overloaded_worker_answers_503_and_keeps_the_operations
     transport = httpx.ASGITransport(app=SyncEndpoint(auth))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         answer = await client.post(
-            "/api/session/sync", json={"token": "tab-1", "nonce": state.sync_nonce}
+            "/api/session/sync", json={"token": "tab-1"}, headers={"cookie": f"session_bind={BIND}"}
         )
     assert answer.status_code == 503
     assert answer.json() == {"error": "busy"}
     assert answer.headers["retry-after"] == "1"
     assert "set-cookie" not in answer.headers
     assert any("lock expired" in r.getMessage() for r in caplog.records)
-    assert all(state.sync_nonce not in r.getMessage() for r in caplog.records)
+    assert all(BIND not in r.getMessage() for r in caplog.records)

@@ -14,16 +14,19 @@ from typing import Any
 import httpx
 import pytest
 import reflex as rx
-from conftest import SECRET
+from conftest import BIND, OTHER_BIND, SECRET
+from reflex.istate.manager.memory import StateManagerMemory
 from reflex_base import constants
 from reflex_base.event import Event
 
 from reflex_session import CookieTooLarge, ReflexSession, patterns, route
+from reflex_session.clock import now_ms
 from reflex_session.reflex import SessionState, guarded, protected, require_auth
 from reflex_session.reflex.guard import decide
 from reflex_session.reflex.middleware import SessionEventMiddleware
 from reflex_session.reflex.runtime import ClientOptions, set_runtime
 from reflex_session.reflex.sync import SyncEndpoint, apply_operations
+from reflex_session.reflex.tab import presented_binding
 from reflex_session.testing import FakeClock
 
 
@@ -65,19 +68,30 @@ class FakeApp:
     def __init__(self) -> None:
         self._unevaluated_pages = {"admin": _Page(admin_page)}
         self.roots: dict[str, Any] = {}
+        # what the sync endpoint asks to know whether a tab exists (without creating it)
+        self.state_manager = StateManagerMemory(states=self.roots)
 
     @contextlib.asynccontextmanager
     async def modify_state(self, token: Any) -> AsyncIterator[Any]:
         yield self.roots.setdefault(token.ident, make_root())
 
 
-def make_root(path: str = "/dashboard", cookie: str = "", query: str = "") -> Any:
+def make_root(
+    path: str = "/dashboard", cookie: str = "", query: str = "", bind: str | None = BIND
+) -> Any:
+    """A tab's root state, bound (like after its first event) to the browser with ``bind``."""
     root = rx.State(_reflex_internal_init=True)
-    set_router(root, path, cookie, query)
+    set_router(root, path, cookie, query, bind)
+    if bind is not None:
+        sub(root, SessionState).bind_to(presented_binding(root))
     return root
 
 
-def set_router(root: Any, path: str, cookie: str = "", query: str = "") -> None:
+def set_router(
+    root: Any, path: str, cookie: str = "", query: str = "", bind: str | None = BIND
+) -> None:
+    if bind is not None:
+        cookie = f"session_bind={bind}" + (f"; {cookie}" if cookie else "")
     data = {
         constants.RouteVar.PATH: path,
         constants.RouteVar.ORIGIN: path + (f"?{query}" if query else ""),
@@ -117,7 +131,9 @@ ADA = {"id": "1", "email": "ada@example.com", "name": "Ada", "role": "admin", "t
 BOB = {"id": "2", "email": "bob@example.com", "name": "Bob", "role": "user"}
 
 
-def test_login_makes_the_state_live_at_once_and_queues_the_cookie(layer: Any) -> None:
+def test_login_makes_the_state_live_at_once_and_queues_the_cookie(
+    layer: Any, clock: FakeClock
+) -> None:
     root = make_root()
     state = sub(root, SessionState)
     assert state.status == "loading"
@@ -129,8 +145,7 @@ def test_login_makes_the_state_live_at_once_and_queues_the_cookie(layer: Any) ->
     assert json.loads(state._session_json)["accessToken"] == "secret-access"
     assert state.expires_at == session.expires_at
     assert [op["op"] for op in state._pending] == ["login"]
-    assert state.sync_seq == 1
-    assert state.sync_nonce
+    assert state.sync_seq == now_ms(clock) + 1
     # a second login is a new session id (fixation defence)
     again = state.login(ADA)
     assert again.id != session.id
@@ -288,28 +303,33 @@ async def test_navigation_applies_rules_and_page_requirements(layer: Any) -> Non
     assert decide("/admin", sub(ada, SessionState).current_session()).allowed
 
 
-async def test_sync_endpoint_checks_origin_and_nonce_and_sets_the_cookie(layer: Any) -> None:
+async def test_sync_endpoint_checks_origin_and_binding_and_sets_the_cookie(layer: Any) -> None:
     auth, app = layer
     root = app.roots.setdefault("tab-1", make_root())
     state = sub(root, SessionState)
     state.login(ADA, access_token="never-in-a-body")
     endpoint = SyncEndpoint(auth)
     transport = httpx.ASGITransport(app=endpoint)
+    mine = {"cookie": f"session_bind={BIND}"}
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         url = "/api/session/sync"
-        bad = await client.post(url, json={"token": "tab-1", "nonce": "guess"})
-        assert bad.status_code == 403
-        assert "set-cookie" not in bad.headers
+        # the token alone (what page JavaScript can read) is worth nothing: no binding cookie,
+        # another browser's binding, a malformed one
+        for cookie in (None, f"session_bind={OTHER_BIND}", "session_bind=short"):
+            bad = await client.post(
+                url, json={"token": "tab-1"}, headers={"cookie": cookie} if cookie else {}
+            )
+            assert bad.status_code == 403, cookie
+            assert "set-cookie" not in bad.headers
+            assert bad.json() == {"error": "not_bound"}
         assert state._pending, "a refused sync must not consume the pending operations"
         cross = await client.post(
-            url,
-            json={"token": "tab-1", "nonce": state.sync_nonce},
-            headers={"Origin": "https://evil.example"},
+            url, json={"token": "tab-1"}, headers={**mine, "Origin": "https://evil.example"}
         )
         assert cross.status_code == 403
         assert "set-cookie" not in cross.headers
-        assert (await client.post(url, content=b"{")).status_code == 400
-        ok = await client.post(url, json={"token": "tab-1", "nonce": state.sync_nonce})
+        assert (await client.post(url, content=b"{", headers=mine)).status_code == 400
+        ok = await client.post(url, json={"token": "tab-1"}, headers=mine)
         assert ok.status_code == 200
         assert ok.json() == {"status": "authenticated", "changed": True}
         assert "never-in-a-body" not in ok.text
@@ -319,9 +339,11 @@ async def test_sync_endpoint_checks_origin_and_nonce_and_sets_the_cookie(layer: 
         assert state._pending == []
         token = set_cookie.split(";")[0].split("=", 1)[1]
         assert auth.decrypt_session(token).access_token == "never-in-a-body"
-        # a fresh tab token (no state, so no nonce) is refused
-        stranger = await client.post(url, json={"token": "other-tab", "nonce": ""})
+        # a token with no state is refused, and no state is created for it
+        stranger = await client.post(url, json={"token": "other-tab"}, headers=mine)
         assert stranger.status_code == 403
+        assert stranger.json() == {"error": "not_bound"}
+        assert "other-tab" not in app.roots
 
 
 # -- store mode: revocation at the moment of the event, and pushed to open tabs ----------------
@@ -494,28 +516,6 @@ async def test_server_only_names_are_refused_as_events(layer: Any, handler: str)
     assert state._pending == []
 
 
-async def test_a_socket_from_a_foreign_origin_gets_no_session(layer: Any) -> None:
-    auth, _ = layer
-    jar = auth.jar(None)
-    await auth.create_session(jar, ADA)
-    root = make_root(cookie=f"session={jar.read()}")
-    data = root.router_data
-    headers = {"cookie": f"session={jar.read()}", "origin": "http://evil.example", "host": "app"}
-    root.router_data = root._update_router_vars({**data, constants.RouteVar.HEADERS: headers}, data)
-    state = sub(root, SessionState)
-    await state._load_from_cookie_header()
-    assert state.status == "unauthenticated"
-    # the same cookie from our own origin loads
-    root = make_root(cookie=f"session={jar.read()}")
-    data = root.router_data
-    root.router_data = root._update_router_vars(
-        {**data, constants.RouteVar.HEADERS: {**headers, "origin": "http://app"}}, data
-    )
-    state = sub(root, SessionState)
-    await state._load_from_cookie_header()
-    assert state.status == "authenticated"
-
-
 async def test_sync_keeps_the_operations_when_the_store_is_down(clock: FakeClock) -> None:
     from reflex_session.stores import MemoryStore, StoreUnavailable
 
@@ -532,7 +532,9 @@ async def test_sync_keeps_the_operations_when_the_store_is_down(clock: FakeClock
     transport = httpx.ASGITransport(app=SyncEndpoint(auth))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         url = "/api/session/sync"
-        down = await client.post(url, json={"token": "tab-1", "nonce": state.sync_nonce})
+        down = await client.post(
+            url, json={"token": "tab-1"}, headers={"cookie": f"session_bind={BIND}"}
+        )
         assert down.status_code == 503
         assert "set-cookie" not in down.headers
         assert [op["op"] for op in state._pending] == ["login"]  # kept for the next sync

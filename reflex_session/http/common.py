@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
@@ -42,16 +43,23 @@ def own_origin(scope: Scope) -> str | None:
     return f"{scheme}://{host}"
 
 
-def cross_site_reason(auth: ReflexSession[Any], scope: Scope) -> str | None:
+def cross_site_reason(
+    auth: ReflexSession[Any], scope: Scope, extra_trusted: Iterable[str] = ()
+) -> str | None:
     """Why a state-changing request must be refused as cross-site, or ``None`` if it is fine.
 
-    Browsers send ``Sec-Fetch-Site`` and ``Origin`` with every fetch that changes state. A request
-    whose site is not ours, or whose origin is neither ours nor trusted, is refused. A request with
-    neither header is not from a browser page (curl, a server), so it cannot be a CSRF vector.
+    Browsers send ``Sec-Fetch-Site`` and ``Origin`` with every fetch that changes state and with
+    every websocket handshake. A request whose site is not ours, or whose origin is neither ours
+    nor trusted, is refused. Origins are compared whole: scheme, host and port, so
+    ``http://app.example`` is not ``https://app.example``. A request with neither header is not
+    from a browser page (curl, a server), so it carries no ambient cookie to abuse.
+
+    Trusted: our own origin (the request's scheme and ``Host``), ``trusted_origins`` and
+    ``extra_trusted`` (the Reflex layer adds Reflex's ``deploy_url``).
     """
     headers = Headers(scope=scope)
     origin = headers.get("origin")
-    trusted = set(auth.config.trusted_origins)
+    trusted = {o.rstrip("/") for o in (*auth.config.trusted_origins, *extra_trusted)}
     mine = own_origin(scope)
     if mine:
         trusted.add(mine)

@@ -13,7 +13,8 @@ depends on time *in the browser*, so an idle page sends no websocket message at 
   cookie expired and signs the state out, so protected pages redirect to login).
 
 No token, cookie value or secret is ever handled here: the script sees only the Reflex client
-token (its own tab's id), the tab's sync nonce and timestamps.
+token (its own tab's name, worth nothing without the browser's HttpOnly binding cookie), the sync
+counter and timestamps.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ __all__ = ["SessionClient", "SessionCountdown", "session_client", "session_count
 _RUNTIME = """
 useEffect(() => {
   if (typeof window === 'undefined' || window.__reflexSession) return;
-  const rs = { nonce: null, chain: Promise.resolve(), syncs: 0, retries: 0 };
+  const rs = { seq: undefined, chain: Promise.resolve(), syncs: 0, retries: 0 };
   rs.url = () => {
     const u = getBackendURL(env.PING);
     u.pathname = %(sync_path)s;
@@ -43,11 +44,11 @@ useEffect(() => {
   };
   rs.run = async () => {
     const token = window.sessionStorage.getItem('token');
-    if (!token || !rs.nonce) return;
+    if (!token || rs.seq === undefined) return;
     const res = await fetch(rs.url(), {
       method: 'POST', credentials: 'include', cache: 'no-store',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ token, nonce: rs.nonce }),
+      body: JSON.stringify({ token }),
     });
     rs.syncs += 1;
     if (res.ok) {
@@ -78,39 +79,31 @@ useEffect(() => {
 }, []);
 """
 
-_NONCE = """
-useEffect(() => {
-  const rs = window.__reflexSession;
-  if (!rs) return;
-  const first = !rs.nonce && !!%(nonce)s;
-  rs.nonce = %(nonce)s;
-  // fetch on mount: the page's first look at the cookie goes through HTTP, so a page restored
-  // from the back/forward cache or a socket opened with an old cookie still shows the newest
-  if (first && %(fetch_on_mount)s) rs.sync();
-}, [%(nonce)s]);
-"""
-
 _PATH = """
 const reflexSessionLocation = useLocation();
 useEffect(() => {
   const rs = window.__reflexSession;
-  if (!rs || !rs.nonce) return;
+  if (!rs || rs.seq === undefined) return;
   if (rs.lastPath !== undefined && rs.lastPath !== reflexSessionLocation.pathname) rs.sync();
   rs.lastPath = reflexSessionLocation.pathname;
 }, [reflexSessionLocation.pathname]);
 """
 
-# ``nonce`` is a dependency too: a tab whose server-side state was replaced by a fresh one (a
-# restart that gave the tab a new token, Redis emptied) gets a new nonce and counts ``seq`` from
-# zero again, so the fresh state's first operation can carry the very ``seq`` this browser saw
-# last; a value-compared dependency on ``seq`` alone would never sync it.
+# ``sync_seq`` starts at the clock's milliseconds whenever a tab is bound to a fresh state, so a
+# state that replaced an older one (a restart that gave the tab a new token, Redis emptied) never
+# repeats a value this page saw, and the value-compared dependency always fires. The first value a
+# page sees is its mount: it syncs then only with ``fetch_on_mount`` (the page's first look at the
+# cookie goes through HTTP, so a page restored from the back/forward cache or a socket opened with
+# an old cookie still shows the newest).
 _SYNC = """
 useEffect(() => {
   const rs = window.__reflexSession;
-  if (!rs) return;
-  rs.nonce = %(nonce)s;
-  if (%(seq)s > 0) rs.sync();
-}, [%(seq)s, %(nonce)s]);
+  const seq = %(seq)s;
+  if (!rs || !seq) return;
+  const first = rs.seq === undefined;
+  rs.seq = seq;
+  if (!first || %(fetch_on_mount)s) rs.sync();
+}, [%(seq)s]);
 """
 
 _TIMERS = """
@@ -185,7 +178,6 @@ class SessionClient(rx.Fragment):  # type: ignore[misc]
         options = get_options()
         state_vars = [
             SessionState.sync_seq,
-            SessionState.sync_nonce,
             SessionState.expires_at,
             SessionState.last_activity,
             SessionState.status,
@@ -199,7 +191,6 @@ class SessionClient(rx.Fragment):  # type: ignore[misc]
         var_data = VarData.merge(*(v._get_all_var_data() for v in parts))
         values = {
             "sync_path": json.dumps(auth.config.api_path + "/sync"),
-            "nonce": _js(SessionState.sync_nonce),
             "seq": _js(SessionState.sync_seq),
             "expires": _js(SessionState.expires_at),
             "last_activity": _js(SessionState.last_activity),
@@ -212,7 +203,7 @@ class SessionClient(rx.Fragment):  # type: ignore[misc]
             "interval": options.refresh_interval or 0,
             "fetch_on_mount": "true" if options.fetch_on_mount else "false",
         }
-        hooks = [_RUNTIME, _NONCE, _SYNC, _TIMERS]
+        hooks = [_RUNTIME, _SYNC, _TIMERS]
         if options.refetch_on_path_change:
             hooks.append(_PATH)
         if options.auto_activity_refresh:

@@ -2,8 +2,11 @@
 
 It adds, without any other wiring by the app:
 
+* the browser binding cookie on every response that lacks it, the websocket handshake included
+  (:mod:`reflex_session.http.binding`), and the refusal of cross-site websocket handshakes;
 * the session API at ``api_path`` (``/api/session``) and its sync endpoint (``/api/session/sync``),
   composed with any ``api_transformer`` the app already has;
+* the binding check on Reflex's ``/_upload`` (:class:`.tab.UploadGuard`);
 * the page guard, in front of every page the backend serves (prod mode);
 * the Reflex middleware: session loaded at every websocket connect, rules applied at every
   client-side navigation, protected events checked at the moment they arrive;
@@ -15,10 +18,14 @@ Options are the reference's ``SessionProvider`` props (milliseconds, as there).
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..binding import BindingCookie
+from ..http.binding import BindingMiddleware
+from ..http.common import cross_site_reason
 from ..http.middleware import SessionMiddleware, raw_path_of
 from .client import session_client
 from .guard import decide
@@ -26,6 +33,7 @@ from .live import RedisRelay, set_relay
 from .middleware import SessionEventMiddleware
 from .runtime import ClientOptions, set_extension, set_runtime
 from .sync import SyncEndpoint
+from .tab import UploadGuard
 
 if TYPE_CHECKING:
     from reflex.app import App
@@ -35,7 +43,9 @@ if TYPE_CHECKING:
     from ..rules import Decision
     from ..session import Session
 
-__all__ = ["install"]
+__all__ = ["install", "trusted_page_origins"]
+
+security_log = logging.getLogger("reflex_session.security")
 
 
 def install(
@@ -94,6 +104,20 @@ def install(
     )
 
 
+def trusted_page_origins() -> tuple[str, ...]:
+    """Origins trusted besides our own and ``trusted_origins``: Reflex's ``deploy_url``.
+
+    Reflex's pages call the backend from ``deploy_url`` (its default is
+    ``http://localhost:<frontend port>``, the dev server's page origin). In prod mode pages and
+    backend share one origin, so this adds nothing an attacker can use unless ``deploy_url`` is
+    set to an origin you do not control.
+    """
+    import reflex as rx
+
+    url = rx.config.get_config().deploy_url
+    return (url.rstrip("/"),) if url else ()
+
+
 def _config_redis_url() -> str | None:
     """``redis_url`` from rxconfig.py (Reflex's Redis state manager), if the app set it there."""
     import reflex as rx
@@ -112,10 +136,11 @@ def _page_decision(scope: Scope, session: Session[Any] | None, decision: Decisio
 
 def _transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
     api = auth.handlers()
-    sync = SyncEndpoint(auth)
+    sync = SyncEndpoint(auth, extra_trusted=trusted_page_origins())
     api_path = auth.config.api_path
     sync_path = api_path + "/sync"
     custom = auth.authorize
+    binding = BindingCookie.for_session_cookie(auth.cookie_policy)
 
     async def page_hook(scope: Scope, session: Session[Any] | None, decision: Decision) -> Any:
         decision = _page_decision(scope, session, decision)
@@ -129,6 +154,7 @@ def _transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
 
     def transform(inner: ASGIApp) -> ASGIApp:
         guarded = SessionMiddleware(inner, auth, custom=page_hook)
+        uploads = UploadGuard(guarded, binding)
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http":
@@ -139,8 +165,20 @@ def _transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
                 if path.rstrip("/") == api_path:
                     await api(scope, receive, send)
                     return
+                if "/_upload" in path and scope.get("method") == "POST":
+                    await uploads(scope, receive, send)
+                    return
+            elif scope["type"] == "websocket":
+                reason = cross_site_reason(auth, scope, trusted_page_origins())
+                if reason is not None:
+                    # cross-site websocket hijacking: a page of another origin opening a socket
+                    # with the user's cookies never reaches Reflex
+                    security_log.warning("cross-site websocket refused (%s)", reason)
+                    await receive()
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
             await guarded(scope, receive, send)
 
-        return app
+        return BindingMiddleware(app, binding)
 
     return transform

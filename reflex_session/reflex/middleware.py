@@ -1,4 +1,8 @@
-"""The Reflex event middleware: the navigation hook and the per-event guard.
+"""The Reflex event middleware: the tab's binding, the navigation hook and the per-event guard.
+
+Before anything else, every event is checked against the tab's browser binding
+(:mod:`.tab`): an event whose socket did not come from the browser that owns the tab gets
+nothing and runs nothing, whatever state or handler it names.
 
 Reflex 0.10.1 sends ``<root>.hydrate_and_load`` on every websocket (re)connect and
 ``on_load_internal`` on every client-side navigation, and calls ``Middleware.preprocess`` before
@@ -21,6 +25,7 @@ from .guard import login_location, refusal_for
 from .registry import RequirementSpec, requirement_of, state_requirement
 from .runtime import get_auth, get_options
 from .state import SERVER_ONLY, SessionState
+from .tab import TabBinding, is_hydrate
 
 if TYPE_CHECKING:
     from reflex.app import App
@@ -81,7 +86,10 @@ async def _reload_if_lost(session_state: SessionState) -> None:
     """
     if session_state.status != "loading":
         return
-    log.warning("tab state without a session on a live socket (state lost?): reloading it")
+    await _reload(session_state)
+
+
+async def _reload(session_state: SessionState) -> None:
     await session_state._load_from_cookie_header()
     session_state._queue("pull")
 
@@ -89,12 +97,25 @@ async def _reload_if_lost(session_state: SessionState) -> None:
 class SessionEventMiddleware(rx.Middleware):
     """Loads the session at connect, guards navigations and protected events."""
 
+    def __init__(self) -> None:
+        self._binding = TabBinding()
+
     async def preprocess(self, app: App, state: BaseState, event: Event) -> StateUpdate | None:
+        refusal, rebound = await self._binding.check(state, event)
+        if refusal is not None:
+            return refusal
         name = event.name
-        if name.endswith(".hydrate_and_load"):
+        if is_hydrate(state, event):
+            # every path that hands the socket the whole state reads the session from *this*
+            # socket's cookie first
             session_state = await state.get_state(SessionState)
             await session_state._load_from_cookie_header()
             return None
+        if rebound:
+            # a fresh (or lost) state on a live socket: fill it from this socket's cookie, and
+            # let the next sync apply the browser's newest cookie
+            log.warning("tab state without a binding on a live socket (state lost?): reloading")
+            await _reload(await state.get_state(SessionState))
         if name.endswith(".on_load_internal"):
             if not get_options().refetch_on_path_change:
                 return None

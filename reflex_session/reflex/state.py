@@ -24,11 +24,9 @@ import functools
 import hashlib
 import json
 import logging
-import secrets
 import types
 from collections.abc import Callable, Mapping
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
-from urllib.parse import urlsplit
 
 import reflex as rx
 
@@ -74,7 +72,16 @@ class server_only(Generic[P, R]):
 
 #: Names of server-only methods: refused as events by the middleware, whatever the state.
 SERVER_ONLY = frozenset(
-    {"current_session", "login", "return_to", "update_session", "route_decision", "setvar"}
+    {
+        "bind_to",
+        "bound_to",
+        "current_session",
+        "login",
+        "return_to",
+        "update_session",
+        "route_decision",
+        "setvar",
+    }
 )
 
 #: Pending operations older than this are dropped unapplied (the tab never synced).
@@ -94,11 +101,11 @@ class SessionState(rx.State):
     last_activity: int = 0
     #: True within the "expiring soon" window (set by the browser's timer, reset by a refresh).
     is_expiring_soon: bool = False
-    #: Bumped whenever the cookie must catch up with the state (see the module docstring).
+    #: Bumped whenever the cookie must catch up with the state (see the module docstring). It
+    #: starts at the clock's milliseconds when the tab is bound, so a tab given a fresh state
+    #: never repeats a value its page already saw. Not a credential: the sync endpoint trusts
+    #: only the browser's HttpOnly binding cookie.
     sync_seq: int = 0
-    #: A per-tab capability for the sync endpoint (not a session secret: it authorises nothing
-    #: but "apply this tab's own pending operations to this browser's own cookie").
-    sync_nonce: str = ""
 
     #: The full session (tokens included) as JSON: backend-only, never sent to the browser. A
     #: string, not a dict, because Reflex wraps dict vars for change tracking, which made
@@ -106,6 +113,9 @@ class SessionState(rx.State):
     #: cached (:func:`_session_from_json`).
     _session_json: str = ""
     _pending: list[dict[str, Any]] = []  # noqa: RUF012 - backend-only Reflex var
+    #: The digest of the binding cookie of the browser that owns this tab (see
+    #: :mod:`reflex_session.reflex.tab`); empty until the first event binds it.
+    _bind: str = ""
 
     # -- the reference's hook values ----------------------------------------------------------
 
@@ -189,8 +199,6 @@ class SessionState(rx.State):
             self.last_activity = session.last_activity
             soon = get_options().expiring_soon or _default_soon(auth.policy.session_expiry)
             self.is_expiring_soon = session.expires_at - now_ms(auth.clock) <= soon * 1000
-        if not self.sync_nonce:
-            self.sync_nonce = secrets.token_urlsafe(16)
         callback = get_options().on_session_change
         if callback is not None and before != (session.id if session else None):
             try:
@@ -206,21 +214,29 @@ class SessionState(rx.State):
         ]
         self.sync_seq += 1
 
+    # -- the tab's binding (see .tab) ----------------------------------------------------------
+
+    @server_only
+    def bound_to(self) -> str:
+        """The binding digest of the browser that owns this tab ("" before the first event)."""
+        return self._bind
+
+    @server_only
+    def bind_to(self, binding: str) -> None:
+        """Make this (freshly reset) tab the property of the browser presenting ``binding``."""
+        self._bind = binding
+        self.sync_seq = now_ms(get_auth().clock)
+
     async def _load_from_cookie_header(self) -> None:
         """Fill the state from the cookie the websocket was opened with (at connect only).
 
         The websocket's headers are frozen at the handshake, so this is only trusted at
         (re)connect time; later the state is newer than those headers. In store mode this is
         one store read, so a session revoked while the tab was away is refused here too.
+        Cross-site sockets never get here: the ASGI layer refuses their handshake.
         """
         auth = get_auth()
         headers = self.router.headers
-        if _cross_site_handshake(headers, auth.config.trusted_origins):
-            # a page on another (sub)domain opened this socket with the user's cookie
-            # (cross-site websocket hijacking): it gets no session
-            security_log.warning("websocket from a foreign origin: the session is not loaded")
-            self._apply(None)
-            return
         https = str(getattr(headers, "origin", "") or "").startswith("https://")
         jar = auth.jar(getattr(headers, "cookie", "") or "", https=https)
         try:
@@ -320,15 +336,17 @@ class SessionState(rx.State):
 
     @rx.event
     def refresh(self) -> None:
-        """Extend the session now (the cookie follows through the sync request)."""
-        auth = get_auth()
+        """Extend the session: the browser's sync re-issues its cookie, and the state takes the
+        new expiry from that cookie.
+
+        The state never extends itself. A socket whose browser no longer holds the cookie (a
+        copied cookie that expired, a browser that signed out) cannot keep a session alive by
+        calling this: only a cookie the sync endpoint re-issued moves ``expires_at``.
+        """
         session = self.current_session()
         if session is None:
             self._apply(None)
             return
-        from ..lifecycle import refreshed
-
-        self._apply(refreshed(session, now_ms(auth.clock), auth.policy))
         self._queue("refresh", session_id=session.id)
 
     @rx.event
@@ -349,9 +367,40 @@ class SessionState(rx.State):
     devices: list[dict[str, Any]] = []  # noqa: RUF012 - a Reflex var, copied per instance
 
     @rx.event
-    async def load_devices(self) -> None:
+    async def load_devices(self) -> Any:
         """Fill :attr:`devices` from the store (store mode)."""
+        session, down = await self._live_session()
+        if session is None:
+            return None if down else self._signed_out_by_store()
         await self._fill_devices()
+        return None
+
+    async def _live_session(self) -> tuple[Session[Any] | None, bool]:
+        """The session if it is still live in the store *now*, as a guarded event checks it.
+
+        These store handlers are not ``@guarded`` (a signed-out page may call them), so they
+        check for themselves: a tab whose session was ended elsewhere must not list, end or
+        "sign out everywhere" on its behalf. A store outage reads as "no session" here (the
+        action is refused) but does not sign the tab out. Returns ``(session, store_down)``.
+        """
+        session = self.current_session()
+        if session is None:
+            return None, False
+        try:
+            live = await get_auth().is_live(session)
+        except StoreUnavailable:
+            log.error("session store unavailable: a devices action is refused")
+            return None, True
+        return (session, False) if live else (None, False)
+
+    def _signed_out_by_store(self) -> Any:
+        """The end of a store handler refused by :meth:`_live_session`: sign the tab out."""
+        if self._session_json:
+            self._pending = []
+            self._apply(None)
+            self._queue("logout")
+        self.devices = []
+        return self._enforce_route()
 
     async def _fill_devices(self) -> None:
         session = self.current_session()
@@ -373,9 +422,9 @@ class SessionState(rx.State):
     @rx.event
     async def sign_out_device(self, handle: str) -> Any:
         """End one of this user's sessions (from the devices list); its tabs follow at once."""
-        session = self.current_session()
+        session, down = await self._live_session()
         if session is None:
-            return self._enforce_route()
+            return None if down else self._signed_out_by_store()
         auth = get_auth()
         for record in await auth.list_sessions(session.user.id):
             if _handle(record.sid) == handle:
@@ -390,9 +439,9 @@ class SessionState(rx.State):
     @rx.event
     async def sign_out_everywhere(self, keep_this_device: bool = False) -> Any:
         """End every session of this user (or every other one); all their tabs follow at once."""
-        session = self.current_session()
+        session, down = await self._live_session()
         if session is None:
-            return self._enforce_route()
+            return None if down else self._signed_out_by_store()
         auth = get_auth()
         await auth.end_user_sessions(
             session.user.id, except_session_id=session.id if keep_this_device else None
@@ -437,26 +486,6 @@ class SessionState(rx.State):
         if decision.allowed or not decision.location:
             return None
         return rx.redirect(decision.location, replace=True)
-
-
-def _cross_site_handshake(headers: Any, trusted: tuple[str, ...]) -> bool:
-    """Whether the websocket was opened by a page of another origin.
-
-    Reflex's default ``cors_allowed_origins="*"`` lets any page open a socket, and browsers send
-    a ``SameSite=Lax`` cookie on a same-site handshake (a sibling subdomain); the session is only
-    loaded for our own origin, the configured ``trusted_origins`` and Reflex's ``deploy_url``.
-    A client that sends no Origin is not a browser page.
-    """
-    origin = str(getattr(headers, "origin", "") or "").rstrip("/")
-    if not origin:
-        return False
-    if urlsplit(origin).netloc == str(getattr(headers, "host", "") or ""):
-        return False
-    allowed = {o.rstrip("/") for o in trusted}
-    deploy_url = rx.config.get_config().deploy_url
-    if deploy_url:
-        allowed.add(deploy_url.rstrip("/"))
-    return origin not in allowed
 
 
 def _handle(sid: str) -> str:

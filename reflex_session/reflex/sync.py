@@ -1,9 +1,15 @@
 """``POST /api/session/sync``: where the browser's HttpOnly cookie catches up with the state.
 
-The request body is ``{"token": <Reflex client token>, "nonce": <SessionState.sync_nonce>}`` and
-nothing else: the operations to apply are taken from that tab's server-side state, never from the
-request. They are applied in order to the cookie *the request carries* — the browser's newest
-cookie, which another tab may have changed since this tab last looked:
+The request body is ``{"token": <Reflex client token>}`` and nothing else. The token only names
+the tab; what authorises the request is the browser's HttpOnly binding cookie, which must match
+the one the tab was bound to (:mod:`.tab`). A page script that read the token can therefore make
+this endpoint do nothing for any browser but the one that owns the tab — not fetch its login
+cookie, not apply its operations to another cookie jar. A token with no state is refused without
+creating one.
+
+The operations to apply are taken from that tab's server-side state, never from the request. They
+are applied in order to the cookie *the request carries* — the browser's newest cookie, which
+another tab may have changed since this tab last looked:
 
 ========  ===================================================================================
 login     write the new session (a new id: a login never reuses a session)
@@ -20,7 +26,6 @@ so the page can tell its other tabs; it never contains the cookie, a token or th
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -29,11 +34,13 @@ from reflex_base.utils.exceptions import LockExpiredError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from ..binding import BindingCookie, digests_match
 from ..errors import CookieTooLarge, ForbiddenUpdate
-from ..http.common import NO_STORE_HEADERS, cross_site_reason, jar_for_scope
+from ..http.common import NO_STORE_HEADERS, cross_site_reason, jar_for_scope, request_is_https
 from ..lifecycle import merged
 from ..stores.base import StoreUnavailable
 from .runtime import get_app
+from .tab import tab_exists
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -90,8 +97,10 @@ async def apply_operations(
 class SyncEndpoint:
     """ASGI endpoint applying a tab's pending operations to the browser's cookie."""
 
-    def __init__(self, auth: ReflexSession[Any]) -> None:
+    def __init__(self, auth: ReflexSession[Any], *, extra_trusted: tuple[str, ...] = ()) -> None:
         self.auth = auth
+        self.extra_trusted = extra_trusted
+        self.binding = BindingCookie.for_session_cookie(auth.cookie_policy)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -122,7 +131,7 @@ class SyncEndpoint:
 
         if request.method != "POST":
             return 405, {"error": "method_not_allowed"}, None
-        reason = cross_site_reason(self.auth, request.scope)
+        reason = cross_site_reason(self.auth, request.scope, self.extra_trusted)
         if reason is not None:
             security_log.warning("cross-site session sync refused (%s)", reason)
             return 403, {"error": "cross_site"}, None
@@ -133,18 +142,26 @@ class SyncEndpoint:
                 return 413, {"error": "body_too_large"}, None
         try:
             data = json.loads(raw)
-            token, nonce = data["token"], data["nonce"]
-            if not (isinstance(token, str) and isinstance(nonce, str) and 0 < len(token) <= 128):
+            token = data["token"]
+            if not (isinstance(token, str) and 0 < len(token) <= 128):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
             return 400, {"error": "bad_request"}, None
-        jar = jar_for_scope(self.auth, request.scope)
+        presented = self.binding.read_digest(
+            request.headers.get("cookie"), request_is_https=request_is_https(request.scope)
+        )
+        if presented is None:
+            security_log.warning("session sync without a browser binding refused")
+            return 403, {"error": "not_bound"}, None
         app = get_app()
+        if not await tab_exists(app, token):
+            return 403, {"error": "not_bound"}, None
+        jar = jar_for_scope(self.auth, request.scope)
         async with app.modify_state(BaseStateToken(ident=token, cls=SessionState)) as root:
             state = await root.get_state(SessionState)
-            if not state.sync_nonce or not hmac.compare_digest(state.sync_nonce, nonce):
-                security_log.warning("session sync with a wrong nonce refused")
-                return 403, {"error": "bad_nonce"}, None
+            if not digests_match(state.bound_to(), presented):
+                security_log.warning("session sync from another browser than the tab's refused")
+                return 403, {"error": "not_bound"}, None
             ops, state._pending = list(state._pending), []
             try:
                 session = await apply_operations(self.auth, jar, ops)

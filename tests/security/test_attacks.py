@@ -33,6 +33,8 @@ from typing import Any
 import httpx
 import pytest
 import reflex as rx
+from conftest import BIND, OTHER_BIND
+from reflex.istate.manager.memory import StateManagerMemory
 from reflex_base import constants
 from sec_helpers import (
     OTHER_SECRET,
@@ -58,6 +60,7 @@ from reflex_session.keys import derive_key
 from reflex_session.reflex import SessionState
 from reflex_session.reflex.runtime import ClientOptions, set_runtime
 from reflex_session.reflex.sync import SyncEndpoint, apply_operations
+from reflex_session.reflex.tab import presented_binding
 from reflex_session.storemode import DATA_SUFFIX
 from reflex_session.testing import FakeClock
 
@@ -266,7 +269,7 @@ class TestSessionFixation:
         state = reflex_app.tab(auth, "victim-tab")
         queued = state.login(VICTIM)
         assert queued.id != planted_sid
-        response = await reflex_app.sync(auth, "victim-tab", state.sync_nonce, planted_cookie)
+        response = await reflex_app.sync(auth, "victim-tab", planted_cookie)
         assert response.status_code == 200, response.text
         assert response.json() == {"status": "authenticated", "changed": True}
         victim_cookie = our_cookie(response)
@@ -294,6 +297,7 @@ class ReflexHarness:
     def __init__(self) -> None:
         self._unevaluated_pages: dict[str, Any] = {}
         self.roots: dict[str, Any] = {}
+        self.state_manager = StateManagerMemory(states=self.roots)
 
     @contextlib.asynccontextmanager
     async def modify_state(self, token: Any) -> AsyncIterator[Any]:
@@ -308,6 +312,7 @@ class ReflexHarness:
                 "origin": "http://testserver",
                 "host": "testserver",
                 "user-agent": "pytest",
+                "cookie": f"session_bind={BIND}",
             },
             constants.RouteVar.CLIENT_TOKEN: client_token,
         }
@@ -315,29 +320,34 @@ class ReflexHarness:
         return root
 
     def tab(self, auth: ReflexSession[Any], client_token: str) -> Any:
+        """The victim's tab, bound to the victim's browser (binding ``BIND``)."""
         set_runtime(self, auth, ClientOptions())  # type: ignore[arg-type]
         root = self.roots.setdefault(client_token, self.root(client_token))
-        return root.get_substate(SessionState.get_full_name().split(".")[1:])
+        state = root.get_substate(SessionState.get_full_name().split(".")[1:])
+        state.bind_to(presented_binding(root))
+        return state
 
     async def sync(
         self,
         auth: ReflexSession[Any],
-        client_token: str,
-        nonce: Any,
+        client_token: Any,
         cookie: str | None = None,
         headers: dict[str, str | None] | None = None,
         method: str = "POST",
+        bind: str | None = BIND,
     ) -> httpx.Response:
+        """``POST /api/session/sync`` from the browser holding the binding ``bind``."""
         set_runtime(self, auth, ClientOptions())  # type: ignore[arg-type]
         merged = {**same_origin(), **(headers or {})}
         sent = {k: v for k, v in merged.items() if v is not None}
+        jar = [f"session_bind={bind}"] if bind is not None else []
         if cookie is not None:
-            sent["cookie"] = f"session={cookie}"
+            jar.append(f"session={cookie}")
+        if jar:
+            sent["cookie"] = "; ".join(jar)
         transport = httpx.ASGITransport(app=SyncEndpoint(auth))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            content = (
-                None if method == "GET" else json.dumps({"token": client_token, "nonce": nonce})
-            )
+            content = None if method == "GET" else json.dumps({"token": client_token})
             return await client.request(method, "/api/session/sync", headers=sent, content=content)
 
 
@@ -568,13 +578,13 @@ class TestCrossSiteWrites:
         self, clock: FakeClock, reflex_app: ReflexHarness, headers: dict[str, str]
     ) -> None:
         """Login CSRF and forced logout through ``POST /api/session/sync``: even with the tab's
-        right nonce (which another site cannot read, but assume it leaked), a request that is
+        browser binding (the cookie goes along with a cross-site request), a request that is
         not from our origin is 403, sets no cookie and leaves the tab's queued operations for
         the real sync."""
         auth = build_auth(clock)
         state = reflex_app.tab(auth, "tab-x")
         state.login(MALLORY)  # what the attacker wants written into the victim's browser
-        response = await reflex_app.sync(auth, "tab-x", state.sync_nonce, headers=bare(headers))
+        response = await reflex_app.sync(auth, "tab-x", headers=bare(headers))
         assert response.status_code == 403, response.text
         assert response.json() == {"error": "cross_site"}
         assert response.headers.get_list("set-cookie") == []
@@ -591,38 +601,40 @@ class TestCrossSiteWrites:
         auth = build_auth(clock)
         state = reflex_app.tab(auth, "tab-y")
         state.login(VICTIM)
-        response = await reflex_app.sync(auth, "tab-y", state.sync_nonce, headers=bare(headers))
+        response = await reflex_app.sync(auth, "tab-y", headers=bare(headers))
         assert response.status_code == 200, response.text
         assert our_cookie(response)
 
-    async def test_sync_endpoint_binds_the_nonce_to_its_tab(
+    async def test_sync_endpoint_serves_only_the_browser_that_owns_the_tab(
         self, clock: FakeClock, reflex_app: ReflexHarness
     ) -> None:
-        """A nonce opens only its own tab's queue: tab B's nonce on tab A, an empty nonce, a
-        nonce of the wrong type, and other methods than POST change nothing and set no
-        cookie; tab A's queue is still there for its real sync."""
+        """The tab's token is readable by page JavaScript, so it opens nothing alone: another
+        browser's binding, no binding, a malformed binding, a token of the wrong type, and other
+        methods than POST change nothing and set no cookie; the victim's queue is still there
+        for its real sync."""
         auth = build_auth(clock)
         victim_tab = reflex_app.tab(auth, "tab-a")
         victim_tab.login(VICTIM)
         attacker_tab = reflex_app.tab(auth, "tab-b")
         attacker_tab.login(MALLORY)
-        for nonce, status in (
-            (attacker_tab.sync_nonce, 403),
-            ("", 403),
-            (victim_tab.sync_nonce.upper(), 403),
-            (None, 400),
-            ([victim_tab.sync_nonce], 400),
-            ({"$ne": ""}, 400),
+        for token, bind, status in (
+            ("tab-a", OTHER_BIND, 403),
+            ("tab-a", None, 403),
+            ("tab-a", BIND.lower()[:-1], 403),
+            ("tab-a", BIND + "x", 403),
+            (None, BIND, 400),
+            (["tab-a"], BIND, 400),
+            ({"$ne": ""}, BIND, 400),
         ):
-            response = await reflex_app.sync(auth, "tab-a", nonce)
-            assert response.status_code == status, (nonce, response.text)
+            response = await reflex_app.sync(auth, token, bind=bind)
+            assert response.status_code == status, (token, bind, response.text)
             assert response.headers.get_list("set-cookie") == []
         for method in ("GET", "PUT", "DELETE", "PATCH"):
-            response = await reflex_app.sync(auth, "tab-a", victim_tab.sync_nonce, method=method)
+            response = await reflex_app.sync(auth, "tab-a", method=method)
             assert response.status_code == 405, method
             assert response.headers.get_list("set-cookie") == []
         assert [op["op"] for op in victim_tab._pending] == ["login"]
-        response = await reflex_app.sync(auth, "tab-a", victim_tab.sync_nonce)
+        response = await reflex_app.sync(auth, "tab-a")
         assert response.status_code == 200
         assert auth.decrypt_session(our_cookie(response)).user.id == "victim"
 

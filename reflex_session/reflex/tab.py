@@ -1,0 +1,219 @@
+"""The tab's binding to its browser: the only place that decides whose a tab's state is.
+
+Reflex keys a tab's server-side state by the client token in ``sessionStorage``, which any script on
+the page can read. This module makes that token worth nothing alone: the state remembers the
+digest of the HttpOnly binding cookie (:mod:`reflex_session.binding`) of the browser that opened it,
+and every event must come over a websocket whose handshake carried the same cookie.
+
+=====================================  =========================================================
+the event's socket presents            what happens
+=====================================  =========================================================
+the tab's own binding                  the event runs as usual
+another binding, on a hydrate          a new browser took this token: the whole state tree is
+(``hydrate`` / ``hydrate_and_load``)   reset to its defaults *before* anything is sent, then
+                                       bound to the new browser and filled from *its* cookies
+another binding, any other event       refused: no handler runs, nothing is sent back
+nothing bound yet (fresh or lost       reset, bound to this socket's browser, filled from its
+state)                                 cookies, then the event runs
+=====================================  =========================================================
+
+A socket that carries no binding cookie at all (the browser refuses cookies) is bound to its own
+socket id instead: the tab works for as long as that socket lives, and nothing it holds can be
+reached from any other connection. The sync endpoint refuses such a tab, so it can never receive
+a session cookie.
+
+The same check guards the HTTP entry points keyed by the token: ``/api/session/sync``
+(:mod:`.sync`) and Reflex's ``/_upload`` (:class:`UploadGuard`), which compare the request's own
+binding cookie with the tab's.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING, Any
+
+from reflex.state import BaseState, State, StateUpdate
+from reflex_base.event import get_hydrate_event
+from reflex_base.utils.format import format_event_handler
+
+from ..binding import BindingCookie, digest, digests_match
+from .runtime import get_app, get_auth
+
+if TYPE_CHECKING:
+    from reflex_base.event import Event
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = [
+    "TabBinding",
+    "UploadGuard",
+    "is_hydrate",
+    "presented_binding",
+    "reset_tree",
+    "tab_exists",
+]
+
+security_log = logging.getLogger("reflex_session.security")
+
+
+@functools.lru_cache(maxsize=1)
+def _hydrate_names() -> frozenset[str]:
+    """Every event that hands a socket the whole state: Reflex's ``hydrate`` and the
+    ``hydrate_and_load`` its page sends at each (re)connect."""
+    return frozenset(
+        format_event_handler(State.event_handlers[name]) for name in ("hydrate", "hydrate_and_load")
+    )
+
+
+def is_hydrate(state: BaseState, event: Event) -> bool:
+    return event.name == get_hydrate_event(state) or event.name in _hydrate_names()
+
+
+@functools.lru_cache(maxsize=1)
+def _cookie() -> BindingCookie:
+    return BindingCookie.for_session_cookie(get_auth().cookie_policy)
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest_of_header(cookie_header: str, https: bool) -> str | None:
+    """Cached per handshake header: a socket presents the same header on every event."""
+    return _cookie().read_digest(cookie_header, request_is_https=https)
+
+
+def presented_binding(state: BaseState) -> str:
+    """The binding digest this event's socket presents (never empty).
+
+    Read from the handshake headers Reflex attaches to every event of a socket, which the client
+    cannot replace. Without a binding cookie the socket id stands in, so such a tab is bound to
+    the one connection.
+    """
+    headers = state.router.headers
+    header = str(getattr(headers, "cookie", "") or "")
+    https = str(getattr(headers, "origin", "") or "").startswith("https://")
+    found = _digest_of_header(header, https) if header else None
+    if found is not None:
+        return found
+    return "socket:" + digest(state.router.session.session_id or "none")
+
+
+async def reset_tree(root: BaseState) -> None:
+    """Reset every state of the tab to its defaults, loading the substates that are not loaded.
+
+    With Reflex's Redis manager only the substates an event needs are in memory; a reset of those
+    alone would leave the rest of the previous owner's data to be loaded later.
+    """
+
+    async def load_all(state_cls: type[BaseState]) -> None:
+        for sub in state_cls.get_substates():
+            await root.get_state(sub)
+            await load_all(sub)
+
+    await load_all(type(root))
+    root.reset()  # type: ignore[no-untyped-call]
+
+
+class TabBinding:
+    """Checks an event's socket against the tab it addresses (see the module docstring)."""
+
+    async def check(self, state: BaseState, event: Event) -> tuple[StateUpdate | None, bool]:
+        """``(refusal, rebound)``: a ``StateUpdate`` to send instead of running the event, or
+        ``None`` to go on; ``rebound`` says the tab was just reset and bound to this socket."""
+        from .state import SessionState
+
+        session_state = await state.get_state(SessionState)
+        presented = presented_binding(state)
+        expected = session_state.bound_to()
+        if digests_match(expected, presented):
+            return None, False
+        if expected and not is_hydrate(state, event):
+            security_log.warning(
+                "event refused: the socket does not carry the tab's browser binding"
+            )
+            return StateUpdate(), False
+        if expected:
+            security_log.warning(
+                "a socket with another browser's binding hydrated a tab: its state was reset"
+            )
+        root = state._get_root_state()
+        await reset_tree(root)
+        session_state = await root.get_state(SessionState)
+        session_state.bind_to(presented)
+        return None, True
+
+
+async def tab_binding(token: str) -> str | None:
+    """The binding digest of the tab ``token``, or ``None`` when no such tab exists.
+
+    Never creates a state: an HTTP request naming a random token must cost nothing.
+    """
+    from reflex.istate.manager.token import BaseStateToken
+
+    from .state import SessionState
+
+    app = get_app()
+    if not await tab_exists(app, token):
+        return None
+    async with app.modify_state(BaseStateToken(ident=token, cls=SessionState)) as root:
+        state = await root.get_state(SessionState)
+        return state.bound_to() or None
+
+
+async def tab_exists(app: Any, token: str) -> bool:
+    """Whether Reflex's state manager holds a state for ``token``, without creating one.
+
+    Reflex has no such call, so this asks each of its three managers in its own terms (their
+    public attributes). An unknown manager is assumed to hold it (the caller still checks the
+    binding, which a state created now would not have).
+    """
+    from reflex.istate.manager.disk import StateManagerDisk
+    from reflex.istate.manager.memory import StateManagerMemory
+    from reflex.istate.manager.redis import StateManagerRedis
+    from reflex.istate.manager.token import BaseStateToken
+
+    from .state import SessionState
+
+    manager = getattr(app, "state_manager", None)
+    if isinstance(manager, StateManagerMemory):
+        return token in manager.states
+    if isinstance(manager, StateManagerDisk):
+        root = BaseStateToken(ident=token, cls=SessionState.get_root_state())
+        return token in manager.states or manager.token_path(root).exists()
+    if isinstance(manager, StateManagerRedis):
+        key = BaseStateToken(ident=token, cls=SessionState)
+        return bool(await manager.redis.exists(str(key)))
+    return True
+
+
+class UploadGuard:
+    """ASGI guard for Reflex's ``/_upload``: the upload's tab must be bound to this browser.
+
+    An upload names its tab by the ``reflex-client-token`` header and runs its handler through
+    Reflex's event processor *without* a socket, so the per-event check would see the headers of
+    the tab's last socket, not this request's. The request's own binding cookie is compared here
+    instead, before Reflex reads the body.
+    """
+
+    def __init__(self, app: ASGIApp, cookie: BindingCookie) -> None:
+        self.app = app
+        self.cookie = cookie
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from starlette.datastructures import Headers
+        from starlette.responses import JSONResponse
+
+        from ..http.common import NO_STORE_HEADERS, request_is_https
+
+        headers = Headers(scope=scope)
+        token = headers.get("reflex-client-token") or ""
+        presented = self.cookie.read_digest(
+            headers.get("cookie"), request_is_https=request_is_https(scope)
+        )
+        bound = await tab_binding(token) if 0 < len(token) <= 128 and presented else None
+        if bound is None or not digests_match(bound, presented):
+            security_log.warning("upload refused: the request does not carry the tab's binding")
+            response = JSONResponse(
+                {"error": "not_bound"}, status_code=403, headers=NO_STORE_HEADERS
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
