@@ -12,6 +12,9 @@ The claims set (the JWE plaintext, readable by ``jose``'s ``jwtDecrypt``)::
     {"jti": session id, "iat": issued (s), "exp": expires (s), "createdAt": ms,
      "user": {...}, "accessToken"?: str, "refreshToken"?: str}
 
+A peer's ``nbf`` (not before) is honoured on read, with the same leeway as ``iat``; we never
+write one.
+
 ``lastActivity`` is the time of issue (``iat``), so it is not stored twice.
 
 Reading is *total* at :meth:`SessionCodec.read`: whatever the input, the answer is a session or
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -30,6 +34,7 @@ from typing import Any, Generic
 
 import jwt
 from jwt.exceptions import (
+    DecodeError,
     ExpiredSignatureError,
     PyJWTError,
 )
@@ -63,6 +68,12 @@ class _ClaimChecks(jwt.PyJWT):
     def check(self, claims: dict[str, Any], now: float, leeway: float) -> None:
         self._validate_required_claims(claims, _REQUIRED)
         self._validate_iat(claims, now, leeway)
+        if "nbf" in claims:  # optional (RFC 7519 §4.1.5); a JOSE peer may set it, we never do
+            nbf = claims["nbf"]
+            # a NumericDate is a JSON number; PyJWT's int() alone would also take "0" or true
+            if type(nbf) is not int and not (type(nbf) is float and math.isfinite(nbf)):
+                raise DecodeError("Not Before claim (nbf) must be a number.")
+            self._validate_nbf(claims, now, leeway)
         # expiry is strict: leeway only forgives a reader whose clock is behind the issuer's
         self._validate_exp(claims, now, 0)
         self._validate_jti(claims)

@@ -23,6 +23,12 @@ between wildcards the one with the longer literal prefix wins (``/admin/users/*`
 ``/admin/*``, which beats ``/*``); on a tie the rule listed first wins. Order in the list therefore
 only matters between equally specific rules.
 
+Paths are judged as the page a static server serves for them (:func:`canonical_path`): decoded,
+dot segments resolved, and a page's file name reduced to the page, so ``/admin.html``,
+``/admin/index.html`` and ``/admin/`` are all judged as ``/admin`` (a production build serves
+``admin.html`` or ``admin/index.html`` for all of them). A pattern naming such a file
+(``/admin.html``, ``/admin/index``) is refused: it could never match.
+
 Locales: with ``locales=("en", "ar")`` a leading ``/en`` or ``/ar`` segment is stripped before
 matching and kept in redirects (``/ar/dashboard`` -> ``/ar/login?callbackUrl=%2Far%2Fdashboard``).
 """
@@ -46,6 +52,7 @@ __all__ = [
     "canonical_path",
     "has_role",
     "patterns",
+    "resolve_path",
     "route",
     "safe_return_to",
 ]
@@ -70,6 +77,11 @@ class RouteRule:
             raise ValueError(f"route type must be one of {_ROUTE_TYPES}, not {self.type!r}")
         if not self.pattern.startswith("/"):
             raise ValueError(f"route pattern must start with '/': {self.pattern!r}")
+        if self.kind != "prefix" and _page_of(self._prefix) != self._prefix:
+            raise ValueError(
+                f"route pattern {self.pattern!r} names a page file, which is judged as its page "
+                f"({_page_of(self._prefix)!r}); write the page's path instead"
+            )
 
     @property
     def _prefix(self) -> str:
@@ -224,8 +236,8 @@ def _strip_locale(path: str, locales: Sequence[str]) -> tuple[str, str]:
     return "", path
 
 
-def canonical_path(raw_path: str) -> str:
-    """The path a file server would serve: percent-decoded, slashes collapsed, dots resolved.
+def resolve_path(raw_path: str) -> str:
+    """The path a file server resolves: percent-decoded, slashes collapsed, dots resolved.
 
     ``raw_path`` is still percent-encoded (an ASGI ``raw_path``), so a ``%3F`` or ``%23`` in it is
     part of the path, never a query or fragment. ``//dashboard`` must not read as a host, and
@@ -236,6 +248,29 @@ def canonical_path(raw_path: str) -> str:
     if not resolved.startswith("/"):
         resolved = "/" + resolved
     return _normalise(_SLASHES.sub("/", resolved))
+
+
+def _page_of(path: str) -> str:
+    """The page a resolved path names: ``/a.html``, ``/a/index.html``, ``/a/index`` -> ``/a``.
+
+    A production build serves the page ``/a`` from ``a.html`` or ``a/index.html``, and those file
+    names answer by themselves, so they must be judged as the page. Case-insensitive, as the file
+    system behind the server may be.
+    """
+    head, _, last = path.rpartition("/")
+    if last[-5:].lower() == ".html":
+        last = last[:-5]
+    if last.lower() == "index":
+        last = ""
+    return _normalise(f"{head}/{last}")
+
+
+def canonical_path(raw_path: str) -> str:
+    """The page the guard judges for ``raw_path``: :func:`resolve_path`, then the page's own
+    file name (``.html``, ``/index.html``, ``/index``) dropped, so ``/admin.html``,
+    ``/%61dmin%2Ehtml`` and ``/admin/index.html`` are all ``/admin``, and ``/index.html`` is ``/``.
+    """
+    return _page_of(resolve_path(raw_path))
 
 
 def _localised(prefix: str, path: str) -> str:
@@ -314,7 +349,7 @@ class RouteGuard:
         if session is None:
             collapsed = _SLASHES.sub("/", raw_path)
             if canonical_path(collapsed) != _normalise(unquote(collapsed)):
-                collapsed = quote(clean)  # dot segments: send back the resolved path
+                collapsed = quote(clean)  # dot segments, a page's file name: send the page
             original = collapsed + (f"?{query}" if query else "")
             return Decision("redirect", "login", self.login_url(original, prefix), rule)
         if rule is not None and rule.requires is not None and not rule.requires(session):

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from starlette.datastructures import MutableHeaders
 from starlette.responses import RedirectResponse, Response
 
-from ..rules import Decision, canonical_path
+from ..rules import Decision, resolve_path
 from .common import NO_STORE_HEADERS, jar_for_scope
 
 if TYPE_CHECKING:
@@ -57,7 +57,8 @@ DEFAULT_SKIP_PREFIXES = (
 def _is_static(path: str) -> bool:
     """A file of the build (``.js``, ``.css``, images), but never an ``.html`` page.
 
-    ``path`` is canonical (dots resolved), so ``/dashboard/.`` cannot pass for a file.
+    ``path`` is resolved (dots resolved), so ``/dashboard/.`` cannot pass for a file. It still
+    has the page's file name: ``/app.js.html`` is a page (whose name has a dot), not ``/app.js``.
     """
     last = path.rsplit("/", 1)[-1]
     if "." not in last.strip("."):
@@ -90,7 +91,8 @@ class SessionMiddleware:
     def guards(self, scope: Scope) -> bool:
         if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD"):
             return False
-        path = canonical_path(raw_path_of(scope))
+        # what is a page is decided on the served path; the rules then judge the page it names
+        path = resolve_path(raw_path_of(scope))
         if _is_static(path):
             return False
         return not any(
