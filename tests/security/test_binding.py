@@ -1,0 +1,465 @@
+"""Issue 11: a client token or anything else page JavaScript can read is worth nothing.
+
+The attacker: an XSS on any page of the app. It reads ``sessionStorage.token`` (Reflex's client
+token), every state var and every response body, then acts from another machine with its own
+websocket and HTTP client, with no cookie of the victim (they are HttpOnly), or with its own.
+
+Each test drives the layer as that attacker would and asserts what they can *do*: no handler
+runs, nothing of the victim's state is sent, no cookie of the victim's is issued to them. The
+tab's owner is the browser holding the binding cookie ``BIND``; the attacker holds ``OTHER_BIND``
+or none. Each test here fails on the main before the binding (checked when it was written: the
+events ran, the hydrate sent the victim's state, the sync answered with the victim's cookie).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from conftest import BIND, OTHER_BIND
+from reflex.state import State
+from reflex_base import constants
+from reflex_base.event import Event, get_hydrate_event
+from reflex_base.utils.format import format_event_handler
+from test_reflex_state import (
+    ADA,
+    BOB,
+    GuardedState,
+    _preprocess,
+    _signed_in_tab,
+    layer,  # noqa: F401 - the fixture
+    make_root,
+    store_layer,  # noqa: F401 - the fixture
+    sub,
+)
+
+from reflex_session.binding import BindingCookie, digest
+from reflex_session.cookies import CookiePolicy
+from reflex_session.http.binding import BindingMiddleware
+from reflex_session.reflex import SessionState
+from reflex_session.reflex.middleware import SessionEventMiddleware
+from reflex_session.reflex.sync import SyncEndpoint
+from reflex_session.reflex.tab import UploadGuard
+from reflex_session.testing import FakeClock
+
+HYDRATE = format_event_handler(State.event_handlers["hydrate"])
+HYDRATE_AND_LOAD = format_event_handler(State.event_handlers["hydrate_and_load"])
+
+
+def from_socket(root: Any, cookie: str | None, sid: str = "attacker-sid") -> None:
+    """Make the next event arrive as Reflex delivers it from another websocket: with *that*
+    socket's handshake headers (``cookie``) and session id in the router data."""
+    data = root.router_data
+    headers = {**data[constants.RouteVar.HEADERS], "cookie": cookie or ""}
+    root.router_data = root._update_router_vars(
+        {**data, constants.RouteVar.HEADERS: headers, constants.RouteVar.SESSION_ID: sid}, data
+    )
+
+
+def snapshot(root: Any) -> dict[str, Any]:
+    state = sub(root, SessionState)
+    return {
+        "session": state._session_json,
+        "pending": list(state._pending),
+        "status": state.status,
+        "expires_at": state.expires_at,
+        "count": sub(root, GuardedState).count,
+        "seq": state.sync_seq,
+    }
+
+
+SESSION_STATE = SessionState.get_full_name()
+EVERY_KIND_OF_HANDLER = [
+    f"{GuardedState.get_full_name()}.bump",  # @guarded
+    f"{GuardedState.get_full_name()}.free",  # unguarded, on an app state
+    f"{SESSION_STATE}.refresh",
+    f"{SESSION_STATE}.update",
+    f"{SESSION_STATE}.logout",
+    f"{SESSION_STATE}.load_devices",
+    f"{SESSION_STATE}.sign_out_everywhere",
+    f"{SESSION_STATE}.recalculate",
+    f"{SESSION_STATE}.enforce_route",
+    "reflex___state____state.on_load_internal",
+    "reflex___state____state.set_is_hydrated",
+]
+
+
+# -- events over the attacker's own socket ----------------------------------------------------
+
+
+@pytest.mark.parametrize("handler", EVERY_KIND_OF_HANDLER)
+@pytest.mark.parametrize(
+    "cookie",
+    [None, f"session_bind={OTHER_BIND}", "session_bind=not-a-binding"],
+    ids=["no-cookie", "other-browser", "malformed"],
+)
+async def test_an_event_from_another_socket_runs_nothing_and_sends_nothing(
+    layer: Any,  # noqa: F811
+    handler: str,
+    cookie: str | None,
+) -> None:
+    root = make_root("/dashboard")
+    sub(root, SessionState).login(ADA)
+    before = snapshot(root)
+    from_socket(root, cookie)
+    update = await _preprocess(root, handler)
+    assert update is not None, f"{handler} ran for a socket without the tab's binding"
+    assert update.delta == {}
+    assert update.events == []
+    assert snapshot(root) == before
+
+
+async def test_the_owners_socket_still_works(layer: Any) -> None:  # noqa: F811
+    """The control: the same events over a socket of the owning browser (another socket id,
+    e.g. after a reconnect) run."""
+    root = make_root("/dashboard")
+    sub(root, SessionState).login(ADA)
+    from_socket(root, f"session_bind={BIND}", sid="victim-sid-after-reconnect")
+    assert await _preprocess(root, f"{GuardedState.get_full_name()}.bump") is None
+
+
+@pytest.mark.parametrize("hydrate", [HYDRATE, HYDRATE_AND_LOAD])
+@pytest.mark.parametrize("cookie", [None, f"session_bind={OTHER_BIND}"], ids=["none", "other"])
+async def test_a_hydrate_from_another_browser_gets_a_reset_tab(
+    layer: Any,  # noqa: F811
+    hydrate: str,
+    cookie: str | None,
+) -> None:
+    """Reflex's plain ``hydrate`` sends the whole state: before it runs, the tab is reset, so the
+    attacker's socket receives defaults, not the victim's user, session or app data."""
+    root = make_root("/dashboard")
+    assert get_hydrate_event(root) == HYDRATE
+    state = sub(root, SessionState)
+    state.login(ADA)
+    sub(root, GuardedState).count = 41
+    from_socket(root, cookie)
+    assert await _preprocess(root, hydrate) is None  # the hydrate runs, on a reset tab
+    state = sub(root, SessionState)
+    assert state.status == "unauthenticated"
+    assert state.session == {}
+    assert state._session_json == ""
+    assert state._pending == []
+    assert sub(root, GuardedState).count == 0
+    assert "ada" not in json.dumps(root.dict(), default=str).lower()
+    # the victim's stale socket can no longer act on what is now the attacker's tab either
+    from_socket(root, f"session_bind={BIND}", sid="victim-sid")
+    update = await _preprocess(root, f"{GuardedState.get_full_name()}.bump")
+    assert update is not None
+    assert update.events == []
+
+
+async def test_a_hydrate_with_the_attackers_own_cookie_shows_only_the_attacker(
+    layer: Any,  # noqa: F811
+) -> None:
+    """The session swap: the attacker hydrates the victim's token with their *own* session
+    cookie. The tab becomes the attacker's own (reset) tab with the attacker's session; the
+    victim's browser, whose binding no longer matches, gets nothing from it, and the victim's
+    reconnect takes the tab back with the victim's own cookie."""
+    auth, _ = layer
+    victim_jar, attacker_jar = auth.jar(None), auth.jar(None)
+    await auth.create_session(victim_jar, ADA)
+    await auth.create_session(attacker_jar, BOB)
+    root = make_root("/dashboard", cookie=f"session={victim_jar.read()}")
+    await _preprocess(root, HYDRATE_AND_LOAD)
+    assert sub(root, SessionState).user["id"] == "1"
+    from_socket(root, f"session_bind={OTHER_BIND}; session={attacker_jar.read()}")
+    await _preprocess(root, HYDRATE_AND_LOAD)
+    assert sub(root, SessionState).user["id"] == "2"
+    # the victim's browser reconnects: its own binding, its own cookie
+    from_socket(root, f"session_bind={BIND}; session={victim_jar.read()}", sid="victim-2")
+    await _preprocess(root, HYDRATE_AND_LOAD)
+    assert sub(root, SessionState).user["id"] == "1"
+
+
+async def test_a_socket_without_cookies_is_bound_to_itself(layer: Any) -> None:  # noqa: F811
+    """A browser that refuses cookies still gets a working tab, bound to its socket id: a second
+    socket with the same token and no cookie gets nothing."""
+    root = make_root("/", bind=None)
+    from_socket(root, None, sid="first-socket")
+    assert await _preprocess(root, HYDRATE_AND_LOAD) is None
+    assert await _preprocess(root, f"{GuardedState.get_full_name()}.free") is None
+    from_socket(root, None, sid="second-socket")
+    update = await _preprocess(root, f"{GuardedState.get_full_name()}.free")
+    assert update is not None
+    assert update.events == []
+
+
+async def test_a_fresh_state_is_bound_to_its_first_socket(layer: Any) -> None:  # noqa: F811
+    root = make_root("/", bind=None)
+    from_socket(root, f"session_bind={BIND}", sid="s1")
+    assert await _preprocess(root, f"{GuardedState.get_full_name()}.free") is None
+    assert sub(root, SessionState).bound_to() == digest(BIND)
+    assert sub(root, SessionState).sync_seq > 0
+
+
+async def test_server_only_binding_methods_are_not_events(layer: Any) -> None:  # noqa: F811
+    """``bind_to`` as an event would let the attacker claim the tab."""
+    root = make_root("/")
+    for name in ("bind_to", "bound_to"):
+        assert name not in SessionState.event_handlers
+        update = await SessionEventMiddleware().preprocess(
+            app=None,  # type: ignore[arg-type]
+            state=root,
+            event=Event(name=f"{SESSION_STATE}.{name}", payload={"binding": digest(OTHER_BIND)}),
+        )
+        assert update is not None
+    assert sub(root, SessionState).bound_to() == digest(BIND)
+
+
+# -- the sync endpoint --------------------------------------------------------------------------
+
+
+async def _sync(auth: Any, app: Any, token: str, cookie: str | None) -> httpx.Response:
+    del app
+    transport = httpx.ASGITransport(app=SyncEndpoint(auth))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return await client.post(
+            "/api/session/sync",
+            json={"token": token},
+            headers={"cookie": cookie} if cookie else {},
+        )
+
+
+async def test_polling_sync_before_during_and_after_login_gets_nothing(
+    layer: Any,  # noqa: F811
+) -> None:
+    """The race that won 5 of 5 on main: the attacker read the token on the public login page
+    and polls sync. Before, during and after the victim's login the attacker's requests (no
+    binding, their own binding, their own binding plus their own session cookie) are refused and
+    consume nothing; the victim's own sync then receives the new cookie."""
+    auth, app = layer
+    attacker_jar = auth.jar(None)
+    await auth.create_session(attacker_jar, BOB)
+    attempts = [
+        None,
+        f"session_bind={OTHER_BIND}",
+        f"session_bind={OTHER_BIND}; session={attacker_jar.read()}",
+    ]
+    root = app.roots.setdefault("victim", make_root("/login"))
+    state = sub(root, SessionState)
+    for cookie in attempts:  # before the login
+        response = await _sync(auth, app, "victim", cookie)
+        assert response.status_code == 403
+        assert "set-cookie" not in response.headers
+    state.login(ADA)
+    for cookie in attempts:  # the login is queued, the victim has not synced yet
+        response = await _sync(auth, app, "victim", cookie)
+        assert response.status_code == 403
+        assert "set-cookie" not in response.headers
+        assert [op["op"] for op in state._pending] == ["login"]
+        assert state.user["id"] == "1"
+    mine = await _sync(auth, app, "victim", f"session_bind={BIND}")
+    assert mine.status_code == 200
+    issued = mine.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    assert auth.decrypt_session(issued).user.id == "1"
+    for cookie in attempts:  # after
+        response = await _sync(auth, app, "victim", cookie)
+        assert response.status_code == 403
+        assert "set-cookie" not in response.headers
+    # after the victim's logout too
+    from_socket(root, f"session_bind={BIND}", sid="victim")
+    SessionState.logout.fn(state)
+    for cookie in attempts:
+        response = await _sync(auth, app, "victim", cookie)
+        assert response.status_code == 403
+
+
+async def test_sync_with_random_tokens_creates_no_state(layer: Any) -> None:  # noqa: F811
+    """9,000 random tokens grew the worker by 65 MiB on main: each made a state."""
+    auth, app = layer
+    for n in range(300):
+        response = await _sync(auth, app, f"random-{n}", f"session_bind={BIND}")
+        assert response.status_code == 403
+    assert app.roots == {}
+
+
+# -- refresh never extends a session without its cookie ----------------------------------------
+
+
+async def test_refresh_events_never_extend_the_state_past_the_cookie(
+    layer: Any,  # noqa: F811
+    clock: FakeClock,
+) -> None:
+    """The attacker's own tab, loaded from a copied cookie, calls ``refresh`` every 15 s and never
+    syncs: on main the state's session lived on after the copied cookie expired. Now the state's
+    expiry moves only when a sync re-issues the browser's cookie."""
+    auth, _ = layer
+    jar = auth.jar(None)
+    await auth.create_session(jar, ADA)
+    root = make_root("/dashboard", cookie=f"session={jar.read()}")
+    await _preprocess(root, HYDRATE_AND_LOAD)
+    state = sub(root, SessionState)
+    expires = state.expires_at
+    for _ in range(39):  # 585 s of refreshes, 15 s apart
+        clock.advance(15)
+        assert await _preprocess(root, f"{SESSION_STATE}.refresh") is None
+        SessionState.refresh.fn(state)
+        assert state.expires_at == expires
+    clock.advance(16)  # past the cookie's expiry
+    assert state.current_session() is None
+    update = await _preprocess(root, f"{GuardedState.get_full_name()}.bump")
+    assert update is not None
+    assert update.events[0].payload["path"].startswith("/login")
+    # the owner's sync is what extends it (the queued refresh applied to the cookie)
+    fresh = make_root("/dashboard", cookie=f"session={jar.read()}")
+    await _preprocess(fresh, HYDRATE_AND_LOAD)
+    assert sub(fresh, SessionState).status == "unauthenticated"
+
+
+async def test_a_refresh_takes_effect_through_the_owners_sync(
+    layer: Any,  # noqa: F811
+    clock: FakeClock,
+) -> None:
+    auth, app = layer
+    root = app.roots.setdefault("tab", make_root("/dashboard"))
+    state = sub(root, SessionState)
+    login = state.login(ADA)
+    first = await _sync(auth, app, "tab", f"session_bind={BIND}")
+    cookie = first.headers["set-cookie"].split(";")[0]
+    clock.advance(100)
+    SessionState.refresh.fn(state)
+    assert state.expires_at == login.expires_at
+    second = await _sync(auth, app, "tab", f"session_bind={BIND}; {cookie}")
+    assert second.status_code == 200
+    assert state.expires_at == login.expires_at + 100_000
+
+
+# -- store handlers check that the session is live ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("handler", "args"),
+    [("load_devices", ()), ("sign_out_everywhere", ()), ("sign_out_device", ("x" * 16,))],
+)
+async def test_store_handlers_refuse_an_ended_session(
+    store_layer: Any,  # noqa: F811
+    handler: str,
+    args: tuple[Any, ...],
+) -> None:
+    """On main a stolen store-mode tab still listed devices and signed out everywhere after its
+    session was ended elsewhere. Now each handler checks the store first, as guarded events do,
+    and signs the tab out instead."""
+    auth, app = store_layer
+    _, state = await _signed_in_tab(auth, app, "tab-a")
+    _, other = await _signed_in_tab(auth, app, "tab-b")
+    await auth.end_session(json.loads(state._session_json)["id"])
+    ended_in: list[str] = []
+    real = auth.end_user_sessions
+
+    async def spy(*a: Any, **k: Any) -> Any:
+        ended_in.append("everywhere")
+        return await real(*a, **k)
+
+    auth.end_user_sessions = spy
+    await getattr(SessionState, handler).fn(state, *args)
+    assert state.status == "unauthenticated"
+    assert state.devices == []
+    assert ended_in == []
+    assert await auth.is_live(other.current_session()), "the other device was signed out"
+
+
+# -- uploads ------------------------------------------------------------------------------------
+
+
+async def test_an_upload_needs_the_tabs_binding(layer: Any) -> None:  # noqa: F811
+    """Reflex's ``/_upload`` runs a handler on the tab named by a header, without a socket."""
+    _, app = layer
+    app.roots["victim"] = make_root("/profile")
+    reached: list[str] = []
+
+    async def reflex_upload(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+        response = httpx.Response(200)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": response.content})
+
+    guard = UploadGuard(reflex_upload, BindingCookie.for_session_cookie(CookiePolicy()))
+    transport = httpx.ASGITransport(app=guard)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for token, cookie in [
+            ("victim", None),
+            ("victim", f"session_bind={OTHER_BIND}"),
+            ("nobody", f"session_bind={BIND}"),
+            ("", f"session_bind={BIND}"),
+        ]:
+            headers = {"reflex-client-token": token, "reflex-event-handler": "x.upload"}
+            if cookie:
+                headers["cookie"] = cookie
+            response = await client.post("/_upload", headers=headers, content=b"x")
+            assert response.status_code == 403, (token, cookie)
+        assert reached == []
+        assert "nobody" not in app.roots
+        ok = await client.post(
+            "/_upload",
+            headers={"reflex-client-token": "victim", "cookie": f"session_bind={BIND}"},
+            content=b"x",
+        )
+        assert ok.status_code == 200
+        assert reached == ["/_upload"]
+
+
+# -- the binding cookie itself ------------------------------------------------------------------
+
+
+async def _through(middleware_app: Any, scope_type: str, headers: list[Any], https: bool) -> Any:
+    seen: dict[str, Any] = {}
+    sent: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen["cookie"] = dict(scope["headers"]).get(b"cookie", b"").decode()
+        start = "http.response.start" if scope_type == "http" else "websocket.accept"
+        await send({"type": start, "status": 200, "headers": []})
+
+    async def receive() -> Any:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": scope_type,
+        "path": "/_event/",
+        "headers": headers,
+        "scheme": ("https" if https else "http")
+        if scope_type == "http"
+        else "wss"
+        if https
+        else "ws",
+    }
+    await middleware_app(app)(scope, receive, send)
+    set_cookies = [v.decode() for k, v in sent[0].get("headers", []) if k == b"set-cookie"]
+    return seen["cookie"], set_cookies
+
+
+@pytest.mark.parametrize("scope_type", ["http", "websocket"])
+@pytest.mark.parametrize("https", [False, True])
+async def test_every_browser_gets_an_httponly_binding(scope_type: str, https: bool) -> None:
+    cookie = BindingCookie.for_session_cookie(CookiePolicy())
+
+    def wrap(inner: Any) -> Any:
+        return BindingMiddleware(inner, cookie)
+
+    name = "__Host-session_bind" if https else "session_bind"
+    seen, set_cookies = await _through(wrap, scope_type, [(b"cookie", b"session=abc")], https)
+    (header,) = set_cookies
+    value = header.split(";")[0].split("=", 1)[1]
+    assert header.startswith(f"{name}=")
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
+    assert ("Secure" in header) is https
+    assert seen == f"{name}={value}; session=abc", "the app sees the binding it just issued"
+    # a browser that has one keeps it
+    seen, set_cookies = await _through(
+        wrap, scope_type, [(b"cookie", f"{name}={BIND}".encode())], https
+    )
+    assert set_cookies == []
+    assert seen == f"{name}={BIND}"
+    # a malformed one is replaced, and the fresh one comes first
+    seen, set_cookies = await _through(
+        wrap, scope_type, [(b"cookie", f"{name}=short".encode())], https
+    )
+    assert len(set_cookies) == 1
+    assert seen.startswith(f"{name}=")
+    assert seen.endswith(f"; {name}=short")
