@@ -4,10 +4,15 @@ These are the two functions handed to ``reflex_session.reflex.install(authentica
 register=...)``. Login failures are deliberately indistinguishable: unknown email, wrong
 password and disabled account all give ``None`` (one generic message), and an unknown email
 still costs one hash verification so timing does not tell them apart either.
+
+Sign-in, the password-change form and registration are limited (``ratelimit.py`` says how and
+why): each attempt is counted *before* its password is checked or hashed, so parallel attempts
+cannot slip past the limit, and a refusal says when to try again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -25,13 +30,13 @@ from reflex_session.reflex import (
 )
 
 from .db import User, engine
-from .ratelimit import LimiterUnavailable, make_limiter
+from .ratelimit import LimiterUnavailable, RegistrationLimits, Ticket, TooManyAttempts, make_limits
 
 log = logging.getLogger("demo.accounts")
 hasher = PasswordHasher()
 _DUMMY_HASH = hasher.hash("a password nobody has")
 MIN_PASSWORD = 10
-limiter = make_limiter()
+limits = make_limits()
 
 
 def session_user(user: User) -> dict[str, Any]:
@@ -46,31 +51,38 @@ def normalise_email(raw: str) -> str:
         raise FormRefused(f"That email address is not valid: {exc}") from None
 
 
+def _give_back(ticket: Ticket) -> None:
+    """The attempt never got to its check (the database was down): it was no guess."""
+    with contextlib.suppress(LimiterUnavailable):  # else it stays counted: the safe side
+        limits.counters.release(ticket)
+
+
 def authenticate(attempt: LoginAttempt) -> dict[str, Any] | None:
     email = attempt.email.strip().lower()
     try:
-        wait = limiter.retry_after(email, attempt.client_ip)
+        ticket = limits.login.reserve(email, attempt.client_ip)
+    except TooManyAttempts as refused:
+        raise FormRefused(f"Too many attempts. Try again {refused.when}.") from None
     except LimiterUnavailable:
         log.error("login rate limiter unavailable; login refused")
         raise ServiceUnavailable from None
-    if wait:
-        raise FormRefused(f"Too many attempts. Try again in {wait} seconds.")
+    # from here the attempt counts as a failure unless it succeeds
     try:
         with Session(engine()) as db:
             user = db.exec(select(User).where(User.email == email)).first()
     except OperationalError:
         log.error("user database unavailable during login")
+        _give_back(ticket)
         raise ServiceUnavailable from None
     try:
         hasher.verify(user.password_hash if user else _DUMMY_HASH, attempt.password)
         ok = user is not None and not user.disabled
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
+    if not ok or user is None:
+        return None
     try:
-        if not ok or user is None:
-            limiter.failed(email, attempt.client_ip)
-            return None
-        limiter.succeeded(email)
+        limits.login.succeeded(ticket, email, attempt.client_ip)
     except LimiterUnavailable:
         log.error("login rate limiter unavailable; login refused")
         raise ServiceUnavailable from None
@@ -82,6 +94,21 @@ def register(attempt: RegistrationAttempt) -> dict[str, Any]:
     if len(attempt.password) < MIN_PASSWORD:
         raise FormRefused(f"Use a password of at least {MIN_PASSWORD} characters.")
     name = attempt.name.strip()[:120] or email.split("@")[0]
+    try:
+        # every attempt that gets this far counts, "already registered" too (it tells whether
+        # an email has an account)
+        ticket = limits.registration.reserve(attempt.client_ip)
+    except TooManyAttempts as refused:
+        if refused.rule == RegistrationLimits.PER_ADDRESS:
+            raise FormRefused(
+                f"Too many new accounts from your network. Try again {refused.when}."
+            ) from None
+        raise FormRefused(
+            f"Too many new accounts are being created right now. Try again {refused.when}."
+        ) from None
+    except LimiterUnavailable:
+        log.error("registration rate limiter unavailable; registration refused")
+        raise ServiceUnavailable from None
     user = User(email=email, name=name, password_hash=hasher.hash(attempt.password))
     try:
         with Session(engine()) as db:
@@ -92,6 +119,7 @@ def register(attempt: RegistrationAttempt) -> dict[str, Any]:
         raise FormRefused("That email is already registered. Sign in instead.") from None
     except OperationalError:
         log.error("user database unavailable during registration")
+        _give_back(ticket)
         raise ServiceUnavailable from None
     return session_user(user)
 
@@ -124,9 +152,21 @@ def set_disabled(user_id: str, disabled: bool) -> None:
 
 
 def change_password(user_id: str, current: str, new: str) -> None:
-    """Check the current password and store the new one (raises FormRefused with why not)."""
+    """Check the current password and store the new one (raises FormRefused with why not).
+
+    Wrong current passwords are limited per account like sign-in: whoever holds a stolen
+    session must not get unlimited guesses at the password it would take over.
+    """
     if len(new) < MIN_PASSWORD:
         raise FormRefused(f"Use a password of at least {MIN_PASSWORD} characters.")
+    try:
+        ticket = limits.password.reserve(user_id)
+    except TooManyAttempts as refused:
+        raise FormRefused(f"Too many attempts. Try again {refused.when}.") from None
+    except LimiterUnavailable:
+        log.error("password-change rate limiter unavailable; change refused")
+        raise ServiceUnavailable from None
+    # from here the attempt counts as a wrong answer unless the password is changed
     try:
         with Session(engine()) as db:
             user = db.get(User, int(user_id))
@@ -140,4 +180,11 @@ def change_password(user_id: str, current: str, new: str) -> None:
             db.add(user)
             db.commit()
     except OperationalError:
+        _give_back(ticket)
         raise ServiceUnavailable from None
+    try:
+        limits.password.succeeded(ticket, user_id)
+    except LimiterUnavailable:
+        # the password is changed: say so (the caller ends the other sessions); the counter
+        # merely keeps this success as one attempt until its window ends
+        log.error("password-change rate limiter unavailable after a change")
