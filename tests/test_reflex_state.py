@@ -186,11 +186,11 @@ def test_expiry_is_checked_at_the_moment_with_the_clock(layer: Any, clock: FakeC
     assert state.session == {}
 
 
-def test_logout_drops_queued_work_and_signs_out(layer: Any) -> None:
+async def test_logout_drops_queued_work_and_signs_out(layer: Any) -> None:
     state = sub(make_root(), SessionState)
     state.login(ADA)
     state.update_session({"name": "x"})
-    SessionState.logout.fn(state)
+    await SessionState.logout.fn(state)
     assert state.status == "unauthenticated"
     assert [op["op"] for op in state._pending] == ["logout"]
     assert state._session_json == ""

@@ -55,6 +55,16 @@ useEffect(() => {
       rs.retries = 0;
       const body = await res.json();
       if (body.changed && rs.channel) rs.channel.postMessage({ type: 'changed' });
+    } else if (res.status === 403) {
+      // this browser no longer holds the tab's binding (its cookies were cleared): the answer
+      // carried a fresh binding cookie, and a page load binds a fresh tab to it. Once a minute at
+      // most, so a browser that refuses cookies cannot loop.
+      const body = await res.json().catch(() => ({}));
+      const last = Number(window.sessionStorage.getItem('reflex-session-rebind') || 0);
+      if (body.error === 'not_bound' && Date.now() - last > 60000) {
+        window.sessionStorage.setItem('reflex-session-rebind', String(Date.now()));
+        window.location.reload();
+      }
     } else if (res.status === 503 && rs.retries < 5) {
       // store down or worker overloaded: the operations stay queued server-side; try again
       // after Retry-After, doubling (1, 2, 4, 8, 16 s), then wait for the next change

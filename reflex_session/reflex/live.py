@@ -116,6 +116,7 @@ async def push_revocation(user_id: str, *, skip_token: str | None = None) -> int
             return False
         state._pending = []
         state._apply(None)
+        await state.forget_user_data()
         state._queue("logout")  # the tab's browser drops the dead cookie too
         return True
 

@@ -104,6 +104,9 @@ class SessionEventMiddleware(rx.Middleware):
         refusal, rebound = await self._binding.check(state, event)
         if refusal is not None:
             return refusal
+        # a sign-out that happened outside an awaitable path (a queued logout, a refusal) has
+        # its user data reset before this event sees any of it
+        await (await state.get_state(SessionState)).forget_user_data()
         name = event.name
         if is_hydrate(state, event):
             # every path that hands the socket the whole state reads the session from *this*
@@ -153,6 +156,7 @@ class SessionEventMiddleware(rx.Middleware):
         if revoked or (session_state._session_json and session_state.current_session() is None):
             session_state._pending = []
             session_state._apply(None)
+            await session_state.forget_user_data()
             if revoked:
                 session_state._queue("logout")
         return await self._refuse(session_state, rx.redirect(location, replace=True))

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import logging
 import types
 from collections.abc import Callable, Mapping
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import reflex as rx
 
@@ -76,6 +77,7 @@ SERVER_ONLY = frozenset(
         "bind_to",
         "bound_to",
         "current_session",
+        "forget_user_data",
         "login",
         "return_to",
         "update_session",
@@ -116,6 +118,15 @@ class SessionState(rx.State):
     #: The digest of the binding cookie of the browser that owns this tab (see
     #: :mod:`reflex_session.reflex.tab`); empty until the first event binds it.
     _bind: str = ""
+    #: Set when the tab's user changed (logout, revocation, another login): the app's user data
+    #: in the substates is reset at the next chance (:meth:`forget_user_data`).
+    _forget_user: bool = False
+
+    #: Whether this state's vars are user data, reset when the user signs out or changes. Set it
+    #: to False on an app state that holds nothing personal (a theme, a language).
+    user_data: ClassVar[bool] = True
+    #: Vars of this state kept across a sign-out even though the state is user data.
+    keep_on_logout: ClassVar[tuple[str, ...]] = ()
 
     # -- the reference's hook values ----------------------------------------------------------
 
@@ -178,6 +189,7 @@ class SessionState(rx.State):
         token = self.router.session.client_token
         if current is not None and (session is None or session.user.id != current.user.id):
             REGISTRY.remove(current.user.id, token)
+            self._forget_user = True
         if session is not None:
             REGISTRY.add(session.user.id, token)
         if session is None:
@@ -214,6 +226,32 @@ class SessionState(rx.State):
         ]
         self.sync_seq += 1
 
+    # -- the user's data in the app's states ------------------------------------------------------
+
+    @server_only
+    async def forget_user_data(self) -> None:
+        """Reset the app states that inherit from ``SessionState`` once the user has changed.
+
+        Secure by default: after a sign-out (or a revocation, or another user's login) the next
+        person at this browser must not find the previous user's data in the page, so every
+        ``SessionState`` subclass is reset to its defaults, except states marked
+        ``user_data = False`` and the vars they list in ``keep_on_logout``. It runs at the
+        verbs that sign out and, for any path that could not await it, before the tab's next
+        event. Substates that Reflex's Redis manager had not loaded are loaded for it.
+        """
+        if not self._forget_user:
+            return
+        self._forget_user = False
+        root = self._get_root_state()
+        for cls in _app_session_states(type(root)):
+            if not cls.user_data:
+                continue
+            state = await root.get_state(cls)
+            fields = cls.get_fields()
+            for name in inspect.get_annotations(cls):
+                if name in fields and name not in cls.keep_on_logout:
+                    setattr(state, name, fields[name].default_value())
+
     # -- the tab's binding (see .tab) ----------------------------------------------------------
 
     @server_only
@@ -245,6 +283,7 @@ class SessionState(rx.State):
             log.error("session store unavailable at connect; the tab starts signed out")
             session, stale_key = None, False
         self._apply(session)
+        await self.forget_user_data()
         if session is not None and (stale_key or auth.should_reissue(session)):
             # the cookie needs re-issuing (threshold passed, or an old secret): one HTTP pull
             self._queue("pull")
@@ -350,9 +389,12 @@ class SessionState(rx.State):
         self._queue("refresh", session_id=session.id)
 
     @rx.event
-    def logout(self) -> Any:
-        """Sign out: the state at once, the cookie through the sync request, other tabs after."""
-        return self._logout()
+    async def logout(self) -> Any:
+        """Sign out: the state at once, the cookie through the sync request, other tabs after.
+        The app's user data in this tab is reset (see :meth:`forget_user_data`)."""
+        result = self._logout()
+        await self.forget_user_data()
+        return result
 
     def _logout(self) -> Any:
         self._pending = []
@@ -430,7 +472,9 @@ class SessionState(rx.State):
             if _handle(record.sid) == handle:
                 await auth.end_session(record.sid)
                 if record.sid == session.id:
-                    return self._logout()
+                    result = self._logout()
+                    await self.forget_user_data()
+                    return result
                 break
         await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
         await self._fill_devices()
@@ -450,7 +494,9 @@ class SessionState(rx.State):
         if keep_this_device:
             await self._fill_devices()
             return None
-        return self._logout()
+        result = self._logout()
+        await self.forget_user_data()
+        return result
 
     @rx.event
     def recalculate(self) -> Any:
@@ -486,6 +532,21 @@ class SessionState(rx.State):
         if decision.allowed or not decision.location:
             return None
         return rx.redirect(decision.location, replace=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _app_session_states(root: type[rx.State]) -> tuple[type[SessionState], ...]:
+    """Every subclass of ``SessionState`` in the app's state tree (not ``SessionState`` itself)."""
+    found: list[type[SessionState]] = []
+
+    def walk(cls: type[Any]) -> None:
+        for sub in cls.get_substates():
+            if issubclass(sub, SessionState) and sub is not SessionState:
+                found.append(sub)
+            walk(sub)
+
+    walk(root)
+    return tuple(found)
 
 
 def _handle(sid: str) -> str:

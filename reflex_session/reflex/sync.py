@@ -171,6 +171,7 @@ class SyncEndpoint:
                 log.error("session store unavailable during a sync; will retry")
                 return 503, {"error": "store_unavailable"}, None
             state._apply(session)
+            await state.forget_user_data()
         return (
             200,
             {

@@ -260,7 +260,7 @@ async def test_polling_sync_before_during_and_after_login_gets_nothing(
         assert "set-cookie" not in response.headers
     # after the victim's logout too
     from_socket(root, f"session_bind={BIND}", sid="victim")
-    SessionState.logout.fn(state)
+    await SessionState.logout.fn(state)
     for cookie in attempts:
         response = await _sync(auth, app, "victim", cookie)
         assert response.status_code == 403
