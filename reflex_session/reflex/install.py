@@ -102,6 +102,10 @@ def install(
     app.extra_app_wraps[(6, "ReflexSessionClient")] = lambda stateful: (
         session_client() if stateful else None
     )
+    # Reflex logs whole events (headers with our cookies, the client token): redact every log line
+    from ..logsafety import install_log_redaction
+
+    install_log_redaction(cookie_names=(auth.config.cookie_name,))
 
 
 def trusted_page_origins() -> tuple[str, ...]:
