@@ -3,7 +3,9 @@
 Run it with ``scripts/demo.sh`` (SQLite, no other server). Settings from the environment:
 ``SESSION_SECRET`` (demo.sh keeps one per checkout), ``DATABASE_URL`` (PostgreSQL instead of
 SQLite), ``SESSION_STORE_URL`` (``redis://...``: sessions in Redis instead of the user database),
-``DEMO_SESSION_EXPIRY`` (seconds; e.g. 90 shows the expiry banner within a minute).
+``DEMO_SESSION_EXPIRY`` (seconds; e.g. 90 shows the expiry banner within a minute),
+``DEMO_SESSION_MODE=cookie`` (the whole session in the encrypted cookie, no session store: no
+devices page and no "sign out everywhere"; the tests run the demo in both modes).
 
 Several workers (docs/deploy.md §2): ``REFLEX_REDIS_URL=redis://... GRANIAN_WORKERS=3
 SESSION_STORE_URL=redis://... scripts/demo.sh`` — Reflex keeps tab states in Redis, every worker
@@ -44,10 +46,12 @@ from .seed import seed
 EXPIRY = int(os.environ.get("DEMO_SESSION_EXPIRY", str(8 * 3600)))
 
 
-def session_store() -> SessionStore:
+def session_store() -> SessionStore | None:
     """Store mode: the cookie carries only an opaque id, so "sign out this device" and "sign out
     everywhere" really end sessions. They live in the demo's own database unless
     ``SESSION_STORE_URL`` names a Redis server (what several workers on several hosts share)."""
+    if os.environ.get("DEMO_SESSION_MODE", "store").strip() == "cookie":
+        return None
     url = os.environ.get("SESSION_STORE_URL", "").strip()
     if not url:
         # 4 threads, not the default 15: one worker's loop waits for Python's GIL between the
@@ -132,6 +136,9 @@ class PasswordState(ProfileState):
         except ServiceUnavailable:
             self.change_result = "Please try again in a moment."
             return
+        if store is None:  # cookie mode: nothing on the server can end the other cookies
+            self.change_result = "Password changed."
+            return
         # a new password ends every other session of this user, live
         await auth.end_user_sessions(session.user.id, except_session_id=session.id)
         await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
@@ -150,7 +157,7 @@ class AdminState(SessionState):
     async def toggle(self, user_id: str, disabled: bool) -> None:
         if user_id != self.user.get("id"):
             await asyncio.to_thread(accounts.set_disabled, user_id, disabled)
-            if disabled:  # a disabled account is signed out everywhere, live
+            if disabled and store is not None:  # signed out everywhere, live (store mode)
                 await auth.end_user_sessions(user_id)
                 await notify("revoke", user_id)
         self.users = await asyncio.to_thread(accounts.list_users)
@@ -420,7 +427,12 @@ app.add_page(dashboard, route="/dashboard", title="Dashboard")
 app.add_page(profile, route="/profile", title="Profile", on_load=ProfileState.load)
 app.add_page(admin, route="/admin", title="Admin", on_load=AdminState.load)
 app.add_page(session_page, route="/session", title="Your session")
-app.add_page(devices, route="/devices", title="Your devices", on_load=SessionState.load_devices)
+app.add_page(
+    devices,
+    route="/devices",
+    title="Your devices",
+    on_load=SessionState.load_devices if store is not None else None,
+)
 install(
     app,
     auth,

@@ -428,6 +428,9 @@ class SessionState(rx.State):
         session = self.current_session()
         if session is None:
             return None, False
+        if get_auth().mode != "store":
+            log.warning("a devices action needs store mode; refused")
+            return None, True
         try:
             live = await get_auth().is_live(session)
         except StoreUnavailable:
