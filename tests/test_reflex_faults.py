@@ -80,7 +80,7 @@ async def test_a_lost_tab_state_reads_the_cookie_again(layer: Any) -> None:  # n
     cookie = f"session={jar.read()}"
     for event in (
         f"{GuardedState.get_full_name()}.bump",
-        "reflex___state____state.on_load_internal",
+        "reflex___state____state.reflex___state____on_load_internal_state.on_load_internal",
     ):
         # what Reflex builds for an event of a live socket whose state is gone: a fresh state,
         # the router (and the handshake's headers) of the event, no hydrate_and_load

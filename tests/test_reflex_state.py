@@ -291,7 +291,9 @@ async def test_protected_state_requires_the_role(layer: Any) -> None:
 
 async def test_navigation_applies_rules_and_page_requirements(layer: Any) -> None:
     root = make_root("/dashboard", query="x=1")
-    update = await _preprocess(root, "reflex___state____state.on_load_internal")
+    update = await _preprocess(
+        root, "reflex___state____state.reflex___state____on_load_internal_state.on_load_internal"
+    )
     assert update is not None
     assert update.events[0].payload["path"] == "/login?callbackUrl=%2Fdashboard%3Fx%3D1"
     # @require_auth(role="admin") on /admin: a plain user goes home, an admin stays

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ..rules import Decision
     from ..session import Session
 
-__all__ = ["install", "trusted_page_origins"]
+__all__ = ["asgi_transformer", "install", "trusted_page_origins"]
 
 security_log = logging.getLogger("reflex_session.security")
 
@@ -90,7 +90,7 @@ def install(
         set_relay(None)
     set_extension("authenticate", authenticate)
     set_extension("register", register)
-    transformer = _transformer(auth)
+    transformer = asgi_transformer(auth)
     existing = app.api_transformer
     if existing is None:
         app.api_transformer = transformer
@@ -138,7 +138,12 @@ def _page_decision(scope: Scope, session: Session[Any] | None, decision: Decisio
     return decide(raw_path_of(scope) + (f"?{query}" if query else ""), session)
 
 
-def _transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
+def asgi_transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
+    """The ASGI layer ``install`` puts in front of Reflex's backend, as an ``api_transformer``.
+
+    Outermost first: the binding cookie for every browser; then the sync endpoint, the session
+    API, the upload guard and the cross-site websocket refusal; then the page guard.
+    """
     api = auth.handlers()
     sync = SyncEndpoint(auth, extra_trusted=trusted_page_origins())
     api_path = auth.config.api_path

@@ -38,6 +38,15 @@ log = logging.getLogger("reflex_session")
 security_log = logging.getLogger("reflex_session.security")
 
 
+@functools.lru_cache(maxsize=1)
+def _navigation_event() -> str:
+    """The event Reflex sends at every client-side navigation, named by Reflex itself."""
+    from reflex.state import OnLoadInternalState
+    from reflex_base.utils.format import format_event_handler
+
+    return format_event_handler(OnLoadInternalState.event_handlers["on_load_internal"])
+
+
 @functools.lru_cache(maxsize=1024)
 def _is_session_state(root: type[BaseState], state_path: str) -> bool:
     try:
@@ -119,7 +128,7 @@ class SessionEventMiddleware(rx.Middleware):
             # let the next sync apply the browser's newest cookie
             log.warning("tab state without a binding on a live socket (state lost?): reloading")
             await _reload(await state.get_state(SessionState))
-        if name.endswith(".on_load_internal"):
+        if name == _navigation_event():
             if not get_options().refetch_on_path_change:
                 return None
             session_state = await state.get_state(SessionState)

@@ -81,7 +81,7 @@ EVERY_KIND_OF_HANDLER = [
     f"{SESSION_STATE}.sign_out_everywhere",
     f"{SESSION_STATE}.recalculate",
     f"{SESSION_STATE}.enforce_route",
-    "reflex___state____state.on_load_internal",
+    "reflex___state____state.reflex___state____on_load_internal_state.on_load_internal",
     "reflex___state____state.set_is_hydrated",
 ]
 
@@ -463,3 +463,110 @@ async def test_every_browser_gets_an_httponly_binding(scope_type: str, https: bo
     assert len(set_cookies) == 1
     assert seen.startswith(f"{name}=")
     assert seen.endswith(f"; {name}=short")
+
+
+# -- cross-site websockets ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scheme", "headers", "opened"),
+    [
+        ("ws", {"origin": "http://testserver", "sec-fetch-site": "same-origin"}, True),
+        ("ws", {}, True),  # not a browser page: no ambient cookie to abuse
+        ("wss", {"origin": "https://testserver"}, True),
+        ("ws", {"origin": "https://testserver"}, False),  # another scheme is another origin
+        ("wss", {"origin": "http://testserver"}, False),
+        ("ws", {"origin": "http://evil.example"}, False),
+        ("ws", {"origin": "http://testserver.evil.example"}, False),
+        ("ws", {"origin": "http://testserver:8443"}, False),
+        ("ws", {"origin": "null"}, False),
+        ("ws", {"sec-fetch-site": "cross-site"}, False),
+        ("ws", {"origin": "http://sub.testserver", "sec-fetch-site": "same-site"}, False),
+    ],
+)
+async def test_a_cross_site_websocket_never_reaches_reflex(
+    layer: Any,  # noqa: F811
+    scheme: str,
+    headers: dict[str, str],
+    opened: bool,
+) -> None:
+    """Cross-site websocket hijacking: a page of another origin opening ``/_event`` with the
+    user's cookies. The handshake is closed before Reflex sees it; origins are compared with
+    their scheme (on main only the host was, and only when the session was loaded)."""
+    from reflex_session.reflex.install import asgi_transformer
+
+    auth, _ = layer
+    reached: list[str] = []
+
+    async def reflex_backend(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+        await send({"type": "websocket.accept"})
+
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    raw = [(b"host", b"testserver"), *((k.encode(), v.encode()) for k, v in headers.items())]
+    scope = {"type": "websocket", "path": "/_event/", "scheme": scheme, "headers": raw}
+    await asgi_transformer(auth)(reflex_backend)(scope, receive, send)
+    assert (reached == ["/_event/"]) is opened
+    assert sent[0]["type"] == ("websocket.accept" if opened else "websocket.close")
+
+
+# -- "does this tab exist?" asks each of Reflex's state managers without creating a state -------
+
+
+async def test_tab_exists_never_creates_a_state(
+    layer: Any,  # noqa: F811
+    tmp_path: Any,
+    monkeypatch: Any,
+) -> None:
+    import os
+
+    from reflex.istate.manager.disk import StateManagerDisk
+    from reflex.istate.manager.memory import StateManagerMemory
+    from reflex.istate.manager.redis import StateManagerRedis
+    from reflex.istate.manager.token import BaseStateToken
+
+    from reflex_session.reflex.tab import tab_exists
+
+    class App:
+        def __init__(self, manager: Any) -> None:
+            self.state_manager = manager
+
+    token = BaseStateToken(ident="real-tab", cls=SessionState)
+    monkeypatch.chdir(tmp_path)
+    managers: list[Any] = [StateManagerMemory(), StateManagerDisk()]
+    redis_url = os.environ.get("REDIS_URL")
+    if redis_url:
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(redis_url.rsplit("/", 1)[0] + "/7")
+        await client.flushdb()
+        managers.append(StateManagerRedis(redis=client))
+    else:  # the suite's test command always sets it; a bare run still checks the other two
+        pytest.fail("REDIS_URL is not set: run the suite with scripts/test.sh")
+    for manager in managers:
+        app = App(manager)
+        assert not await tab_exists(app, "real-tab"), type(manager).__name__
+        for n in range(50):
+            assert not await tab_exists(app, f"random-{n}")
+        async with manager.modify_state(token) as root:
+            state = await root.get_state(SessionState)
+            state.bind_to(digest(BIND))
+        if isinstance(manager, StateManagerDisk):
+            await manager.close()  # flushes the write queue to disk
+        assert await tab_exists(app, "real-tab"), type(manager).__name__
+        for n in range(50):
+            assert not await tab_exists(app, f"random-{n}")
+        if isinstance(manager, StateManagerMemory):
+            assert list(manager.states) == ["real-tab"]
+        if isinstance(manager, StateManagerRedis):
+            keys = await manager.redis.keys("random-*")
+            assert keys == []
+            await manager.redis.flushdb()
+            await manager.close()
