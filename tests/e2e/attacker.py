@@ -102,15 +102,23 @@ async def socket_attempt(
 
 
 async def sync_attempt(
-    url: str, token: str, *, cookie: str | None = None, origin: str | None = None
+    url: str,
+    token: str,
+    *,
+    cookie: str | None = None,
+    origin: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> httpx.Response:
+    """``POST /api/session/sync`` with the stolen token and anything else the page exposed
+    (``extra``: e.g. the sync nonce older versions kept on ``window``)."""
     headers = {"Content-Type": "application/json"}
     if cookie:
         headers["Cookie"] = cookie
     if origin:
         headers["Origin"] = origin
     async with httpx.AsyncClient(timeout=10) as client:
-        return await client.post(url + SYNC_PATH, json={"token": token}, headers=headers)
+        body = {**(extra or {}), "token": token}
+        return await client.post(url + SYNC_PATH, json=body, headers=headers)
 
 
 def cookie_header(context: Any) -> str:
