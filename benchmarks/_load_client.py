@@ -4,25 +4,37 @@
 ``.web/utils/state.js`` does, plus the part of the session runtime (``reflex_session/reflex/
 client.py``) that matters under load:
 
+* the browser's cookies: the HttpOnly binding cookie ``session_bind`` (``reflex_session/
+  binding.py``; 43 base64url characters, made here with ``secrets.token_urlsafe(32)`` as the
+  server makes it, so the server never has to mint one) and, once signed in, the HttpOnly
+  ``session`` cookie. Both go in the ``Cookie`` header of the websocket handshake and of every
+  HTTP request, from the very first one, as a browser that already holds them sends them. A
+  :class:`Tab` is one tab of one browser: tabs given the same ``binding`` are tabs of the same
+  browser (the binding names the browser, not the user, so a login never changes it);
 * the socket: ``/_event/?token=<uuid>`` over the websocket transport, the handshake carrying the
-  browser's ``Cookie`` (the HttpOnly ``session`` cookie), ``Origin`` and ``User-Agent``; the
-  hydrate event ``<root>.hydrate_and_load`` with ``router_data`` ``{pathname, asPath}`` inside the
-  socket.io CONNECT packet's ``auth`` (``{"event": ...}``), as ``state.js`` sends it;
+  browser's ``Cookie``, ``Origin`` and ``User-Agent`` (the server binds the tab's state to the
+  handshake's binding at the hydrate and refuses every event of a socket that carries another);
+  the hydrate event ``<root>.hydrate_and_load`` with ``router_data`` ``{pathname, asPath}`` inside
+  the socket.io CONNECT packet's ``auth`` (``{"event": ...}``), as ``state.js`` sends it;
 * events: ``emit("event", {"name": <full state path>.<handler>, "payload", "router_data"})``;
   the token is not in the event (``EventNamespace.on_event`` takes it from the socket);
-* the cookie catching up: whenever a delta bumps ``SessionState.sync_seq``, the runtime's
-  ``_SYNC`` effect POSTs ``/api/session/sync`` with ``{token, nonce}`` (``credentials:
-  'include'``: the cookie goes with it) and the browser stores the ``Set-Cookie`` it gets back.
-  The tab does the same (one POST per bump, like the effect) and keeps the new cookie.
+* the cookie catching up: whenever a delta bumps ``SessionState.sync_seq`` (which starts at the
+  server clock's milliseconds when the tab is bound, not at 0), the runtime's ``_SYNC`` effect
+  POSTs ``/api/session/sync`` with ``{"token": <client token>}`` and nothing else
+  (``credentials: 'include'``: the binding and session cookies go with it; the server refuses
+  the sync unless the binding is the tab's) and the browser stores the ``Set-Cookie`` it gets
+  back. The tab does the same (one POST per bump, like the effect) and keeps the new cookie.
 
 Every step is checked, and a failed check is an *error*, never a silently slower sample: an
 exception, a refusal (a ``_redirect`` from the guard, ``status`` going ``unauthenticated``), a
-delta that does not arrive within the timeout, a sync answer that is not 200 (any 5xx) or that
-says ``unauthenticated``.
+delta that does not arrive within the timeout, a sync answer that is not 200 (any 5xx, or 403
+for a binding the server did not accept) or that says ``unauthenticated``, a sync answer that
+sets a different binding cookie (the server did not accept the tab's).
 
 Run as a script it is one worker of the crowd: it reads one JSON line of setup (the URL and its
-tabs' tokens and cookies) on stdin, then commands (``run``, ``close``), and answers each with one
-JSON line on stdout (samples in milliseconds, errors as short strings, never a cookie value).
+tabs' labels, session cookies and binding values) on stdin, then commands (``run``, ``close``),
+and answers each with one JSON line on stdout (samples in milliseconds, errors as short strings,
+never a cookie value).
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import sys
 import time
 import uuid
@@ -47,6 +60,10 @@ SESSION_SUFFIX = "____session_state"
 PROFILE_SUFFIX = "____profile_state"
 FORM_SUFFIX = "____auth_form_state"
 SYNC_PATH = "/api/session/sync"
+SESSION_COOKIE = "session"
+#: The HttpOnly binding cookie (``reflex_session.binding``: the session cookie's name + ``_bind``;
+#: ``__Host-session_bind`` on HTTPS, which the demo here is not).
+BINDING_COOKIE = "session_bind"
 USER_AGENT = "reflex-session-load/1.0 (python-socketio)"
 #: How long a tab waits for an answer before it counts an error (generous: a loaded 2-core box).
 TIMEOUT_S = 30.0
@@ -54,6 +71,11 @@ TIMEOUT_S = 30.0
 
 class TabError(Exception):
     """A refused, missing or wrong answer: one error of the run (the message names the step)."""
+
+
+def new_binding() -> str:
+    """A binding value as the server mints one: 256 random bits, base64url, 43 characters."""
+    return secrets.token_urlsafe(32)
 
 
 def _var(update: dict[str, Any], state: str, var: str) -> Any:
@@ -96,7 +118,11 @@ class Stats:
 
 
 class Tab:
-    """One browser tab of the demo: a socket, the session cookie, the sync runtime."""
+    """One browser tab of the demo: a socket, the browser's cookies, the sync runtime.
+
+    ``cookie`` is the ``session`` cookie's value (``None``: signed out), ``binding`` the
+    browser's ``session_bind`` value (default: a new browser, with a binding of its own).
+    """
 
     def __init__(
         self,
@@ -104,12 +130,14 @@ class Tab:
         http: aiohttp.ClientSession,
         cookie: str | None,
         *,
+        binding: str | None = None,
         path: str = "/profile",
         label: str = "",
     ) -> None:
         self.url = url
         self.http = http
         self.cookie = cookie
+        self.binding = binding or new_binding()
         self.token = str(uuid.uuid4())  # what state.js keeps in sessionStorage
         self.label = label or self.token[:8]
         self.router_data = {"pathname": path, "asPath": path}
@@ -119,8 +147,7 @@ class Tab:
         self.hydrated = asyncio.Event()
         self.states: dict[str, str] = {}  # suffix -> full state path, from the hydrate delta
         self.status = ""
-        self.sync_seq = 0
-        self.nonce = ""
+        self.sync_seq = 0  # the server starts it at its clock's ms: only "higher" matters
         self.refusals: list[str] = []  # redirects and sign-outs nobody asked for
         self.expect_redirect = False  # a login's own redirect to the home page is expected
         self.closing = False
@@ -147,9 +174,6 @@ class Tab:
             seq = _var(update, session, "sync_seq")
             if seq is not None:
                 self.sync_seq = max(self.sync_seq, int(seq))
-            nonce = _var(update, session, "sync_nonce")
-            if nonce:
-                self.nonce = str(nonce)
         for event in update.get("events") or []:
             if event.get("name") == "_redirect" and not self.expect_redirect:
                 path = (event.get("payload") or {}).get("path")
@@ -167,11 +191,12 @@ class Tab:
     # -- the socket -------------------------------------------------------------------------
 
     def headers(self) -> dict[str, str]:
-        """What the browser sends with the handshake and with the sync ``fetch``."""
-        headers = {"Origin": self.url, "User-Agent": USER_AGENT}
+        """What the browser sends with the handshake and with the sync ``fetch``: its binding
+        cookie always, its session cookie once it has one."""
+        cookies = f"{BINDING_COOKIE}={self.binding}"
         if self.cookie:
-            headers["Cookie"] = f"session={self.cookie}"
-        return headers
+            cookies += f"; {SESSION_COOKIE}={self.cookie}"
+        return {"Origin": self.url, "User-Agent": USER_AGENT, "Cookie": cookies}
 
     async def connect(self) -> float:
         """Open the socket and wait for the hydrate; the milliseconds it took."""
@@ -236,8 +261,9 @@ class Tab:
             raise TabError(f"{step}: refused ({'; '.join(reasons)})")
 
     async def sync(self, step: str) -> float:
-        """The runtime's ``POST /api/session/sync``; keeps the new cookie; milliseconds."""
-        body = {"token": self.token, "nonce": self.nonce}
+        """The runtime's ``POST /api/session/sync`` (body ``{"token"}``, the binding and session
+        cookies in the header); keeps the new session cookie; milliseconds."""
+        body = {"token": self.token}
         headers = {**self.headers(), "Content-Type": "application/json"}
         start = time.perf_counter()
         try:
@@ -253,11 +279,15 @@ class Tab:
                     raise TabError(f"{step}: sync answered {response.status}")
                 for header in response.headers.getall("Set-Cookie", []):
                     name, _, rest = header.partition("=")
-                    if name.strip() == "session":
-                        value = rest.split(";", 1)[0]
+                    value = rest.split(";", 1)[0]
+                    if name.strip() == SESSION_COOKIE:
                         if not value or "max-age=0" in header.lower():
                             raise TabError(f"{step}: the sync cleared the cookie")
                         self.cookie = value
+                    elif name.strip() == BINDING_COOKIE and value != self.binding:
+                        # a browser would take it, but then this tab's socket no longer
+                        # matches: the server did not accept the binding the tab sent
+                        raise TabError(f"{step}: the sync set a new binding cookie")
         except TimeoutError:
             raise TabError(f"{step}: sync took more than {TIMEOUT_S:.0f} s") from None
         if answer.get("status") != "authenticated":
@@ -347,7 +377,7 @@ class Tab:
 
 
 def new_http(limit: int = 0) -> aiohttp.ClientSession:
-    """One HTTP client for many tabs, without a cookie jar (each tab sends its own cookie).
+    """One HTTP client for many tabs, without a cookie jar (each tab sends its own cookies).
 
     No connection limit by default: every browser has its own connections, so a tab must never
     wait for another tab's request (a shared pool would add client-side queueing to the sync).
@@ -435,12 +465,19 @@ async def _read_line(reader: asyncio.StreamReader) -> dict[str, Any]:
 
 async def worker() -> None:
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**26)  # the setup line holds every cookie
+    reader = asyncio.StreamReader(limit=2**26)  # the setup line holds every cookie and binding
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     setup = await _read_line(reader)
     http = new_http()
     tabs = [
-        Tab(setup["url"], http, c["cookie"], path=setup["path"], label=c["label"])
+        Tab(
+            setup["url"],
+            http,
+            c["cookie"],
+            binding=c.get("binding"),
+            path=setup["path"],
+            label=c["label"],
+        )
         for c in setup["clients"]
     ]
     stats = Stats()

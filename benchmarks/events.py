@@ -12,14 +12,19 @@ port each, in parallel) and stops them at the end:
 
 ``ws guarded`` / ``ws unguarded`` / ``ws guard ratio``
     A python-socketio client opens the websocket exactly as the browser does (``?token=``, the
-    hydrate event in the CONNECT packet, the HttpOnly ``session`` cookie in the handshake's
-    ``Cookie`` header) and then sends, interleaved, N ``DashboardState.click`` events (``@guarded``:
-    the per-event guard in ``SessionEventMiddleware.preprocess`` checks the session) and N
-    ``DashboardState.set_new_name`` events (not guarded). Each round trip is timed from the emit
-    to the arrival of that event's delta. Target: guarded median <= 1.10x unguarded median.
+    hydrate event in the CONNECT packet, the browser's HttpOnly cookies in the handshake's
+    ``Cookie`` header: its binding cookie ``session_bind``, a random 43-character base64url value
+    as the server mints it, and the ``session`` cookie) and then sends, interleaved, N
+    ``DashboardState.click`` events (``@guarded``: the per-event guard in
+    ``SessionEventMiddleware.preprocess`` checks the session) and N
+    ``DashboardState.set_new_name`` events (not guarded). Every event of both kinds also goes
+    through the tab's binding check (``TabBinding.check``), so the ratio is the guard's cost on
+    top of it. Each round trip is timed from the emit to the arrival of that event's delta.
+    Target: guarded median <= 1.10x unguarded median.
 ``ws correctness``
     The final ``clicks`` delta equals the number of clicks sent (every guarded event ran), and a
-    second socket *without* a cookie has its click refused (a redirect, no ``clicks`` delta).
+    second socket *without* a session cookie (another browser: a binding of its own, nothing
+    else) has its click refused (a redirect, no ``clicks`` delta).
 ``idle countdown``
     Chromium signs in, opens ``/dashboard`` (the ``#countdown`` ticks in the browser), waits 2 s,
     then counts websocket frames for 30 s while the countdown's ``data-expires-in`` decreases.
@@ -43,6 +48,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import secrets
 import shutil
 import statistics
 import sys
@@ -76,6 +82,7 @@ ROOT_STATE = "reflex___state____state"
 DASHBOARD_SUFFIX = "e2e_app___e2e_app____dashboard_state"
 NAMESPACE = "/_event"
 SYNC_PATH = "/api/session/sync"
+BINDING_COOKIE = "session_bind"  # reflex_session.binding: the session cookie's name + "_bind"
 KEEPALIVE = {"2", "3"}  # Engine.IO v4 ping and pong
 
 TARGET_RATIO = 1.10
@@ -168,12 +175,17 @@ def percentile(values: list[float], q: int) -> float:
 
 
 class Client:
-    """A python-socketio client speaking the browser's protocol (``utils/state.js``)."""
+    """A python-socketio client speaking the browser's protocol (``utils/state.js``).
+
+    It is a browser of its own: a fresh binding value (``secrets.token_urlsafe(32)``, as the
+    server mints it) and, when given, the ``session`` cookie, both sent with the handshake.
+    """
 
     def __init__(self, url: str, token: str, cookie: str | None) -> None:
         self.url = url
         self.token = token
         self.cookie = cookie
+        self.binding = secrets.token_urlsafe(32)
         self.router_data = {"pathname": "/dashboard", "asPath": "/dashboard"}
         self.sio = socketio.AsyncClient(reconnection=False)
         self.updates: list[dict[str, Any]] = []
@@ -193,7 +205,10 @@ class Client:
                 future.set_result(arrived)
 
     async def connect(self) -> None:
-        headers = {"Cookie": f"session={self.cookie}"} if self.cookie else {}
+        cookies = f"{BINDING_COOKIE}={self.binding}"
+        if self.cookie:
+            cookies += f"; session={self.cookie}"
+        headers = {"Cookie": cookies}
         # the browser sends its hydrate event inside the socket.io CONNECT packet
         boot = {
             "name": f"{ROOT_STATE}.hydrate_and_load",
@@ -290,7 +305,8 @@ async def bench_events(url: str, n: int, warmup: int) -> list[Row]:
     finally:
         await client.close()
 
-    # the guard really guards: a socket without a cookie has its click refused
+    # the guard really guards: a socket without a session cookie (another browser, with a
+    # binding of its own) has its click refused
     anonymous = Client(url, "bench-anon-" + str(time.time_ns()), None)
     refused = False
     try:

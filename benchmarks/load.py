@@ -30,11 +30,14 @@ The server
 
 The clients (``benchmarks/_load_client.py``)
     Every client is a browser tab done with python-socketio's ``AsyncClient`` (aiohttp): the
-    socket ``/_event`` with ``?token=<uuid>``, the tab's own HttpOnly ``session`` cookie,
-    ``Origin`` and ``User-Agent`` in the handshake, the hydrate event inside the socket.io
-    CONNECT packet, events as ``state.js`` emits them, and the session runtime's
-    ``POST /api/session/sync`` ``{token, nonce}`` after every ``sync_seq`` bump, keeping the
-    ``Set-Cookie`` it answers, as the browser does. Each tab has its own session.
+    socket ``/_event`` with ``?token=<uuid>``, the browser's HttpOnly cookies (its own binding
+    cookie ``session_bind`` and its own ``session`` cookie), ``Origin`` and ``User-Agent`` in the
+    handshake, the hydrate event inside the socket.io CONNECT packet, events as ``state.js``
+    emits them, and the session runtime's ``POST /api/session/sync`` ``{token}`` with the same
+    cookies after every ``sync_seq`` bump, keeping the ``Set-Cookie`` it answers, as the browser
+    does. Each tab is its own browser with its own session and its own binding (43 random
+    base64url characters made by the client, sent from the first request on, as by a browser
+    that already has one); a real login's tab hands both to the crowd tab that uses its session.
 
     One action, every ``--interval`` seconds per tab, alternately:
 
@@ -80,9 +83,10 @@ Phases
     p99 of the same kind. Target (the issue): 0 errors, and p99 ratio <= ``--target-ratio``
     (5x) for every kind of event and the sync. Errors are any exception, a refusal (a guard
     redirect, the status leaving ``authenticated``), a delta missing after 30 s, a sync answer
-    that is not 200 or not ``authenticated``. The run's wall time, the CPU used by the server
-    and by the client processes and the machine's load average are printed: on a shared
-    machine they say whether a missed target is the server's or the neighbours'.
+    that is not 200 (403: the tab's binding refused) or not ``authenticated``, or that sets
+    another binding cookie. The run's wall time, the CPU used by the server and by the client
+    processes and the machine's load average are printed: on a shared machine they say whether
+    a missed target is the server's or the neighbours'.
 """
 
 from __future__ import annotations
@@ -118,6 +122,7 @@ from _load_client import (  # noqa: E402
     Stats,
     Tab,
     TabError,
+    new_binding,
     new_http,
 )
 from argon2 import PasswordHasher  # noqa: E402
@@ -343,9 +348,14 @@ async def mint(auth: ReflexSession[Any], users: list[dict[str, str]], count: int
     return cookies
 
 
-async def real_logins(url: str, count: int) -> tuple[list[str], list[float]]:
-    """``count`` logins through the /login page's form and the sync: cookies and times (ms)."""
-    cookies: list[str] = []
+#: A browser of the run: its ``session`` cookie value and its ``session_bind`` value.
+Browser = tuple[str, str]
+
+
+async def real_logins(url: str, count: int) -> tuple[list[Browser], list[float]]:
+    """``count`` logins through the /login page's form and the sync, each in a browser of its
+    own: the browsers (session cookie, binding) and the times (ms)."""
+    browsers: list[Browser] = []
     times: list[float] = []
     async with new_http(limit=4) as http:
         for i in range(count):
@@ -356,10 +366,10 @@ async def real_logins(url: str, count: int) -> tuple[list[str], list[float]]:
                 tab.state(FORM_SUFFIX)
                 times.append(await tab.login(email, password))
                 assert tab.cookie is not None  # login() checked it
-                cookies.append(tab.cookie)
+                browsers.append((tab.cookie, tab.binding))
             finally:
                 await tab.close()
-    return cookies, times
+    return browsers, times
 
 
 async def end_sessions(auth: ReflexSession[Any], cookies: list[str]) -> None:
@@ -371,12 +381,15 @@ async def end_sessions(auth: ReflexSession[Any], cookies: list[str]) -> None:
 # -- the single client ---------------------------------------------------------------------------
 
 
-async def baseline(url: str, cookie: str, actions: int, refresh_every: int) -> Stats:
-    """One tab alone: ``actions`` actions 50 ms apart, and fresh-tab connects one at a time."""
+async def baseline(url: str, browser: Browser, actions: int, refresh_every: int) -> Stats:
+    """One tab alone: ``actions`` actions 50 ms apart, and fresh-tab connects one at a time.
+
+    Every tab is a new tab of the same browser (the same session cookie and binding)."""
     stats = Stats()
+    cookie, binding = browser
     async with new_http(limit=4) as http:
         for i in range(BASELINE_CONNECTS):
-            tab = Tab(url, http, cookie, label=f"base-connect-{i}")
+            tab = Tab(url, http, cookie, binding=binding, label=f"base-connect-{i}")
             try:
                 stats.samples["connect"].append(await tab.connect())
                 tab.check("connect")
@@ -384,7 +397,7 @@ async def baseline(url: str, cookie: str, actions: int, refresh_every: int) -> S
                 stats.errors.append(f"baseline connect: {exc}"[:200])
             finally:
                 await tab.close()
-        tab = Tab(url, http, cookie, label="base")
+        tab = Tab(url, http, cookie, binding=binding, label="base")
         try:
             await tab.connect()
             for step in range(actions):
@@ -432,11 +445,11 @@ def _readline(stream: IO[str], timeout: float) -> str:
 
 
 def spawn_workers(
-    url: str, cookies: list[str], count: int, concurrency: int, path: str
+    url: str, browsers: list[Browser], count: int, concurrency: int, path: str
 ) -> list[Worker]:
     workers = []
     for w in range(count):
-        mine = list(range(w, len(cookies), count))
+        mine = list(range(w, len(browsers), count))
         labels = [f"c{i}" for i in mine]
         stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in close_workers
         process = subprocess.Popen(
@@ -454,7 +467,7 @@ def spawn_workers(
                 "path": path,
                 "concurrency": max(1, concurrency // count),
                 "clients": [
-                    {"label": label, "cookie": cookies[i]}
+                    {"label": label, "cookie": browsers[i][0], "binding": browsers[i][1]}
                     for label, i in zip(labels, mine, strict=True)
                 ],
             }
@@ -744,26 +757,28 @@ def result_json(result: Result) -> list[dict[str, Any]]:
 
 def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) -> Result:
     auth = demo_auth(database_url) if args.mint else None
-    cookies: list[str] = []
+    browsers: list[Browser] = []
     try:
         # people of their own when the database is this run's; someone else's: the seeded ones
         own = args.clients if args.mint and not args.url else 0
         users = demo_users(database_url, own) if args.mint else []
         real = min(args.real_logins, args.clients) if args.mint else args.clients
         progress(f"{real} real logins through the /login form and the sync")
-        login_cookies, login_ms = asyncio.run(real_logins(url, real + 1))
-        cookies += login_cookies
-        base_cookie = cookies.pop()  # the single client's own session (a real login too)
+        login_browsers, login_ms = asyncio.run(real_logins(url, real + 1))
+        browsers += login_browsers
+        base = browsers.pop()  # the single client's own browser and session (a real login too)
         began = time.monotonic()
         minted = args.clients - real
         if minted:
             assert auth is not None
             progress(f"minting {minted} sessions with the demo's store")
-            cookies += asyncio.run(mint(auth, users, minted))
+            # a minted session goes to a browser of its own, with a binding of its own
+            minted_cookies = asyncio.run(mint(auth, users, minted))
+            browsers += [(cookie, new_binding()) for cookie in minted_cookies]
         mint_s = time.monotonic() - began
 
         progress(f"baseline (before): one client alone, {args.baseline} actions")
-        before = asyncio.run(baseline(url, base_cookie, args.baseline, args.refresh_every))
+        before = asyncio.run(baseline(url, base, args.baseline, args.refresh_every))
 
         gc.collect()
         time.sleep(1.0)
@@ -773,7 +788,7 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
             f" {args.concurrency} handshakes at a time)"
         )
         began = time.monotonic()
-        workers = spawn_workers(url, cookies, args.workers, args.concurrency, "/profile")
+        workers = spawn_workers(url, browsers, args.workers, args.concurrency, "/profile")
         try:
             connected = 0
             crowd_errors: list[str] = []
@@ -826,10 +841,10 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
             close_workers(workers)
         time.sleep(2.0)
         progress(f"baseline (after): one client alone, {args.baseline} actions")
-        after = asyncio.run(baseline(url, base_cookie, args.baseline, args.refresh_every))
+        after = asyncio.run(baseline(url, base, args.baseline, args.refresh_every))
     finally:
         if auth is not None and args.url:
-            asyncio.run(end_sessions(auth, cookies))
+            asyncio.run(end_sessions(auth, [cookie for cookie, _ in browsers]))
 
     crowd.samples["connect"] = connect_ms
     rows = [
