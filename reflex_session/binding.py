@@ -48,6 +48,11 @@ BINDING_MAX_AGE = 400 * 24 * 3600
 _VALUE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
+def _occurrences(cookie_header: str, name: str) -> int:
+    """How many pairs of a ``Cookie`` header carry ``name`` (any value)."""
+    return sum(1 for pair in cookie_header.split(";") if pair.partition("=")[0].strip() == name)
+
+
 def new_value() -> str:
     """A fresh binding value: 256 random bits, base64url without padding (43 characters)."""
     return secrets.token_urlsafe(32)
@@ -94,10 +99,18 @@ class BindingCookie:
         """The well-formed binding value in a ``Cookie`` header, else ``None``.
 
         A malformed value (not 43 base64url characters) is treated as absent, so it is replaced
-        by a fresh one rather than trusted.
+        by a fresh one rather than trusted. So is a name sent **more than once**: ``HttpOnly``
+        keeps page JavaScript from reading our cookie, not from adding one of the same name on
+        a longer path (``document.cookie = "session_bind=KNOWN; path=/_event"``), which browsers
+        then send *first*. Two values for one name mean a planted one; neither is trusted.
         """
-        value = parse_cookie_header(cookie_header).get(self.name(request_is_https))
-        return value if value is not None and _VALUE.fullmatch(value) else None
+        name = self.name(request_is_https)
+        value = parse_cookie_header(cookie_header).get(name)
+        if value is None or not _VALUE.fullmatch(value):
+            return None
+        if _occurrences(cookie_header or "", name) > 1:
+            return None
+        return value
 
     def read_digest(self, cookie_header: str | None, *, request_is_https: bool) -> str | None:
         value = self.read(cookie_header, request_is_https=request_is_https)

@@ -331,7 +331,16 @@ async def test_sync_endpoint_checks_origin_and_binding_and_sets_the_cookie(layer
         assert cross.status_code == 403
         assert "set-cookie" not in cross.headers
         assert (await client.post(url, content=b"{", headers=mine)).status_code == 400
-        ok = await client.post(url, json={"token": "tab-1"}, headers=mine)
+        # the login is delivered only with the proof sent to the socket that signed in
+        assert state.sync_proof
+        blind = await client.post(url, json={"token": "tab-1"}, headers=mine)
+        assert blind.status_code == 403
+        assert "set-cookie" not in blind.headers
+        wrong = await client.post(url, json={"token": "tab-1", "proof": "x" * 43}, headers=mine)
+        assert wrong.status_code == 403
+        ok = await client.post(
+            url, json={"token": "tab-1", "proof": state.sync_proof}, headers=mine
+        )
         assert ok.status_code == 200
         assert ok.json() == {"status": "authenticated", "changed": True}
         assert "never-in-a-body" not in ok.text
@@ -535,7 +544,9 @@ async def test_sync_keeps_the_operations_when_the_store_is_down(clock: FakeClock
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         url = "/api/session/sync"
         down = await client.post(
-            url, json={"token": "tab-1"}, headers={"cookie": f"session_bind={BIND}"}
+            url,
+            json={"token": "tab-1", "proof": state.sync_proof},
+            headers={"cookie": f"session_bind={BIND}"},
         )
         assert down.status_code == 503
         assert "set-cookie" not in down.headers

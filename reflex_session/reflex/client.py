@@ -48,23 +48,22 @@ useEffect(() => {
     const res = await fetch(rs.url(), {
       method: 'POST', credentials: 'include', cache: 'no-store',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ token }),
+      body: JSON.stringify({ token, proof: rs.proof || undefined }),
     });
     rs.syncs += 1;
     if (res.ok) {
       rs.retries = 0;
       const body = await res.json();
       if (body.changed && rs.channel) rs.channel.postMessage({ type: 'changed' });
+      // the cookie holds another session than this tab (another tab signed in): the tab's
+      // socket must carry that cookie, so the page loads again (at most every 10 s)
+      if (body.reconnect) rs.reloadOnce('reflex-session-reconnect', 10000);
     } else if (res.status === 403) {
       // this browser no longer holds the tab's binding (its cookies were cleared): the answer
       // carried a fresh binding cookie, and a page load binds a fresh tab to it. Once a minute at
       // most, so a browser that refuses cookies cannot loop.
       const body = await res.json().catch(() => ({}));
-      const last = Number(window.sessionStorage.getItem('reflex-session-rebind') || 0);
-      if (body.error === 'not_bound' && Date.now() - last > 60000) {
-        window.sessionStorage.setItem('reflex-session-rebind', String(Date.now()));
-        window.location.reload();
-      }
+      if (body.error === 'not_bound' && !rs.proof) rs.reloadOnce('reflex-session-rebind', 60000);
     } else if (res.status === 503 && rs.retries < 5) {
       // store down or worker overloaded: the operations stay queued server-side; try again
       // after Retry-After, doubling (1, 2, 4, 8, 16 s), then wait for the next change
@@ -72,6 +71,12 @@ useEffect(() => {
       setTimeout(() => rs.sync(), wait * 1000 * 2 ** rs.retries);
       rs.retries += 1;
     }
+  };
+  rs.reloadOnce = (key, every) => {
+    const last = Number(window.sessionStorage.getItem(key) || 0);
+    if (Date.now() - last < every) return;
+    window.sessionStorage.setItem(key, String(Date.now()));
+    window.location.reload();
   };
   rs.sync = () => {
     const go = () => rs.run().catch(() => {});
@@ -112,6 +117,7 @@ useEffect(() => {
   if (!rs || !seq) return;
   const first = rs.seq === undefined;
   rs.seq = seq;
+  rs.proof = %(proof)s;
   if (!first || %(fetch_on_mount)s) rs.sync();
 }, [%(seq)s]);
 """
@@ -188,6 +194,7 @@ class SessionClient(rx.Fragment):  # type: ignore[misc]
         options = get_options()
         state_vars = [
             SessionState.sync_seq,
+            SessionState.sync_proof,
             SessionState.expires_at,
             SessionState.last_activity,
             SessionState.status,
@@ -202,6 +209,7 @@ class SessionClient(rx.Fragment):  # type: ignore[misc]
         values = {
             "sync_path": json.dumps(auth.config.api_path + "/sync"),
             "seq": _js(SessionState.sync_seq),
+            "proof": _js(SessionState.sync_proof),
             "expires": _js(SessionState.expires_at),
             "last_activity": _js(SessionState.last_activity),
             "status": _js(SessionState.status),

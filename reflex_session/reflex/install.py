@@ -163,7 +163,7 @@ def asgi_transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
 
     def transform(inner: ASGIApp) -> ASGIApp:
         guarded = SessionMiddleware(inner, auth, custom=page_hook)
-        uploads = UploadGuard(guarded, binding)
+        uploads = UploadGuard(guarded, binding, auth)
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http":

@@ -95,12 +95,7 @@ async def _reload_if_lost(session_state: SessionState) -> None:
     """
     if session_state.status != "loading":
         return
-    await _reload(session_state)
-
-
-async def _reload(session_state: SessionState) -> None:
-    await session_state._load_from_cookie_header()
-    session_state._queue("pull")
+    await session_state.reload_for_socket()
 
 
 class SessionEventMiddleware(rx.Middleware):
@@ -127,7 +122,7 @@ class SessionEventMiddleware(rx.Middleware):
             # a fresh (or lost) state on a live socket: fill it from this socket's cookie, and
             # let the next sync apply the browser's newest cookie
             log.warning("tab state without a binding on a live socket (state lost?): reloading")
-            await _reload(await state.get_state(SessionState))
+            await (await state.get_state(SessionState)).reload_for_socket()
         if name == _navigation_event():
             if not get_options().refetch_on_path_change:
                 return None

@@ -25,12 +25,14 @@ import hashlib
 import inspect
 import json
 import logging
+import secrets
 import types
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import reflex as rx
 
+from ..binding import digest
 from ..clock import now_ms
 from ..rules import Decision
 from ..session import Session, User
@@ -78,6 +80,8 @@ SERVER_ONLY = frozenset(
         "bound_to",
         "current_session",
         "forget_user_data",
+        "reload_for_socket",
+        "socket_changed",
         "login",
         "return_to",
         "update_session",
@@ -118,6 +122,15 @@ class SessionState(rx.State):
     #: The digest of the binding cookie of the browser that owns this tab (see
     #: :mod:`reflex_session.reflex.tab`); empty until the first event binds it.
     _bind: str = ""
+    #: The socket whose handshake cookie the session was last read from, or that signed in.
+    #: An event from any other socket re-reads the session from *its* cookie first, so a socket
+    #: that shares the tab's binding (one planted by an XSS) never acts on a session whose
+    #: cookie it does not carry.
+    _sid: str = ""
+    #: A one-time proof of the tab's pending login, sent only to the socket that signed in: the
+    #: sync that delivers the new login cookie must present it (see :mod:`.sync`). Empty
+    #: otherwise.
+    sync_proof: str = ""
     #: Set when the tab's user changed (logout, revocation, another login): the app's user data
     #: in the substates is reset at the next chance (:meth:`forget_user_data`).
     _forget_user: bool = False
@@ -255,6 +268,18 @@ class SessionState(rx.State):
     # -- the tab's binding (see .tab) ----------------------------------------------------------
 
     @server_only
+    def socket_changed(self, sid: str) -> bool:
+        """Whether ``sid`` is not the socket the tab's session was read from or signed in on."""
+        return sid != self._sid
+
+    @server_only
+    async def reload_for_socket(self) -> None:
+        """Read the session from this event's socket cookie, as a hydrate would, and let the next
+        sync apply the browser's newest cookie."""
+        await self._load_from_cookie_header()
+        self._queue("pull")
+
+    @server_only
     def bound_to(self) -> str:
         """The binding digest of the browser that owns this tab ("" before the first event)."""
         return self._bind
@@ -275,6 +300,13 @@ class SessionState(rx.State):
         """
         auth = get_auth()
         headers = self.router.headers
+        sid = self.router.session.session_id or ""
+        if sid != self._sid:
+            # another connection: a login queued on the previous one is not this socket's to
+            # deliver (its proof went to that socket only)
+            self._pending = [op for op in self._pending if op.get("op") != "login"]
+            self.sync_proof = ""
+            self._sid = sid
         https = str(getattr(headers, "origin", "") or "").startswith("https://")
         jar = auth.jar(getattr(headers, "cookie", "") or "", https=https)
         try:
@@ -321,7 +353,10 @@ class SessionState(rx.State):
         self._apply(session)
         agent = str(getattr(self.router.headers, "user_agent", "") or "")[:200]
         meta = {"userAgent": agent, "ip": self.router.session.client_ip or ""}
-        self._queue("login", session=_session_to_wire(session), meta=meta)
+        proof = secrets.token_urlsafe(32)
+        self.sync_proof = proof
+        self._sid = self.router.session.session_id or ""
+        self._queue("login", session=_session_to_wire(session), meta=meta, proof=digest(proof))
         return session
 
     @server_only

@@ -1,11 +1,21 @@
 """``POST /api/session/sync``: where the browser's HttpOnly cookie catches up with the state.
 
-The request body is ``{"token": <Reflex client token>}`` and nothing else. The token only names
-the tab; what authorises the request is the browser's HttpOnly binding cookie, which must match
-the one the tab was bound to (:mod:`.tab`). A page script that read the token can therefore make
-this endpoint do nothing for any browser but the one that owns the tab — not fetch its login
-cookie, not apply its operations to another cookie jar. A token with no state is refused without
-creating one.
+The request body is ``{"token": <Reflex client token>, "proof": <SessionState.sync_proof>}``.
+The token only names the tab; what authorises the request is the browser's HttpOnly binding
+cookie, which must match the one the tab was bound to (:mod:`.tab`). A page script that read the
+token can therefore make this endpoint do nothing for any browser but the one that owns the tab.
+A token with no state is refused without creating one.
+
+An XSS can do one more thing: *plant* a binding of its choosing in the browser (a same-name
+cookie on a longer path, or its own after flooding the cookie jar). Two rules keep that from
+paying off after the script is gone:
+
+* a pending **login** is delivered only with its one-time ``proof``, which the server sent to the
+  socket that signed in (and drops when another socket takes the tab), so a poller elsewhere
+  holding the planted binding and the token cannot collect the login cookie;
+* a sync never moves the tab onto **another** session than the one it shows: when the browser's
+  cookie names a different session (another tab signed in), the answer says ``reconnect`` and
+  the page reloads, so the tab's session always comes from a cookie its own socket carried.
 
 The operations to apply are taken from that tab's server-side state, never from the request. They
 are applied in order to the cookie *the request carries* — the browser's newest cookie, which
@@ -35,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ..binding import BindingCookie, digests_match
+from ..binding import digest as digest_text
 from ..errors import CookieTooLarge, ForbiddenUpdate
 from ..http.common import NO_STORE_HEADERS, cross_site_reason, jar_for_scope, request_is_https
 from ..lifecycle import merged
@@ -162,6 +173,19 @@ class SyncEndpoint:
             if not digests_match(state.bound_to(), presented):
                 security_log.warning("session sync from another browser than the tab's refused")
                 return 403, {"error": "not_bound"}, None
+            logins = [op for op in state._pending if op.get("op") == "login"]
+            proof = data.get("proof")
+            if logins and not (
+                isinstance(proof, str)
+                and len(proof) <= 64
+                and proof.isascii()
+                and digests_match(str(logins[-1].get("proof", "")), digest_text(proof))
+            ):
+                # a login cookie goes only to the page whose socket signed in: an attacker who
+                # planted a binding this browser now sends cannot collect it
+                security_log.warning("session sync without the login's proof refused")
+                return 403, {"error": "not_bound"}, None
+            before = state.current_session()
             ops, state._pending = list(state._pending), []
             try:
                 session = await apply_operations(self.auth, jar, ops)
@@ -170,6 +194,13 @@ class SyncEndpoint:
                 state._pending = [*ops, *state._pending]
                 log.error("session store unavailable during a sync; will retry")
                 return 503, {"error": "store_unavailable"}, None
+            if logins:
+                state.sync_proof = ""
+            if session is not None and not logins and (before is None or before.id != session.id):
+                # the browser's cookie holds another session than the tab (another tab signed
+                # in): the tab's socket must carry that cookie before it may act on it, so the
+                # page reconnects; a sync never moves the tab onto another session by itself
+                return 200, {"status": "authenticated", "changed": True, "reconnect": True}, jar
             state._apply(session)
             await state.forget_user_data()
         return (

@@ -34,6 +34,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from reflex.state import BaseState, State, StateUpdate
+from reflex_base import constants
 from reflex_base.event import get_hydrate_event
 from reflex_base.utils.format import format_event_handler
 
@@ -66,7 +67,7 @@ def _hydrate_names() -> frozenset[str]:
 
 
 def is_hydrate(state: BaseState, event: Event) -> bool:
-    return event.name == get_hydrate_event(state) or event.name in _hydrate_names()
+    return event.name in _hydrate_names() or event.name == get_hydrate_event(state)
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,20 +81,26 @@ def _digest_of_header(cookie_header: str, https: bool) -> str | None:
     return _cookie().read_digest(cookie_header, request_is_https=https)
 
 
+def socket_id(state: BaseState) -> str:
+    """The Reflex socket id of this event (set by the server from the connection)."""
+    return str(state.router_data.get(constants.RouteVar.SESSION_ID) or "")
+
+
 def presented_binding(state: BaseState) -> str:
     """The binding digest this event's socket presents (never empty).
 
     Read from the handshake headers Reflex attaches to every event of a socket, which the client
-    cannot replace. Without a binding cookie the socket id stands in, so such a tab is bound to
-    the one connection.
+    cannot replace (the plain ``router_data`` dict: ``state.router`` is rebuilt on every access,
+    which made this check cost 50 µs). Without a binding cookie the socket id stands in, so such
+    a tab is bound to the one connection.
     """
-    headers = state.router.headers
-    header = str(getattr(headers, "cookie", "") or "")
-    https = str(getattr(headers, "origin", "") or "").startswith("https://")
+    headers = state.router_data.get(constants.RouteVar.HEADERS) or {}
+    header = str(headers.get("cookie") or "")
+    https = str(headers.get("origin") or "").startswith("https://")
     found = _digest_of_header(header, https) if header else None
     if found is not None:
         return found
-    return "socket:" + digest(state.router.session.session_id or "none")
+    return "socket:" + digest(socket_id(state) or "none")
 
 
 async def reset_tree(root: BaseState) -> None:
@@ -124,6 +131,10 @@ class TabBinding:
         presented = presented_binding(state)
         expected = session_state.bound_to()
         if digests_match(expected, presented):
+            if session_state.socket_changed(socket_id(state)) and not is_hydrate(state, event):
+                # the browser's binding, but not the socket the session was read from: a socket
+                # that skipped the hydrate acts only on the session of the cookie *it* carries
+                await session_state.reload_for_socket()
             return None, False
         if expected and not is_hydrate(state, event):
             security_log.warning(
@@ -141,8 +152,9 @@ class TabBinding:
         return None, True
 
 
-async def tab_binding(token: str) -> str | None:
-    """The binding digest of the tab ``token``, or ``None`` when no such tab exists.
+async def tab_binding(token: str) -> tuple[str, str | None] | None:
+    """The binding digest of the tab ``token`` and the id of the session it shows, or ``None``
+    when no such tab exists.
 
     Never creates a state: an HTTP request naming a random token must cost nothing.
     """
@@ -155,7 +167,8 @@ async def tab_binding(token: str) -> str | None:
         return None
     async with app.modify_state(BaseStateToken(ident=token, cls=SessionState)) as root:
         state = await root.get_state(SessionState)
-        return state.bound_to() or None
+        session = state.current_session()
+        return (state.bound_to(), session.id if session else None) if state.bound_to() else None
 
 
 async def tab_exists(app: Any, token: str) -> bool:
@@ -189,13 +202,16 @@ class UploadGuard:
 
     An upload names its tab by the ``reflex-client-token`` header and runs its handler through
     Reflex's event processor *without* a socket, so the per-event check would see the headers of
-    the tab's last socket, not this request's. The request's own binding cookie is compared here
-    instead, before Reflex reads the body.
+    the tab's last socket, not this request's. The request's own cookies are compared here
+    instead, before Reflex reads the body: its binding must be the tab's, and when the tab shows
+    a session, the request's session cookie must be that session's (a planted binding alone
+    does not carry the victim's HttpOnly session cookie).
     """
 
-    def __init__(self, app: ASGIApp, cookie: BindingCookie) -> None:
+    def __init__(self, app: ASGIApp, cookie: BindingCookie, auth: Any) -> None:
         self.app = app
         self.cookie = cookie
+        self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         from starlette.datastructures import Headers
@@ -208,8 +224,17 @@ class UploadGuard:
         presented = self.cookie.read_digest(
             headers.get("cookie"), request_is_https=request_is_https(scope)
         )
-        bound = await tab_binding(token) if 0 < len(token) <= 128 and presented else None
-        if bound is None or not digests_match(bound, presented):
+        tab = await tab_binding(token) if 0 < len(token) <= 128 and presented else None
+        allowed = tab is not None and digests_match(tab[0], presented)
+        if allowed and tab is not None and tab[1] is not None:
+            from ..http.common import jar_for_scope
+
+            try:
+                session, _ = await self.auth.load(jar_for_scope(self.auth, scope))
+            except Exception:
+                session = None  # a store outage refuses the upload, never a 500
+            allowed = session is not None and session.id == tab[1]
+        if not allowed:
             security_log.warning("upload refused: the request does not carry the tab's binding")
             response = JSONResponse(
                 {"error": "not_bound"}, status_code=403, headers=NO_STORE_HEADERS

@@ -74,10 +74,10 @@ def kid_of(value: str) -> str:
 
 
 def api(server: ReflexServer, cookie: str | None) -> httpx.Client:
-    """An HTTP client that sends exactly ``cookie`` (and what a same-origin page sends)."""
+    """An HTTP client that sends exactly ``cookie`` (and what a same-origin page sends: the
+    browser's binding cookie too, so no response has a reason to set one)."""
     headers = {"Origin": server.url, "Sec-Fetch-Site": "same-origin"}
-    if cookie:
-        headers["Cookie"] = f"session={cookie}"
+    headers["Cookie"] = f"session_bind={'F' * 43}" + (f"; session={cookie}" if cookie else "")
     return httpx.Client(base_url=server.url, headers=headers, timeout=30, follow_redirects=False)
 
 

@@ -347,8 +347,17 @@ class ReflexHarness:
             sent["cookie"] = "; ".join(jar)
         transport = httpx.ASGITransport(app=SyncEndpoint(auth))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            content = None if method == "GET" else json.dumps({"token": client_token})
+            root = self.roots.get(client_token) if isinstance(client_token, str) else None
+            proof = sub_session(root).sync_proof if root is not None else ""
+            body: dict[str, Any] = {"token": client_token}
+            if proof:  # what the page sends when its socket signed in
+                body["proof"] = proof
+            content = None if method == "GET" else json.dumps(body)
             return await client.request(method, "/api/session/sync", headers=sent, content=content)
+
+
+def sub_session(root: Any) -> Any:
+    return root.get_substate(SessionState.get_full_name().split(".")[1:])
 
 
 @pytest.fixture

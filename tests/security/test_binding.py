@@ -112,11 +112,15 @@ async def test_an_event_from_another_socket_runs_nothing_and_sends_nothing(
 
 
 async def test_the_owners_socket_still_works(layer: Any) -> None:  # noqa: F811
-    """The control: the same events over a socket of the owning browser (another socket id,
-    e.g. after a reconnect) run."""
+    """The control: the same events over a socket of the owning browser (another socket id:
+    after a reconnect, whose first event Reflex makes the hydrate) run."""
+    auth, _ = layer
+    jar = auth.jar(None)
+    await auth.create_session(jar, ADA)
     root = make_root("/dashboard")
     sub(root, SessionState).login(ADA)
-    from_socket(root, f"session_bind={BIND}", sid="victim-sid-after-reconnect")
+    from_socket(root, f"session_bind={BIND}; session={jar.read()}", sid="victim-reconnected")
+    assert await _preprocess(root, HYDRATE_AND_LOAD) is None
     assert await _preprocess(root, f"{GuardedState.get_full_name()}.bump") is None
 
 
@@ -211,13 +215,17 @@ async def test_server_only_binding_methods_are_not_events(layer: Any) -> None:  
 # -- the sync endpoint --------------------------------------------------------------------------
 
 
-async def _sync(auth: Any, app: Any, token: str, cookie: str | None) -> httpx.Response:
+async def _sync(
+    auth: Any, app: Any, token: str, cookie: str | None, proof: str | None = None
+) -> httpx.Response:
+    """A sync as the page sends it (the page also sends the tab's login proof, if any)."""
     del app
     transport = httpx.ASGITransport(app=SyncEndpoint(auth))
+    body = {"token": token} if proof is None else {"token": token, "proof": proof}
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         return await client.post(
             "/api/session/sync",
-            json={"token": token},
+            json=body,
             headers={"cookie": cookie} if cookie else {},
         )
 
@@ -250,7 +258,7 @@ async def test_polling_sync_before_during_and_after_login_gets_nothing(
         assert "set-cookie" not in response.headers
         assert [op["op"] for op in state._pending] == ["login"]
         assert state.user["id"] == "1"
-    mine = await _sync(auth, app, "victim", f"session_bind={BIND}")
+    mine = await _sync(auth, app, "victim", f"session_bind={BIND}", state.sync_proof)
     assert mine.status_code == 200
     issued = mine.headers["set-cookie"].split(";")[0].split("=", 1)[1]
     assert auth.decrypt_session(issued).user.id == "1"
@@ -316,7 +324,7 @@ async def test_a_refresh_takes_effect_through_the_owners_sync(
     root = app.roots.setdefault("tab", make_root("/dashboard"))
     state = sub(root, SessionState)
     login = state.login(ADA)
-    first = await _sync(auth, app, "tab", f"session_bind={BIND}")
+    first = await _sync(auth, app, "tab", f"session_bind={BIND}", state.sync_proof)
     cookie = first.headers["set-cookie"].split(";")[0]
     clock.advance(100)
     SessionState.refresh.fn(state)
@@ -375,7 +383,8 @@ async def test_an_upload_needs_the_tabs_binding(layer: Any) -> None:  # noqa: F8
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": response.content})
 
-    guard = UploadGuard(reflex_upload, BindingCookie.for_session_cookie(CookiePolicy()))
+    auth, _ = layer
+    guard = UploadGuard(reflex_upload, BindingCookie.for_session_cookie(CookiePolicy()), auth)
     transport = httpx.ASGITransport(app=guard)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         for token, cookie in [
@@ -398,6 +407,27 @@ async def test_an_upload_needs_the_tabs_binding(layer: Any) -> None:  # noqa: F8
         )
         assert ok.status_code == 200
         assert reached == ["/_upload"]
+        # a tab that shows a session: the binding alone (one an XSS planted) is not enough,
+        # the request must carry that session's HttpOnly cookie too
+        jar = auth.jar(None)
+        session = await auth.create_session(jar, ADA)
+        signed_in = make_root("/profile")
+        sub(signed_in, SessionState)._apply(session)
+        app.roots["signed-in"] = signed_in
+        other = auth.jar(None)
+        await auth.create_session(other, BOB)
+        for cookie in (f"session_bind={BIND}", f"session_bind={BIND}; session={other.read()}"):
+            refused = await client.post(
+                "/_upload",
+                headers={"reflex-client-token": "signed-in", "cookie": cookie},
+                content=b"x",
+            )
+            assert refused.status_code == 403, cookie
+        mine = f"session_bind={BIND}; session={jar.read()}"
+        ok = await client.post(
+            "/_upload", headers={"reflex-client-token": "signed-in", "cookie": mine}, content=b"x"
+        )
+        assert ok.status_code == 200
 
 
 # -- the binding cookie itself ------------------------------------------------------------------
@@ -570,3 +600,108 @@ async def test_tab_exists_never_creates_a_state(
             assert keys == []
             await manager.redis.flushdb()
             await manager.close()
+
+
+# -- an XSS that *plants* a binding it knows (red team, 2026-12-02) ---------------------------
+#
+# HttpOnly keeps page JavaScript from reading the binding, not from adding one of the same name
+# on a longer path (sent first), or, after flooding the cookie jar, from replacing it. The
+# attacker then presents exactly what the victim's browser presents: the token and the binding.
+
+
+def test_a_binding_sent_twice_is_no_binding() -> None:
+    cookie = BindingCookie.for_session_cookie(CookiePolicy())
+    planted = f"session_bind={OTHER_BIND}; session_bind={BIND}"
+    assert cookie.read(planted, request_is_https=False) is None
+    assert cookie.read(f"session_bind={BIND}; other=1", request_is_https=False) == BIND
+    assert cookie.read(f"a=1; session_bind={BIND}; session_bind=", request_is_https=False) is None
+
+
+async def test_a_socket_sharing_the_planted_binding_acts_only_on_its_own_cookie(
+    layer: Any,  # noqa: F811
+) -> None:
+    """The victim's tab is bound to the planted ``BIND`` and shows the victim's session; the
+    attacker's socket presents ``BIND`` too but not the victim's HttpOnly session cookie, and
+    skips the hydrate. Every event first re-reads the session from the attacker's socket: the
+    victim's session and user data are gone from the tab before any handler runs."""
+    auth, _ = layer
+    jar = auth.jar(None)
+    await auth.create_session(jar, ADA)
+    root = make_root("/dashboard", cookie=f"session={jar.read()}")
+    from_socket(root, f"session_bind={BIND}; session={jar.read()}", sid="victim")
+    await _preprocess(root, HYDRATE_AND_LOAD)
+    sub(root, GuardedState).count = 7
+    assert sub(root, SessionState).user["id"] == "1"
+    from_socket(root, f"session_bind={BIND}", sid="attacker")
+    update = await _preprocess(root, f"{GuardedState.get_full_name()}.bump")
+    assert update is not None
+    assert update.events[0].payload["path"].startswith("/login")
+    assert sub(root, SessionState).status == "unauthenticated"
+    assert sub(root, GuardedState).count == 0
+    assert await _preprocess(root, f"{GuardedState.get_full_name()}.free") is None
+    assert "ada" not in json.dumps(root.dict(), default=str).lower()
+
+
+async def test_a_pending_login_goes_only_to_the_page_that_signed_in(
+    layer: Any,  # noqa: F811
+) -> None:
+    """The attacker polls sync with the planted binding and the token; the victim signs in. The
+    login cookie needs the one-time proof the server sent to the victim's socket."""
+    auth, app = layer
+    root = app.roots.setdefault("victim", make_root("/login"))
+    state = sub(root, SessionState)
+    state.login(ADA)
+    for proof in (None, "", "x" * 43, state.sync_proof[:-1], "é" * 10, "p" * 5000):
+        response = await _sync(auth, app, "victim", f"session_bind={BIND}", proof)
+        assert response.status_code in (403, 413), proof
+        assert "set-cookie" not in response.headers
+    assert [op["op"] for op in state._pending] == ["login"]
+    mine = await _sync(auth, app, "victim", f"session_bind={BIND}", state.sync_proof)
+    assert mine.status_code == 200
+    assert mine.headers["set-cookie"].startswith("session=")
+    assert state.sync_proof == ""
+
+
+async def test_another_socket_taking_the_tab_drops_its_pending_login(
+    layer: Any,  # noqa: F811
+) -> None:
+    """The victim signed in and closed the tab before its sync; the attacker's socket (planted
+    binding) hydrates the tab: the pending login and its proof are gone, nothing to collect."""
+    auth, app = layer
+    root = app.roots.setdefault("victim", make_root("/login"))
+    state = sub(root, SessionState)
+    from_socket(root, f"session_bind={BIND}", sid="victim")
+    state.login(ADA)
+    from_socket(root, f"session_bind={BIND}", sid="attacker")
+    assert await _preprocess(root, HYDRATE) is None
+    state = sub(root, SessionState)
+    assert state.sync_proof == ""
+    assert [op for op in state._pending if op["op"] == "login"] == []
+    response = await _sync(auth, app, "victim", f"session_bind={BIND}")
+    assert response.status_code == 200
+    assert [c for c in response.headers.get_list("set-cookie") if c.startswith("session=")] == []
+
+
+async def test_a_sync_never_moves_the_tab_onto_another_session(
+    layer: Any,  # noqa: F811
+) -> None:
+    """The attacker syncs with the planted binding and *their own* session cookie: the victim's
+    tab keeps the victim's session; the answer only says to reconnect (what a real browser whose
+    other tab signed in does: reload, so the socket carries the new cookie)."""
+    auth, app = layer
+    victim, attacker = auth.jar(None), auth.jar(None)
+    await auth.create_session(victim, ADA)
+    await auth.create_session(attacker, BOB)
+    root = app.roots.setdefault("victim", make_root("/dashboard"))
+    from_socket(root, f"session_bind={BIND}; session={victim.read()}", sid="victim")
+    await _preprocess(root, HYDRATE_AND_LOAD)
+    state = sub(root, SessionState)
+    state._pending = []
+    response = await _sync(auth, app, "victim", f"session_bind={BIND}; session={attacker.read()}")
+    assert response.status_code == 200
+    assert response.json()["reconnect"] is True
+    assert state.user["id"] == "1"
+    # a sign-out elsewhere in the browser (no cookie any more) still reaches the tab live
+    response = await _sync(auth, app, "victim", f"session_bind={BIND}")
+    assert response.json() == {"status": "unauthenticated", "changed": False}
+    assert state.status == "unauthenticated"
