@@ -148,6 +148,7 @@ class Tab:
         self.states: dict[str, str] = {}  # suffix -> full state path, from the hydrate delta
         self.status = ""
         self.sync_seq = 0  # the server starts it at its clock's ms: only "higher" matters
+        self.proof = ""  # SessionState.sync_proof: set by a login, sent with the next sync
         self.refusals: list[str] = []  # redirects and sign-outs nobody asked for
         self.expect_redirect = False  # a login's own redirect to the home page is expected
         self.closing = False
@@ -171,6 +172,9 @@ class Tab:
                 if self.status == "authenticated" and status != "authenticated":
                     self.refusals.append(f"status went {status!r}")
                 self.status = str(status)
+            proof = _var(update, session, "sync_proof")
+            if proof is not None:
+                self.proof = str(proof)
             seq = _var(update, session, "sync_seq")
             if seq is not None:
                 self.sync_seq = max(self.sync_seq, int(seq))
@@ -263,7 +267,7 @@ class Tab:
     async def sync(self, step: str) -> float:
         """The runtime's ``POST /api/session/sync`` (body ``{"token"}``, the binding and session
         cookies in the header); keeps the new session cookie; milliseconds."""
-        body = {"token": self.token}
+        body = {"token": self.token, **({"proof": self.proof} if self.proof else {})}
         headers = {**self.headers(), "Content-Type": "application/json"}
         start = time.perf_counter()
         try:
