@@ -426,7 +426,19 @@ class SessionState(rx.State):
     @rx.event
     async def logout(self) -> Any:
         """Sign out: the state at once, the cookie through the sync request, other tabs after.
-        The app's user data in this tab is reset (see :meth:`forget_user_data`)."""
+
+        Where the server can end a session (store mode, or ``revocation_store``) it is ended
+        here, in the event, not only when the browser's sync arrives: a tab closed (or a sync
+        blocked) right after "Log out" must not leave a session a copied cookie can still use.
+        The app's user data in this tab is reset (see :meth:`forget_user_data`).
+        """
+        session = self.current_session()
+        auth = get_auth()
+        if session is not None and (auth.mode == "store" or auth.revocations is not None):
+            try:
+                await auth.end_session(session.id, user_id=session.user.id)
+            except StoreUnavailable:
+                log.error("session store unavailable at logout; the sync will end it")
         result = self._logout()
         await self.forget_user_data()
         return result

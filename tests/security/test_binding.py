@@ -705,3 +705,16 @@ async def test_a_sync_never_moves_the_tab_onto_another_session(
     response = await _sync(auth, app, "victim", f"session_bind={BIND}")
     assert response.json() == {"status": "unauthenticated", "changed": False}
     assert state.status == "unauthenticated"
+
+
+async def test_logout_ends_the_stored_session_without_waiting_for_the_sync(
+    store_layer: Any,  # noqa: F811
+) -> None:
+    """Red team F2: the logout was applied only when the browser's sync arrived, so a tab closed
+    (or a sync blocked) right after "Log out" left a session that a copied cookie could use."""
+    auth, app = store_layer
+    _, state = await _signed_in_tab(auth, app, "tab-a")
+    session = state.current_session()
+    assert await auth.is_live(session)
+    await SessionState.logout.fn(state)
+    assert not await auth.is_live(session), "the session outlived the logout event"
