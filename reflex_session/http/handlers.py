@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..errors import CookieTooLarge, ForbiddenUpdate
 from ..lifecycle import parse_update
+from ..securitylog import refused
 from ..stores.base import StoreUnavailable
 from .common import NO_STORE_HEADERS, cross_site_reason, jar_for_scope
 
@@ -88,9 +89,7 @@ class SessionAPI:
         if method in ("GET", "HEAD", "POST", "PATCH", "DELETE"):
             reason = cross_site_reason(self.auth, request.scope)
             if reason is not None:
-                security_log.warning(
-                    "cross-site %s to the session API refused (%s)", method, reason
-                )
+                refused("cross-site %s to the session API refused (%s)", method, reason)
                 return self._json({"error": "cross_site"}, 403)
         jar = jar_for_scope(self.auth, request.scope)
         if method in ("GET", "HEAD"):

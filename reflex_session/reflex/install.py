@@ -27,6 +27,7 @@ from ..binding import BindingCookie
 from ..http.binding import BindingMiddleware
 from ..http.common import cross_site_reason
 from ..http.middleware import SessionMiddleware, raw_path_of
+from ..securitylog import refused
 from .client import session_client
 from .guard import decide
 from .live import RedisRelay, set_relay
@@ -182,7 +183,7 @@ def asgi_transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
                 if reason is not None:
                     # cross-site websocket hijacking: a page of another origin opening a socket
                     # with the user's cookies never reaches Reflex
-                    security_log.warning("cross-site websocket refused (%s)", reason)
+                    refused("cross-site websocket refused (%s)", reason)
                     await receive()
                     await send({"type": "websocket.close", "code": 1008})
                     return

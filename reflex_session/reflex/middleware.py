@@ -20,6 +20,7 @@ import reflex as rx
 from reflex.state import StateUpdate
 from reflex_base.event import Event
 
+from ..securitylog import refused
 from ..stores.base import StoreUnavailable
 from .guard import login_location, refusal_for
 from .registry import RequirementSpec, requirement_of, state_requirement
@@ -134,7 +135,7 @@ class SessionEventMiddleware(rx.Middleware):
             type(state).get_root_state(), state_path
         ):
             # login, update_session, setvar...: server code only, never from a websocket
-            security_log.warning("event %s refused: not callable from the browser", handler_name)
+            refused("event %s refused: not callable from the browser", handler_name)
             return StateUpdate()
         spec = state_requirement(state_path)
         if spec is None:

@@ -49,6 +49,7 @@ from ..binding import digest as digest_text
 from ..errors import CookieTooLarge, ForbiddenUpdate
 from ..http.common import NO_STORE_HEADERS, cross_site_reason, jar_for_scope, request_is_https
 from ..lifecycle import merged
+from ..securitylog import refused
 from ..stores.base import StoreUnavailable
 from .runtime import get_app
 from .tab import tab_exists
@@ -144,7 +145,7 @@ class SyncEndpoint:
             return 405, {"error": "method_not_allowed"}, None
         reason = cross_site_reason(self.auth, request.scope, self.extra_trusted)
         if reason is not None:
-            security_log.warning("cross-site session sync refused (%s)", reason)
+            refused("cross-site session sync refused (%s)", reason)
             return 403, {"error": "cross_site"}, None
         raw = b""
         async for chunk in request.stream():  # never buffer more than the limit
@@ -162,7 +163,7 @@ class SyncEndpoint:
             request.headers.get("cookie"), request_is_https=request_is_https(request.scope)
         )
         if presented is None:
-            security_log.warning("session sync without a browser binding refused")
+            refused("session sync without a browser binding refused")
             return 403, {"error": "not_bound"}, None
         app = get_app()
         if not await tab_exists(app, token):
@@ -171,7 +172,7 @@ class SyncEndpoint:
         async with app.modify_state(BaseStateToken(ident=token, cls=SessionState)) as root:
             state = await root.get_state(SessionState)
             if not digests_match(state.bound_to(), presented):
-                security_log.warning("session sync from another browser than the tab's refused")
+                refused("session sync from another browser than the tab's refused")
                 return 403, {"error": "not_bound"}, None
             logins = [op for op in state._pending if op.get("op") == "login"]
             proof = data.get("proof")
@@ -183,7 +184,7 @@ class SyncEndpoint:
             ):
                 # a login cookie goes only to the page whose socket signed in: an attacker who
                 # planted a binding this browser now sends cannot collect it
-                security_log.warning("session sync without the login's proof refused")
+                refused("session sync without the login's proof refused")
                 return 403, {"error": "not_bound"}, None
             before = state.current_session()
             ops, state._pending = list(state._pending), []

@@ -39,6 +39,7 @@ from reflex_base.event import get_hydrate_event
 from reflex_base.utils.format import format_event_handler
 
 from ..binding import BindingCookie, digest, digests_match
+from ..securitylog import refused
 from .runtime import get_app, get_auth
 
 if TYPE_CHECKING:
@@ -137,14 +138,10 @@ class TabBinding:
                 await session_state.reload_for_socket()
             return None, False
         if expected and not is_hydrate(state, event):
-            security_log.warning(
-                "event refused: the socket does not carry the tab's browser binding"
-            )
+            refused("event refused: the socket does not carry the tab's browser binding")
             return StateUpdate(), False
         if expected:
-            security_log.warning(
-                "a socket with another browser's binding hydrated a tab: its state was reset"
-            )
+            refused("a socket with another browser's binding hydrated a tab: its state was reset")
         root = state._get_root_state()
         await reset_tree(root)
         session_state = await root.get_state(SessionState)
@@ -235,7 +232,7 @@ class UploadGuard:
                 session = None  # a store outage refuses the upload, never a 500
             allowed = session is not None and session.id == tab[1]
         if not allowed:
-            security_log.warning("upload refused: the request does not carry the tab's binding")
+            refused("upload refused: the request does not carry the tab's binding")
             response = JSONResponse(
                 {"error": "not_bound"}, status_code=403, headers=NO_STORE_HEADERS
             )
