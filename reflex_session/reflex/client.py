@@ -63,7 +63,7 @@ useEffect(() => {
       // carried a fresh binding cookie, and a page load binds a fresh tab to it. Once a minute at
       // most, so a browser that refuses cookies cannot loop.
       const body = await res.json().catch(() => ({}));
-      if (body.error === 'not_bound' && !rs.proof) rs.reloadOnce('reflex-session-rebind', 60000);
+      if (body.error === 'not_bound') rs.reloadOnce('reflex-session-rebind', 60000);
     } else if (res.status === 503 && rs.retries < 5) {
       // store down or worker overloaded: the operations stay queued server-side; try again
       // after Retry-After, doubling (1, 2, 4, 8, 16 s), then wait for the next change
