@@ -13,7 +13,8 @@ page guard and API see the same value the browser will send next time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
 
@@ -23,7 +24,19 @@ from .common import request_is_https
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BindingMiddleware"]
+__all__ = ["HTTPS_HEADER", "BindingMiddleware", "handshake_is_https"]
+
+#: Set on every websocket handshake by :class:`BindingMiddleware` ("1" or "0"), replacing any
+#: value the client sent: whether the ASGI server saw HTTPS. Reflex hands the layer only the
+#: handshake's headers, and this keeps one definition of "is this HTTPS" (the ASGI scheme,
+#: see ``common.request_is_https``) for the cookie names on both sides; the ``Origin`` header is
+#: the client's to choose.
+HTTPS_HEADER = "x-reflex-session-https"
+
+
+def handshake_is_https(headers: Mapping[str, Any]) -> bool:
+    """Whether a websocket handshake (its headers as Reflex keeps them) came over HTTPS."""
+    return str(headers.get(HTTPS_HEADER) or "") == "1"
 
 
 class BindingMiddleware:
@@ -38,6 +51,8 @@ class BindingMiddleware:
             await self.app(scope, receive, send)
             return
         https = request_is_https(scope)
+        if scope["type"] == "websocket":
+            scope = {**scope, "headers": _with_https_header(scope.get("headers", []), https)}
         header = Headers(scope=scope).get("cookie")
         if self.cookie.read(header, request_is_https=https) is not None:
             await self.app(scope, receive, send)
@@ -57,6 +72,14 @@ class BindingMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_binding)
+
+
+def _with_https_header(
+    headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...], https: bool
+) -> list[tuple[bytes, bytes]]:
+    name = HTTPS_HEADER.encode("latin-1")
+    kept = [(k, v) for k, v in headers if k.lower() != name]
+    return [*kept, (name, b"1" if https else b"0")]
 
 
 def _with_cookie_first(

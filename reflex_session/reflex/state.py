@@ -34,6 +34,7 @@ import reflex as rx
 
 from ..binding import digest
 from ..clock import now_ms
+from ..http.binding import handshake_is_https
 from ..rules import Decision
 from ..session import Session, User
 from ..stores.base import StoreUnavailable
@@ -307,8 +308,8 @@ class SessionState(rx.State):
             self._pending = [op for op in self._pending if op.get("op") != "login"]
             self.sync_proof = ""
             self._sid = sid
-        https = str(getattr(headers, "origin", "") or "").startswith("https://")
-        jar = auth.jar(getattr(headers, "cookie", "") or "", https=https)
+        raw = self.router_data.get("headers") or {}
+        jar = auth.jar(getattr(headers, "cookie", "") or "", https=handshake_is_https(raw))
         try:
             session, stale_key = await auth.load(jar)
         except StoreUnavailable:

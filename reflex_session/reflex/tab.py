@@ -39,6 +39,7 @@ from reflex_base.event import get_hydrate_event
 from reflex_base.utils.format import format_event_handler
 
 from ..binding import BindingCookie, digest, digests_match
+from ..http.binding import handshake_is_https
 from ..securitylog import refused
 from .runtime import get_app, get_auth
 
@@ -97,8 +98,7 @@ def presented_binding(state: BaseState) -> str:
     """
     headers = state.router_data.get(constants.RouteVar.HEADERS) or {}
     header = str(headers.get("cookie") or "")
-    https = str(headers.get("origin") or "").startswith("https://")
-    found = _digest_of_header(header, https) if header else None
+    found = _digest_of_header(header, handshake_is_https(headers)) if header else None
     if found is not None:
         return found
     return "socket:" + digest(socket_id(state) or "none")

@@ -718,3 +718,36 @@ async def test_logout_ends_the_stored_session_without_waiting_for_the_sync(
     assert await auth.is_live(session)
     await SessionState.logout.fn(state)
     assert not await auth.is_live(session), "the session outlived the logout event"
+
+
+@pytest.mark.parametrize("https", [False, True])
+async def test_the_handshake_says_https_as_the_asgi_server_saw_it(https: bool) -> None:
+    """One definition of "is this HTTPS" for the cookie names on both sides: the ASGI scheme.
+    A client cannot claim HTTPS (to be read under the other cookie name) with a header or an
+    ``Origin``; the middleware replaces whatever it sent."""
+    from reflex_session.http.binding import HTTPS_HEADER, handshake_is_https
+
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.update({k.decode(): v.decode() for k, v in scope["headers"]})
+        await send({"type": "websocket.accept"})
+
+    async def receive() -> Any:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        return None
+
+    lie = b"0" if https else b"1"
+    scope = {
+        "type": "websocket",
+        "path": "/_event/",
+        "scheme": "wss" if https else "ws",
+        "headers": [(HTTPS_HEADER.encode(), lie), (b"origin", b"https://testserver")],
+    }
+    middleware = BindingMiddleware(app, BindingCookie.for_session_cookie(CookiePolicy()))
+    await middleware(scope, receive, send)
+    assert handshake_is_https(seen) is https
+    name = "__Host-session_bind" if https else "session_bind"
+    assert seen["cookie"].startswith(name + "=")
