@@ -27,6 +27,7 @@ from reflex_base.components.component import field
 from reflex_base.event import EventHandler, no_args_event_spec
 from reflex_base.vars.base import Var, VarData
 
+from ..binding import BindingCookie
 from .runtime import get_auth, get_options
 from .state import SessionState, _default_soon
 
@@ -89,6 +90,34 @@ useEffect(() => {
   if ('BroadcastChannel' in window) {
     rs.channel = new BroadcastChannel('reflex-session');
     rs.channel.onmessage = (e) => { if (e.data && e.data.type === 'changed') rs.sync(); };
+  }
+  // Our binding cookies are HttpOnly: one this script can see was planted by another script
+  // (an XSS) to learn the value this browser sends. Remove it on every path it can have been
+  // set for (a prefix of the websocket's or the sync's path), and load the page again so its
+  // socket binds to a fresh cookie from the server (at most once a minute).
+  const names = %(bind_names)s;
+  const planted = document.cookie.split(';').map((c) => c.trim().split('=')[0])
+    .filter((n) => names.includes(n));
+  if (planted.length) {
+    const paths = new Set(['/']);
+    for (const full of ['/_event/', %(sync_path)s]) {
+      for (let i = 1; i <= full.length; i++) paths.add(full.slice(0, i));
+    }
+    const secure = window.location.protocol === 'https:' ? '; Secure' : '';
+    // host-only, and every domain the page could have set it for (this host and its parents)
+    const labels = window.location.hostname.split('.');
+    const domains = [''];
+    for (let i = 0; i < labels.length - 1; i++) {
+      domains.push(`; Domain=${labels.slice(i).join('.')}`);
+    }
+    for (const name of planted) {
+      for (const path of paths) {
+        for (const domain of domains) {
+          document.cookie = `${name}=; Max-Age=0; Path=${path}${domain}${secure}`;
+        }
+      }
+    }
+    rs.reloadOnce('reflex-session-planted', 60000);
   }
   window.__reflexSession = rs;
 }, []);
@@ -192,6 +221,7 @@ class SessionClient(rx.Fragment):  # type: ignore[misc]
     def add_hooks(self) -> list[str | Var[Any]]:
         auth = get_auth()
         options = get_options()
+        binding = BindingCookie.for_session_cookie(auth.cookie_policy)
         state_vars = [
             SessionState.sync_seq,
             SessionState.sync_proof,
@@ -208,6 +238,7 @@ class SessionClient(rx.Fragment):  # type: ignore[misc]
         var_data = VarData.merge(*(v._get_all_var_data() for v in parts))
         values = {
             "sync_path": json.dumps(auth.config.api_path + "/sync"),
+            "bind_names": json.dumps([binding.name(False), binding.name(True)]),
             "seq": _js(SessionState.sync_seq),
             "proof": _js(SessionState.sync_proof),
             "expires": _js(SessionState.expires_at),

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -289,3 +290,64 @@ def test_an_xss_cannot_act_as_the_user_from_another_machine(
     json.dumps(loot)  # the loot is plain data an attacker could carry anywhere
     for context in (victim, mallory, replay):
         context.close()
+
+
+def test_a_binding_planted_by_the_xss_buys_nothing(xss_demo: DemoServer, browser: Any) -> None:
+    """The red team's way around the binding: the XSS *adds* a binding cookie of its own, on a
+    longer path so the browser sends it first, and keeps the value. Once the script is gone the
+    page removes the planted cookie by itself. While the script stays (it plants again after
+    every load), the victim signs in and the attacker, holding the token and the planted value,
+    polls the sync endpoint and drives the tab from its own socket without a hydrate: it gets no
+    cookie, no data, and changes nothing."""
+    demo = xss_demo
+    known = secrets.token_urlsafe(32)
+    plant = "k => { document.cookie = 'session_bind=' + k + '; path=/_event'; }"
+    email = unique_email("planted")
+    create_user(demo, email, "Plan Ted")
+    victim = browser.new_context()
+    page = victim.new_page()
+    page.goto(demo.url + "/login?callbackUrl=%2Fprofile")
+    page.wait_for_function("!!sessionStorage.getItem('token') && !!window.__reflexSession")
+    page.evaluate(plant, known)
+    page.reload()
+    # the script is gone: the page found the planted cookie (ours are HttpOnly) and removed it
+    wait_until(
+        lambda: "session_bind" not in page.evaluate("document.cookie"),
+        "the planted binding to be removed by the page",
+    )
+    # the script again (say, a stored XSS on this page): planted after every load
+    victim.add_init_script(f"document.cookie = 'session_bind={known}; path=/_event';")
+    page.reload()
+    page.wait_for_function("!!sessionStorage.getItem('token') && !!window.__reflexSession")
+    token = page.evaluate("sessionStorage.getItem('token')")
+    planted = f"session_bind={known}"
+    poller = Poller(demo.url, token, planted, {})
+    poller.start()
+    try:
+        sign_in(page, email, PASSWORD)
+        time.sleep(3.0)
+    finally:
+        poller.done.set()
+        poller.join(15)
+    stolen = [(s, session_set_cookies(c)) for s, c in poller.answers if session_set_cookies(c)]
+    assert stolen == [], f"the attacker collected a session cookie: {stolen[:2]}"
+    assert {s for s, _ in poller.answers} <= {403}, poller.answers[:5]
+    session_state = "reflex___state____state.reflex_session___reflex___state____session_state"
+    profile = session_state + ".demo___demo____profile_state"
+    attempt = run(
+        socket_attempt(
+            demo.url,
+            token,
+            [
+                (f"{profile}.set_name", {"value": "PWNED"}),
+                (f"{profile}.save", {}),
+                (f"{session_state}.load_devices", {}),
+            ],
+            cookie=planted,
+            path="/profile",
+        )
+    )
+    assert leaks(attempt.text(), email, "Plan Ted") == []
+    assert attempt.var("session_state", "status") != "authenticated"
+    assert find_user(demo, email).name == "Plan Ted"
+    victim.close()
