@@ -310,11 +310,16 @@ def test_a_binding_planted_by_the_xss_buys_nothing(xss_demo: DemoServer, browser
     page.wait_for_function("!!sessionStorage.getItem('token') && !!window.__reflexSession")
     page.evaluate(plant, known)
     page.reload()
+
     # the script is gone: the page found the planted cookie (ours are HttpOnly) and removed it
-    wait_until(
-        lambda: "session_bind" not in page.evaluate("document.cookie"),
-        "the planted binding to be removed by the page",
-    )
+    def cookie_gone() -> bool:
+        try:  # the page reloads itself once it removed the cookie
+            page.wait_for_function("!!window.__reflexSession", timeout=5000)
+            return "session_bind" not in page.evaluate("document.cookie")
+        except Exception:
+            return False
+
+    wait_until(cookie_gone, "the planted binding to be removed by the page", timeout=20)
     # the script again (say, a stored XSS on this page): planted after every load
     victim.add_init_script(f"document.cookie = 'session_bind={known}; path=/_event';")
     page.reload()
