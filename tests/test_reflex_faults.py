@@ -149,7 +149,7 @@ async def test_sync_on_an_overloaded_worker_answers_503_and_keeps_the_operations
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         answer = await client.post(
             "/api/session/sync",
-            json={"token": "tab-1", "proof": state.sync_proof},
+            json={"token": "tab-1", "proof": state._login_proof},
             headers={"cookie": f"session_bind={BIND}"},
         )
     assert answer.status_code == 503

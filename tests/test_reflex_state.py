@@ -332,14 +332,14 @@ async def test_sync_endpoint_checks_origin_and_binding_and_sets_the_cookie(layer
         assert "set-cookie" not in cross.headers
         assert (await client.post(url, content=b"{", headers=mine)).status_code == 400
         # the login is delivered only with the proof sent to the socket that signed in
-        assert state.sync_proof
+        assert state._login_proof
         blind = await client.post(url, json={"token": "tab-1"}, headers=mine)
-        assert blind.status_code == 403
+        assert blind.status_code == 409
         assert "set-cookie" not in blind.headers
         wrong = await client.post(url, json={"token": "tab-1", "proof": "x" * 43}, headers=mine)
-        assert wrong.status_code == 403
+        assert wrong.status_code == 409
         ok = await client.post(
-            url, json={"token": "tab-1", "proof": state.sync_proof}, headers=mine
+            url, json={"token": "tab-1", "proof": state._login_proof}, headers=mine
         )
         assert ok.status_code == 200
         assert ok.json() == {"status": "authenticated", "changed": True}
@@ -545,7 +545,7 @@ async def test_sync_keeps_the_operations_when_the_store_is_down(clock: FakeClock
         url = "/api/session/sync"
         down = await client.post(
             url,
-            json={"token": "tab-1", "proof": state.sync_proof},
+            json={"token": "tab-1", "proof": state._login_proof},
             headers={"cookie": f"session_bind={BIND}"},
         )
         assert down.status_code == 503

@@ -64,7 +64,10 @@ useEffect(() => {
       // carried a fresh binding cookie, and a page load binds a fresh tab to it. Once a minute at
       // most, so a browser that refuses cookies cannot loop.
       const body = await res.json().catch(() => ({}));
-      if (body.error === 'not_bound') rs.reloadOnce('reflex-session-rebind', 60000);
+      if (body.error === 'not_bound') {
+        rs.unplant();
+        rs.reloadOnce('reflex-session-rebind', 60000);
+      }
     } else if (res.status === 503 && rs.retries < 5) {
       // store down or worker overloaded: the operations stay queued server-side; try again
       // after Retry-After, doubling (1, 2, 4, 8, 16 s), then wait for the next change
@@ -75,7 +78,8 @@ useEffect(() => {
   };
   rs.reloadOnce = (key, every) => {
     const last = Number(window.sessionStorage.getItem(key) || 0);
-    if (Date.now() - last < every) return;
+    const now = Date.now();
+    if (last <= now && now - last < every) return; // a time in the future was planted: stale
     window.sessionStorage.setItem(key, String(Date.now()));
     window.location.reload();
   };
@@ -91,34 +95,35 @@ useEffect(() => {
     rs.channel = new BroadcastChannel('reflex-session');
     rs.channel.onmessage = (e) => { if (e.data && e.data.type === 'changed') rs.sync(); };
   }
-  // Our binding cookies are HttpOnly: one this script can see was planted by another script
-  // (an XSS) to learn the value this browser sends. Remove it on every path it can have been
-  // set for (a prefix of the websocket's or the sync's path), and load the page again so its
-  // socket binds to a fresh cookie from the server (at most once a minute).
-  const names = %(bind_names)s;
-  const planted = document.cookie.split(';').map((c) => c.trim().split('=')[0])
-    .filter((n) => names.includes(n));
-  if (planted.length) {
+  // Our cookies are HttpOnly: page JavaScript cannot change them, but it can *add* cookies of
+  // the same names (on a longer path, for a parent domain, or after flooding the jar) to learn
+  // the value this browser sends. Delete any such cookie on every path it can have been set for
+  // (a prefix of the websocket's or the sync's path) and every domain (this host, its parents):
+  // a delete never touches an HttpOnly cookie, so this removes only planted ones. At start, and
+  // before the page reloads to bind a fresh tab.
+  const names = %(planted_names)s;
+  rs.unplant = () => {
     const paths = new Set(['/']);
     for (const full of ['/_event/', %(sync_path)s]) {
       for (let i = 1; i <= full.length; i++) paths.add(full.slice(0, i));
     }
     const secure = window.location.protocol === 'https:' ? '; Secure' : '';
-    // host-only, and every domain the page could have set it for (this host and its parents)
     const labels = window.location.hostname.split('.');
     const domains = [''];
     for (let i = 0; i < labels.length - 1; i++) {
       domains.push(`; Domain=${labels.slice(i).join('.')}`);
     }
-    for (const name of planted) {
+    const seen = document.cookie.split(';').map((c) => c.trim().split('=')[0]);
+    for (const name of names) {
       for (const path of paths) {
         for (const domain of domains) {
           document.cookie = `${name}=; Max-Age=0; Path=${path}${domain}${secure}`;
         }
       }
     }
-    rs.reloadOnce('reflex-session-planted', 60000);
-  }
+    return names.some((n) => seen.includes(n));
+  };
+  if (rs.unplant()) rs.reloadOnce('reflex-session-planted', 60000);
   window.__reflexSession = rs;
 }, []);
 """
@@ -144,11 +149,15 @@ useEffect(() => {
   const rs = window.__reflexSession;
   const seq = %(seq)s;
   if (!rs || !seq) return;
+  const proof = %(proof)s;
   const first = rs.seq === undefined;
+  // a login's proof is emitted to this socket alone, just before or just after the update that
+  // queued the login: either arrival syncs
+  const changed = rs.seq !== seq || (!!proof && rs.proof !== proof);
   rs.seq = seq;
-  rs.proof = %(proof)s;
-  if (!first || %(fetch_on_mount)s) rs.sync();
-}, [%(seq)s]);
+  rs.proof = proof;
+  if (first ? %(fetch_on_mount)s : changed) rs.sync();
+}, [%(seq)s, %(proof)s]);
 """
 
 _TIMERS = """
@@ -238,7 +247,14 @@ class SessionClient(rx.Fragment):  # type: ignore[misc]
         var_data = VarData.merge(*(v._get_all_var_data() for v in parts))
         values = {
             "sync_path": json.dumps(auth.config.api_path + "/sync"),
-            "bind_names": json.dumps([binding.name(False), binding.name(True)]),
+            "planted_names": json.dumps(
+                [
+                    binding.name(False),
+                    binding.name(True),
+                    auth.cookie_policy.name_for(False),
+                    auth.cookie_policy.name_for(True),
+                ]
+            ),
             "seq": _js(SessionState.sync_seq),
             "proof": _js(SessionState.sync_proof),
             "expires": _js(SessionState.expires_at),

@@ -20,6 +20,7 @@ can therefore never overwrite a newer cookie, and the cookie never lags behind t
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import inspect
@@ -39,7 +40,7 @@ from ..rules import Decision
 from ..session import Session, User
 from ..stores.base import StoreUnavailable
 from .live import REGISTRY, notify
-from .runtime import get_auth, get_options
+from .runtime import get_app, get_auth, get_options
 
 __all__ = ["SessionState"]
 
@@ -83,6 +84,7 @@ SERVER_ONLY = frozenset(
         "forget_user_data",
         "reload_for_socket",
         "socket_changed",
+        "clear_login_proof",
         "login",
         "return_to",
         "update_session",
@@ -128,10 +130,13 @@ class SessionState(rx.State):
     #: that shares the tab's binding (one planted by an XSS) never acts on a session whose
     #: cookie it does not carry.
     _sid: str = ""
-    #: A one-time proof of the tab's pending login, sent only to the socket that signed in: the
-    #: sync that delivers the new login cookie must present it (see :mod:`.sync`). Empty
-    #: otherwise.
+    #: A one-time proof of the tab's pending login. Its value is never kept in this var: it is
+    #: emitted straight to the socket that signed in (not to whichever socket holds the tab's
+    #: token when the state update goes out), and the sync that delivers the login cookie must
+    #: present it (see :mod:`.sync`). The var only gives the page a place to receive it.
     sync_proof: str = ""
+    #: The proof itself until the login is delivered or dropped (backend-only).
+    _login_proof: str = ""
     #: Set when the tab's user changed (logout, revocation, another login): the app's user data
     #: in the substates is reset at the next chance (:meth:`forget_user_data`).
     _forget_user: bool = False
@@ -193,12 +198,22 @@ class SessionState(rx.State):
             return None
         return session
 
+    def _stored_session(self) -> Session[Any] | None:
+        if not self._session_json:
+            return None
+        try:
+            return _session_from_json(self._session_json, id(get_auth().user_type))
+        except (KeyError, TypeError, ValueError):
+            return None
+
     # -- applying a session to the state ------------------------------------------------------
 
     def _apply(self, session: Session[Any] | None) -> None:
         """Make ``session`` the state's session (``None``: signed out). Only what changed is set."""
         auth = get_auth()
-        current = self.current_session() if self._session_json else None
+        # the previous session whether or not it has expired: an expired session's user data
+        # must be forgotten too when the next user signs in at this tab
+        current = self._stored_session()
         before = current.id if current else None
         token = self.router.session.client_token
         if current is not None and (session is None or session.user.id != current.user.id):
@@ -269,6 +284,11 @@ class SessionState(rx.State):
     # -- the tab's binding (see .tab) ----------------------------------------------------------
 
     @server_only
+    def clear_login_proof(self) -> None:
+        """The login was delivered: its proof is spent."""
+        self._login_proof = ""
+
+    @server_only
     def socket_changed(self, sid: str) -> bool:
         """Whether ``sid`` is not the socket the tab's session was read from or signed in on."""
         return sid != self._sid
@@ -306,7 +326,7 @@ class SessionState(rx.State):
             # another connection: a login queued on the previous one is not this socket's to
             # deliver (its proof went to that socket only)
             self._pending = [op for op in self._pending if op.get("op") != "login"]
-            self.sync_proof = ""
+            self._login_proof = ""
             self._sid = sid
         raw = self.router_data.get("headers") or {}
         jar = auth.jar(getattr(headers, "cookie", "") or "", https=handshake_is_https(raw))
@@ -355,9 +375,10 @@ class SessionState(rx.State):
         agent = str(getattr(self.router.headers, "user_agent", "") or "")[:200]
         meta = {"userAgent": agent, "ip": self.router.session.client_ip or ""}
         proof = secrets.token_urlsafe(32)
-        self.sync_proof = proof
+        self._login_proof = proof
         self._sid = self.router.session.session_id or ""
         self._queue("login", session=_session_to_wire(session), meta=meta, proof=digest(proof))
+        send_proof(self._sid, SessionState.get_full_name(), proof)
         return session
 
     @server_only
@@ -598,6 +619,32 @@ def _app_session_states(root: type[rx.State]) -> tuple[type[SessionState], ...]:
 
     walk(root)
     return tuple(found)
+
+
+_PROOF_SENDS: set[asyncio.Task[None]] = set()
+
+
+def send_proof(sid: str, state_name: str, proof: str) -> None:
+    """Emit ``proof`` as ``SessionState.sync_proof`` to the socket ``sid`` alone.
+
+    Reflex sends a state's updates to whichever socket holds the tab's token *when the update
+    goes out*; if the socket that signed in dropped meanwhile, that may be another one. This
+    goes to the signing socket or nowhere (then the login cannot be delivered, and the user
+    signs in again).
+    """
+    namespace = getattr(get_app(), "event_namespace", None)
+    if namespace is None or not sid:
+        return
+    from reflex.state import StateUpdate
+    from reflex_base.constants import SocketEvent
+    from reflex_base.constants.state import FIELD_MARKER
+
+    update = StateUpdate(delta={state_name: {"sync_proof" + FIELD_MARKER: proof}})
+    task = asyncio.get_running_loop().create_task(
+        namespace.emit(str(SocketEvent.EVENT), update, to=sid)
+    )
+    _PROOF_SENDS.add(task)
+    task.add_done_callback(_PROOF_SENDS.discard)
 
 
 def _handle(sid: str) -> str:

@@ -185,7 +185,8 @@ class SyncEndpoint:
                 # a login cookie goes only to the page whose socket signed in: an attacker who
                 # planted a binding this browser now sends cannot collect it
                 refused("session sync without the login's proof refused")
-                return 403, {"error": "not_bound"}, None
+                # not "not_bound": the page waits for the proof (it may arrive just after)
+                return 409, {"error": "proof_required"}, None
             before = state.current_session()
             ops, state._pending = list(state._pending), []
             try:
@@ -196,7 +197,7 @@ class SyncEndpoint:
                 log.error("session store unavailable during a sync; will retry")
                 return 503, {"error": "store_unavailable"}, None
             if logins:
-                state.sync_proof = ""
+                state.clear_login_proof()
             if session is not None and not logins and (before is None or before.id != session.id):
                 # the browser's cookie holds another session than the tab (another tab signed
                 # in): the tab's socket must carry that cookie before it may act on it, so the

@@ -104,6 +104,21 @@ def presented_binding(state: BaseState) -> str:
     return "socket:" + digest(socket_id(state) or "none")
 
 
+def _socket_holds_the_tab(state: BaseState) -> bool:
+    """Whether the event's socket is still the one linked to the tab's token on this worker.
+
+    Reflex processes an event after its socket may have closed, and sends the update to the
+    token's *current* socket. Only events arriving over a socket carry a socket id; the others
+    (no namespace in unit tests) are not judged here.
+    """
+    sid = socket_id(state)
+    namespace = getattr(get_app(), "event_namespace", None)
+    if not sid or namespace is None:
+        return True
+    token = str(state.router_data.get(constants.RouteVar.CLIENT_TOKEN) or "")
+    return bool(namespace.token_to_sid.get(token) == sid)
+
+
 async def reset_tree(root: BaseState) -> None:
     """Reset every state of the tab to its defaults, loading the substates that are not loaded.
 
@@ -128,6 +143,11 @@ class TabBinding:
         ``None`` to go on; ``rebound`` says the tab was just reset and bound to this socket."""
         from .state import SessionState
 
+        if not _socket_holds_the_tab(state):
+            # the socket that sent this event is gone, and the tab's token may now be held by
+            # another socket, which Reflex would send this event's update to: run nothing
+            refused("event refused: its socket no longer holds the tab")
+            return StateUpdate(), False
         session_state = await state.get_state(SessionState)
         presented = presented_binding(state)
         expected = session_state.bound_to()

@@ -348,7 +348,7 @@ class ReflexHarness:
         transport = httpx.ASGITransport(app=SyncEndpoint(auth))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             root = self.roots.get(client_token) if isinstance(client_token, str) else None
-            proof = sub_session(root).sync_proof if root is not None else ""
+            proof = sub_session(root)._login_proof if root is not None else ""
             body: dict[str, Any] = {"token": client_token}
             if proof:  # what the page sends when its socket signed in
                 body["proof"] = proof

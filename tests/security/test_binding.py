@@ -258,7 +258,7 @@ async def test_polling_sync_before_during_and_after_login_gets_nothing(
         assert "set-cookie" not in response.headers
         assert [op["op"] for op in state._pending] == ["login"]
         assert state.user["id"] == "1"
-    mine = await _sync(auth, app, "victim", f"session_bind={BIND}", state.sync_proof)
+    mine = await _sync(auth, app, "victim", f"session_bind={BIND}", state._login_proof)
     assert mine.status_code == 200
     issued = mine.headers["set-cookie"].split(";")[0].split("=", 1)[1]
     assert auth.decrypt_session(issued).user.id == "1"
@@ -324,7 +324,7 @@ async def test_a_refresh_takes_effect_through_the_owners_sync(
     root = app.roots.setdefault("tab", make_root("/dashboard"))
     state = sub(root, SessionState)
     login = state.login(ADA)
-    first = await _sync(auth, app, "tab", f"session_bind={BIND}", state.sync_proof)
+    first = await _sync(auth, app, "tab", f"session_bind={BIND}", state._login_proof)
     cookie = first.headers["set-cookie"].split(";")[0]
     clock.advance(100)
     SessionState.refresh.fn(state)
@@ -651,15 +651,15 @@ async def test_a_pending_login_goes_only_to_the_page_that_signed_in(
     root = app.roots.setdefault("victim", make_root("/login"))
     state = sub(root, SessionState)
     state.login(ADA)
-    for proof in (None, "", "x" * 43, state.sync_proof[:-1], "é" * 10, "p" * 5000):
+    for proof in (None, "", "x" * 43, state._login_proof[:-1], "é" * 10, "p" * 5000):
         response = await _sync(auth, app, "victim", f"session_bind={BIND}", proof)
-        assert response.status_code in (403, 413), proof
+        assert response.status_code in (409, 413), proof
         assert "set-cookie" not in response.headers
     assert [op["op"] for op in state._pending] == ["login"]
-    mine = await _sync(auth, app, "victim", f"session_bind={BIND}", state.sync_proof)
+    mine = await _sync(auth, app, "victim", f"session_bind={BIND}", state._login_proof)
     assert mine.status_code == 200
     assert mine.headers["set-cookie"].startswith("session=")
-    assert state.sync_proof == ""
+    assert state._login_proof == ""
 
 
 async def test_another_socket_taking_the_tab_drops_its_pending_login(
@@ -675,7 +675,7 @@ async def test_another_socket_taking_the_tab_drops_its_pending_login(
     from_socket(root, f"session_bind={BIND}", sid="attacker")
     assert await _preprocess(root, HYDRATE) is None
     state = sub(root, SessionState)
-    assert state.sync_proof == ""
+    assert state._login_proof == ""
     assert [op for op in state._pending if op["op"] == "login"] == []
     response = await _sync(auth, app, "victim", f"session_bind={BIND}")
     assert response.status_code == 200
@@ -751,3 +751,81 @@ async def test_the_handshake_says_https_as_the_asgi_server_saw_it(https: bool) -
     assert handshake_is_https(seen) is https
     name = "__Host-session_bind" if https else "session_bind"
     assert seen["cookie"].startswith(name + "=")
+
+
+class _Namespace:
+    """What the layer asks of Reflex's event namespace: who holds a token, and a direct emit."""
+
+    def __init__(self) -> None:
+        self.token_to_sid: dict[str, str] = {}
+        self.emitted: list[tuple[str, Any, str]] = []
+
+    async def emit(self, event: str, data: Any, to: str) -> None:
+        self.emitted.append((event, data, to))
+
+
+async def test_the_login_proof_goes_to_the_signing_socket_alone(
+    layer: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Red team round 2, F1: the proof travelled as a state var, and Reflex sends a tab's update
+    to whichever socket holds the token when it goes out; an attacker socket that linked the
+    token the moment the victim's page dropped received it. Now the proof is emitted to the
+    signing socket's id alone and is never part of the state."""
+    import asyncio
+
+    _, app = layer
+    namespace = _Namespace()
+    monkeypatch.setattr(app, "event_namespace", namespace, raising=False)
+    root = make_root("/login")
+    from_socket(root, f"session_bind={BIND}", sid="victim-sid")
+    state = sub(root, SessionState)
+    state.login(ADA)
+    await asyncio.sleep(0)
+    ((_event, update, to),) = namespace.emitted
+    assert to == "victim-sid"
+    (delta,) = update.delta.values()
+    assert delta == {"sync_proof_rx_state_": state._login_proof}
+    assert state.sync_proof == ""
+    assert state._login_proof not in json.dumps(root.dict(), default=str)
+
+
+async def test_an_event_whose_socket_no_longer_holds_the_tab_runs_nothing(
+    layer: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reflex may process an event after its socket closed, and send the update to the socket
+    now holding the token: the victim's queued sign-in must not run for the attacker's eyes."""
+    _, app = layer
+    namespace = _Namespace()
+    monkeypatch.setattr(app, "event_namespace", namespace, raising=False)
+    root = make_root("/dashboard")
+    from_socket(root, f"session_bind={BIND}", sid="victim-sid")
+    data = root.router_data
+    root.router_data = root._update_router_vars(
+        {**data, constants.RouteVar.CLIENT_TOKEN: "tab-1"}, data
+    )
+    namespace.token_to_sid["tab-1"] = "victim-sid"
+    assert await _preprocess(root, f"{GuardedState.get_full_name()}.free") is None
+    namespace.token_to_sid["tab-1"] = "attacker-sid"  # the victim's page dropped; taken over
+    update = await _preprocess(root, f"{GuardedState.get_full_name()}.free")
+    assert update is not None
+    assert update.delta == {}
+    assert update.events == []
+
+
+async def test_an_expired_users_data_is_forgotten_at_the_next_login(
+    layer: Any,  # noqa: F811
+    clock: FakeClock,
+) -> None:
+    """Red team round 2, F2: the admin's session expired while /admin was open; the next user
+    who signed in at that tab got the admin's user list in her hydrate."""
+    root = make_root("/dashboard")
+    state = sub(root, SessionState)
+    state.login(ADA)
+    sub(root, GuardedState).count = 99
+    clock.advance(601)
+    assert state.current_session() is None
+    state.login(BOB)
+    assert await _preprocess(root, f"{GuardedState.get_full_name()}.free") is None
+    assert sub(root, GuardedState).count == 0
