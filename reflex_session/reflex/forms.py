@@ -133,7 +133,7 @@ class AuthFormState(SessionState):
 
     @rx.event
     async def submit_login(self, form: dict[str, Any]) -> AsyncIterator[Any]:
-        if self.pending:
+        if self.pending or not isinstance(form, dict):  # the payload is the browser's
             return
         self.pending, self.error = True, ""
         yield
@@ -158,6 +158,8 @@ class AuthFormState(SessionState):
 
     @rx.event
     async def submit_register(self, form: dict[str, Any]) -> AsyncIterator[Any]:
+        if not isinstance(form, dict):  # the payload is the browser's
+            return
         if self.pending:
             return
         password = str(form.get("password", ""))

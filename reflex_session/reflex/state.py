@@ -423,12 +423,19 @@ class SessionState(rx.State):
         Only ``client_user_fields`` (name and image by default) may change this way: an event's
         payload comes from the browser. Server code uses :meth:`update_session` instead.
         """
+        from ..errors import ReflexSessionError
         from ..lifecycle import parse_update
+        from ..securitylog import refused
 
-        kwargs = parse_update(
-            changes, allow_tokens=False, user_fields=get_auth().config.client_user_fields
-        )
-        self.update_session(kwargs.get("user"))
+        try:
+            kwargs = parse_update(
+                changes, allow_tokens=False, user_fields=get_auth().config.client_user_fields
+            )
+            self.update_session(kwargs.get("user"))
+        except (ReflexSessionError, TypeError, ValueError) as exc:
+            # the payload is the browser's: a forbidden or malformed change is refused with one
+            # rate-limited line, never a traceback in the log
+            refused("session update from the page refused (%s)", type(exc).__name__)
 
     @rx.event
     def refresh(self) -> None:

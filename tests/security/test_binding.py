@@ -829,3 +829,22 @@ async def test_an_expired_users_data_is_forgotten_at_the_next_login(
     state.login(BOB)
     assert await _preprocess(root, f"{GuardedState.get_full_name()}.free") is None
     assert sub(root, GuardedState).count == 0
+
+
+def test_a_forbidden_update_from_the_page_is_refused_without_a_traceback(
+    layer: Any,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Red team round 2, F6: ``update({"user": {"role": "admin"}})`` raised out of the handler,
+    and Reflex printed a 33-line traceback per event: a log flood for anyone signed in."""
+    import logging
+
+    root = make_root("/dashboard")
+    state = sub(root, SessionState)
+    state.login(BOB)
+    caplog.set_level(logging.WARNING)
+    for payload in ({"user": {"role": "admin"}}, {"user": "x"}, {"expires": 1}, "nonsense"):
+        SessionState.update.fn(state, payload)  # type: ignore[arg-type]
+    assert state.user["role"] == "user"
+    assert not any(r.exc_info for r in caplog.records)
+    assert all(r.name == "reflex_session.security" for r in caplog.records)
