@@ -78,12 +78,14 @@ def check_log(server: DemoServer) -> None:
 # -- servers ------------------------------------------------------------------------------------
 
 
-def serve(tmp_factory: pytest.TempPathFactory, backend: str) -> Iterator[DemoServer]:
+def serve(
+    tmp_factory: pytest.TempPathFactory, backend: str, name: str = "", **settings: str
+) -> Iterator[DemoServer]:
     """One demo server for a module; its log checked after it stopped. The workers demo's Redis
     database is its own and emptied before and after."""
     if backend == "workers":
         flush_workers_redis()
-    srv = make_demo_server(tmp_factory, f"demo-{backend}", backend)
+    srv = make_demo_server(tmp_factory, name or f"demo-{backend}", backend, **settings)
     srv.start()
     try:
         yield srv

@@ -38,12 +38,12 @@ from reflex_session import ReflexSession
 
 from .attacker import ROOT_STATE, cookie_header, run, socket_attempt, sync_attempt
 from .conftest import SECRET, wait_until
-from .demo_server import DemoServer, dispose_engines, flush_workers_redis, make_demo_server
+from .demo_server import DemoServer
 from .test_demo import (
     PASSWORD,
-    check_log,
     create_user,
     find_user,
+    serve,
     session_cookie,
     sign_in,
     unique_email,
@@ -76,20 +76,7 @@ def xss_demo(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DemoServer]:
     backend, mode = request.param
-    if backend == "workers":
-        flush_workers_redis()
-    settings = {"DEMO_SESSION_MODE": mode}
-    srv = make_demo_server(tmp_path_factory, f"xss-{backend}-{mode}", backend, **settings)
-    srv.start()
-    srv.settings["mode"] = mode
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        dispose_engines()
-        if backend == "workers":
-            flush_workers_redis()
-    check_log(srv)
+    yield from serve(tmp_path_factory, backend, f"xss-{backend}-{mode}", DEMO_SESSION_MODE=mode)
 
 
 def names(frames_text: str) -> dict[str, str]:
@@ -138,7 +125,7 @@ def test_an_xss_cannot_act_as_the_user_from_another_machine(
     xss_demo: DemoServer, browser: Any
 ) -> None:
     demo = xss_demo
-    store_mode = demo.settings["mode"] == "store"
+    store_mode = demo.settings["DEMO_SESSION_MODE"] == "store"
     email = unique_email("victim")
     create_user(demo, email, "Vic Tim")
     with Session(demo.engine()) as db:  # the victim is an admin: the worst case
