@@ -102,6 +102,7 @@ useEffect(() => {
   // a delete never touches an HttpOnly cookie, so this removes only planted ones. At start, and
   // before the page reloads to bind a fresh tab.
   const names = %(planted_names)s;
+  const bindNames = %(bind_names)s;
   rs.unplant = () => {
     const paths = new Set(['/']);
     for (const full of ['/_event/', %(sync_path)s]) {
@@ -113,15 +114,20 @@ useEffect(() => {
     for (let i = 0; i < labels.length - 1; i++) {
       domains.push(`; Domain=${labels.slice(i).join('.')}`);
     }
-    const seen = document.cookie.split(';').map((c) => c.trim().split('=')[0]);
+    const visible = () => document.cookie.split(';').map((c) => c.trim().split('=')[0]);
+    const seen = visible();
     for (const name of names) {
+      // the binding's name is ours alone; a session cookie of the same name on a parent
+      // domain may be a sibling app's, so only this host's copies are deleted
+      const where = bindNames.includes(name) ? domains : [''];
       for (const path of paths) {
-        for (const domain of domains) {
+        for (const domain of where) {
           document.cookie = `${name}=; Max-Age=0; Path=${path}${domain}${secure}`;
         }
       }
     }
-    return names.some((n) => seen.includes(n));
+    const left = visible();
+    return names.some((n) => seen.includes(n) && !left.includes(n));
   };
   if (rs.unplant()) rs.reloadOnce('reflex-session-planted', 60000);
   window.__reflexSession = rs;
@@ -247,6 +253,7 @@ class SessionClient(rx.Fragment):  # type: ignore[misc]
         var_data = VarData.merge(*(v._get_all_var_data() for v in parts))
         values = {
             "sync_path": json.dumps(auth.config.api_path + "/sync"),
+            "bind_names": json.dumps([binding.name(False), binding.name(True)]),
             "planted_names": json.dumps(
                 [
                     binding.name(False),

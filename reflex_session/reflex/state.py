@@ -85,6 +85,7 @@ SERVER_ONLY = frozenset(
         "reload_for_socket",
         "socket_changed",
         "clear_login_proof",
+        "keep_alive",
         "login",
         "return_to",
         "update_session",
@@ -137,6 +138,8 @@ class SessionState(rx.State):
     sync_proof: str = ""
     #: The proof itself until the login is delivered or dropped (backend-only).
     _login_proof: str = ""
+    #: The last minute an event of the tab's browser arrived (see :meth:`keep_alive`).
+    _alive_minute: int = 0
     #: Set when the tab's user changed (logout, revocation, another login): the app's user data
     #: in the substates is reset at the next chance (:meth:`forget_user_data`).
     _forget_user: bool = False
@@ -282,6 +285,18 @@ class SessionState(rx.State):
                     setattr(state, name, fields[name].default_value())
 
     # -- the tab's binding (see .tab) ----------------------------------------------------------
+
+    @server_only
+    def keep_alive(self) -> None:
+        """Write this state at least once a minute while its tab is active.
+
+        Reflex's Redis manager renews a state's expiry only when it writes it, and an event that
+        changes only an app state does not write this one. Left to expire, the tab would lose
+        its binding and be reset at its next event.
+        """
+        minute = now_ms(get_auth().clock) // 60_000
+        if minute != self._alive_minute:
+            self._alive_minute = minute
 
     @server_only
     def clear_login_proof(self) -> None:

@@ -105,18 +105,21 @@ def presented_binding(state: BaseState) -> str:
 
 
 def _socket_holds_the_tab(state: BaseState) -> bool:
-    """Whether the event's socket is still the one linked to the tab's token on this worker.
+    """Whether the event's socket is still linked to the tab's token (on this worker, where a
+    socket's events are processed).
 
     Reflex processes an event after its socket may have closed, and sends the update to the
-    token's *current* socket. Only events arriving over a socket carry a socket id; the others
-    (no namespace in unit tests) are not judged here.
+    token's *current* socket. Only events that arrived over a socket are judged (the caller
+    skips those with no router data of their own: uploads, checked over HTTP by
+    :class:`UploadGuard`, and events chained on the server). ``sid_to_token`` is Reflex's own
+    dict: one lookup, whatever the number of open tabs.
     """
     sid = socket_id(state)
     namespace = getattr(get_app(), "event_namespace", None)
     if not sid or namespace is None:
         return True
     token = str(state.router_data.get(constants.RouteVar.CLIENT_TOKEN) or "")
-    return bool(namespace.token_to_sid.get(token) == sid)
+    return bool(namespace.sid_to_token.get(sid) == token)
 
 
 async def reset_tree(root: BaseState) -> None:
@@ -143,7 +146,7 @@ class TabBinding:
         ``None`` to go on; ``rebound`` says the tab was just reset and bound to this socket."""
         from .state import SessionState
 
-        if not _socket_holds_the_tab(state):
+        if event.router_data and not _socket_holds_the_tab(state):
             # the socket that sent this event is gone, and the tab's token may now be held by
             # another socket, which Reflex would send this event's update to: run nothing
             refused("event refused: its socket no longer holds the tab")
@@ -152,6 +155,7 @@ class TabBinding:
         presented = presented_binding(state)
         expected = session_state.bound_to()
         if digests_match(expected, presented):
+            session_state.keep_alive()
             if session_state.socket_changed(socket_id(state)) and not is_hydrate(state, event):
                 # the browser's binding, but not the socket the session was read from: a socket
                 # that skipped the hydrate acts only on the session of the cookie *it* carries

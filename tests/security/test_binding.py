@@ -757,7 +757,7 @@ class _Namespace:
     """What the layer asks of Reflex's event namespace: who holds a token, and a direct emit."""
 
     def __init__(self) -> None:
-        self.token_to_sid: dict[str, str] = {}
+        self.sid_to_token: dict[str, str] = {}
         self.emitted: list[tuple[str, Any, str]] = []
 
     async def emit(self, event: str, data: Any, to: str) -> None:
@@ -805,13 +805,23 @@ async def test_an_event_whose_socket_no_longer_holds_the_tab_runs_nothing(
     root.router_data = root._update_router_vars(
         {**data, constants.RouteVar.CLIENT_TOKEN: "tab-1"}, data
     )
-    namespace.token_to_sid["tab-1"] = "victim-sid"
-    assert await _preprocess(root, f"{GuardedState.get_full_name()}.free") is None
-    namespace.token_to_sid["tab-1"] = "attacker-sid"  # the victim's page dropped; taken over
-    update = await _preprocess(root, f"{GuardedState.get_full_name()}.free")
+
+    def over_the_socket(name: str) -> Event:  # as Reflex's on_event delivers it
+        return Event(name=name, payload={}, router_data={"pathname": "/dashboard"})
+
+    free = f"{GuardedState.get_full_name()}.free"
+    middleware = SessionEventMiddleware()
+    namespace.sid_to_token["victim-sid"] = "tab-1"
+    assert await middleware.preprocess(app=None, state=root, event=over_the_socket(free)) is None  # type: ignore[arg-type]
+    del namespace.sid_to_token["victim-sid"]  # the victim's page dropped; taken over
+    namespace.sid_to_token["attacker-sid"] = "tab-1"
+    update = await middleware.preprocess(app=None, state=root, event=over_the_socket(free))  # type: ignore[arg-type]
     assert update is not None
     assert update.delta == {}
     assert update.events == []
+    # an upload (no router data of its own: checked over HTTP by UploadGuard) is not judged by
+    # the socket, which may live on another worker
+    assert await _preprocess(root, free) is None
 
 
 async def test_an_expired_users_data_is_forgotten_at_the_next_login(
