@@ -111,15 +111,17 @@ def _socket_holds_the_tab(state: BaseState) -> bool:
     Reflex processes an event after its socket may have closed, and sends the update to the
     token's *current* socket. Only events that arrived over a socket are judged (the caller
     skips those with no router data of their own: uploads, checked over HTTP by
-    :class:`UploadGuard`, and events chained on the server). ``sid_to_token`` is Reflex's own
-    dict: one lookup, whatever the number of open tabs.
+    :class:`UploadGuard`, and events chained on the server). It asks Reflex's ``token_to_sid``
+    (which Reflex builds over every linked token of this worker at each call; its
+    ``sid_to_token`` dict would be one lookup, but the Redis token manager drops entries from it
+    while a socket is still live, which refused real events on two workers).
     """
     sid = socket_id(state)
     namespace = getattr(get_app(), "event_namespace", None)
     if not sid or namespace is None:
         return True
     token = str(state.router_data.get(constants.RouteVar.CLIENT_TOKEN) or "")
-    return bool(namespace.sid_to_token.get(sid) == token)
+    return bool(namespace.token_to_sid.get(token) == sid)
 
 
 async def reset_tree(root: BaseState) -> None:

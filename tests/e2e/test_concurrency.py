@@ -53,6 +53,12 @@ def test_two_tabs_x_100_overlapping_updates_and_refreshes_keep_every_field(
     first.goto(server.url + "/login?callbackUrl=%2Fdashboard%2Fburst")
     login(first)
     first.wait_for_selector("#burst-heading")
+    # the login's cookie reaches the browser through the page's sync; a full page load before
+    # that drops the pending login (docs/binding.md), so wait for it as a user's next click would
+    deadline = time.monotonic() + 30
+    while not any(c["name"] == "session" for c in context.cookies()):
+        assert time.monotonic() < deadline, "the login cookie never reached the browser"
+        first.wait_for_timeout(50)
     label_a = open_burst(first, server)
     second = context.new_page()
     label_b = open_burst(second, server)

@@ -757,7 +757,7 @@ class _Namespace:
     """What the layer asks of Reflex's event namespace: who holds a token, and a direct emit."""
 
     def __init__(self) -> None:
-        self.sid_to_token: dict[str, str] = {}
+        self.token_to_sid: dict[str, str] = {}
         self.emitted: list[tuple[str, Any, str]] = []
 
     async def emit(self, event: str, data: Any, to: str) -> None:
@@ -811,10 +811,9 @@ async def test_an_event_whose_socket_no_longer_holds_the_tab_runs_nothing(
 
     free = f"{GuardedState.get_full_name()}.free"
     middleware = SessionEventMiddleware()
-    namespace.sid_to_token["victim-sid"] = "tab-1"
+    namespace.token_to_sid["tab-1"] = "victim-sid"
     assert await middleware.preprocess(app=None, state=root, event=over_the_socket(free)) is None  # type: ignore[arg-type]
-    del namespace.sid_to_token["victim-sid"]  # the victim's page dropped; taken over
-    namespace.sid_to_token["attacker-sid"] = "tab-1"
+    namespace.token_to_sid["tab-1"] = "attacker-sid"  # the victim's page dropped; taken over
     update = await middleware.preprocess(app=None, state=root, event=over_the_socket(free))  # type: ignore[arg-type]
     assert update is not None
     assert update.delta == {}
