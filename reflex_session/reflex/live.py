@@ -115,8 +115,8 @@ async def push_revocation(user_id: str, *, skip_token: str | None = None) -> int
         if await auth.is_live(session):
             return False
         state._pending = []
-        state._apply(None)
-        await state.forget_user_data()
+        state._apply(None)  # flags the user data: reset before the tab's next event (the
+        # redirect to login that follows at once), keeping the push itself short
         state._queue("logout")  # the tab's browser drops the dead cookie too
         return True
 
