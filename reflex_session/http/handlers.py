@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["SessionAPI"]
 
 log = logging.getLogger("reflex_session.http")
-security_log = logging.getLogger("reflex_session.security")
 
 MAX_BODY_BYTES = 16_384
 _ALLOWED = "GET, HEAD, POST, PATCH, DELETE"

@@ -18,7 +18,6 @@ Options are the reference's ``SessionProvider`` props (milliseconds, as there).
 from __future__ import annotations
 
 import inspect
-import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -45,8 +44,6 @@ if TYPE_CHECKING:
     from ..session import Session
 
 __all__ = ["asgi_transformer", "install", "trusted_page_origins"]
-
-security_log = logging.getLogger("reflex_session.security")
 
 
 def install(

@@ -36,7 +36,6 @@ from reflex.state import BaseState
 __all__ = ["SessionEventMiddleware"]
 
 log = logging.getLogger("reflex_session")
-security_log = logging.getLogger("reflex_session.security")
 
 
 @functools.lru_cache(maxsize=1)

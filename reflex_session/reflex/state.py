@@ -45,7 +45,6 @@ from .runtime import get_app, get_auth, get_options
 __all__ = ["SessionState"]
 
 log = logging.getLogger("reflex_session")
-security_log = logging.getLogger("reflex_session.security")
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -64,7 +64,6 @@ if TYPE_CHECKING:
 __all__ = ["SyncEndpoint", "apply_operations"]
 
 log = logging.getLogger("reflex_session")
-security_log = logging.getLogger("reflex_session.security")
 _MAX_BODY = 1024
 
 

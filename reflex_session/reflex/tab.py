@@ -30,7 +30,6 @@ binding cookie with the tab's.
 from __future__ import annotations
 
 import functools
-import logging
 from typing import TYPE_CHECKING, Any
 
 from reflex.state import BaseState, State, StateUpdate
@@ -55,8 +54,6 @@ __all__ = [
     "reset_tree",
     "tab_exists",
 ]
-
-security_log = logging.getLogger("reflex_session.security")
 
 
 @functools.lru_cache(maxsize=1)
