@@ -7,7 +7,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/codec.py --json     # one JSON object per line, nothing else
 
 Every row encodes and decodes the *same* typical session: the claims are exactly what
-``SessionCodec.claims_for`` puts in the cookie, so the floor serialises the same JSON bytes.
+``wire.to_claims`` puts in the cookie, so the floor serialises the same JSON bytes.
 
 Rows:
 
@@ -62,7 +62,7 @@ from joserfc import jwe as jose_jwe
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import OctKey
 
-from reflex_session import CookieTooLarge, ReflexSession, Session
+from reflex_session import CookieTooLarge, ReflexSession, Session, wire
 from reflex_session.codec import security_log
 from reflex_session.jwe import header_segment
 
@@ -138,7 +138,7 @@ def build_candidates() -> tuple[list[Candidate], dict[str, Any]]:
     cold = make_auth(0)
     warm = make_auth(CACHE_BOUND)
     session = typical_session(cold)
-    claims = cold.codec.claims_for(session)
+    claims = wire.to_claims(session)
     key = cold.codec.keyring.current.key  # the derived 32-byte A256GCM key
 
     # floor
@@ -316,7 +316,7 @@ def max_claims_check(auth: ReflexSession[Any], session: Session[Any]) -> dict[st
     biggest = with_padding(lo)
     token = codec.encode(biggest)
     decoded = codec.read(token)
-    claims_bytes = len(json.dumps(codec.claims_for(biggest), separators=(",", ":")).encode())
+    claims_bytes = len(json.dumps(wire.to_claims(biggest), separators=(",", ":")).encode())
     return {
         "limit": limit,
         "max_token_bytes": len(token),

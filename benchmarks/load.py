@@ -57,8 +57,8 @@ Authentication
     (``AuthFormState.submit_login`` with a demo user of ``demo/seed.py``), then the sync that
     sets the cookie. The rest of the sessions are minted with the demo's own store and config
     (``SQLStore(table_name="demo_session")`` on the demo's database, the same secret and expiry
-    settings as ``demo/demo.py``, ``auth.login`` with the same ``meta``): the same rows and the
-    same cookies a login writes. Why not 1,000 real logins: the demo hashes with argon2id
+    settings as ``demo/demo.py``, ``auth.create_session`` with the same ``meta``): the same rows
+    and the same cookies a login writes. Why not 1,000 real logins: the demo hashes with argon2id
     (~0.17 s of CPU per verify here, in a worker thread), so 1,000 of them would take minutes
     of the server's CPU and measure argon2, not the session layer. ``--real-logins N`` makes
     that choice (``--real-logins 1000`` does them all).
@@ -342,7 +342,8 @@ async def mint(auth: ReflexSession[Any], users: list[dict[str, str]], count: int
     for i in range(count):
         jar = auth.jar("")
         session = auth.new_session(dict(users[i % len(users)]))
-        await auth.login(jar, session, meta={"userAgent": "load.py (minted)", "ip": "127.0.0.1"})
+        meta = {"userAgent": "load.py (minted)", "ip": "127.0.0.1"}
+        await auth.create_session(jar, session, meta=meta)
         header = jar.set_cookie_headers[0]
         cookies.append(header.split(";", 1)[0].partition("=")[2])
     return cookies

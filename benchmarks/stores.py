@@ -321,8 +321,8 @@ async def http_case(
     )
     token = jar.read()
     assert token, f"{name}: create_session wrote no cookie"
-    if auth.backend is not None:  # the stored record is the typical payload of the store rows
-        record = await auth.backend.store.get(session.id)
+    if auth.config.store is not None:  # the stored record: the typical payload of the rows
+        record = await auth.config.store.get(session.id)
         assert record is not None
         assert record.data == {**payload, "createdAt": session.created_at}, record.data
     client = httpx.AsyncClient(

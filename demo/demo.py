@@ -136,11 +136,11 @@ class PasswordState(ProfileState):
         except ServiceUnavailable:
             self.change_result = "Please try again in a moment."
             return
-        if store is None:  # cookie mode: nothing on the server can end the other cookies
+        if auth.revocations is None:  # plain cookie mode: nothing can end the other cookies
             self.change_result = "Password changed."
             return
         # a new password ends every other session of this user, live
-        await auth.end_user_sessions(session.user.id, except_session_id=session.id)
+        await auth.revocations.end_user_sessions(session.user.id, except_session_id=session.id)
         await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
         self.change_result = "Password changed. Your other devices were signed out."
 
@@ -157,8 +157,8 @@ class AdminState(SessionState):
     async def toggle(self, user_id: str, disabled: bool) -> None:
         if user_id != self.user.get("id"):
             await asyncio.to_thread(accounts.set_disabled, user_id, disabled)
-            if disabled and store is not None:  # signed out everywhere, live (store mode)
-                await auth.end_user_sessions(user_id)
+            if disabled and auth.revocations is not None:  # signed out everywhere, live
+                await auth.revocations.end_user_sessions(user_id)
                 await notify("revoke", user_id)
         self.users = await asyncio.to_thread(accounts.list_users)
 
@@ -438,7 +438,7 @@ install(
     auth,
     authenticate=accounts.authenticate,
     register=accounts.register,
-    expiring_soon=int(os.environ["DEMO_EXPIRING_SOON"])
+    expiring_soon=1000 * int(os.environ["DEMO_EXPIRING_SOON"])
     if "DEMO_EXPIRING_SOON" in os.environ
     else None,
 )

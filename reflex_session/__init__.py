@@ -5,9 +5,13 @@ The core (everything importable from here) has no Reflex import; the Reflex laye
 """
 
 from .auth import ReflexSession
+from .backends import Revocations
 from .clock import SYSTEM_CLOCK, Clock, SystemClock
 from .codec import SessionCodec
+from .config import SessionConfig
 from .cookies import CookieJar, CookiePolicy
+from .data import SessionData
+from .devices import Devices
 from .errors import (
     ClaimsError,
     ConfigError,
@@ -39,15 +43,19 @@ __all__ = [
     "CookieTooLarge",
     "Decision",
     "DecryptionFailed",
+    "Devices",
     "ForbiddenUpdate",
     "MalformedToken",
     "NoSession",
     "ReflexSession",
     "ReflexSessionError",
+    "Revocations",
     "RouteGuard",
     "RouteRule",
     "Session",
     "SessionCodec",
+    "SessionConfig",
+    "SessionData",
     "SessionError",
     "SystemClock",
     "TokenError",

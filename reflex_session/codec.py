@@ -39,6 +39,7 @@ from jwt.exceptions import (
     PyJWTError,
 )
 
+from . import wire
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ClaimsError, CookieTooLarge, ForbiddenUpdate, TokenError, TokenExpired
 from .jwe import MAX_TOKEN_CHARS, JWEFramer
@@ -50,7 +51,6 @@ __all__ = ["DecodedSession", "SessionCodec", "security_log"]
 security_log = logging.getLogger("reflex_session.security")
 
 _REQUIRED = ("exp", "iat", "jti")
-_OPTIONAL_STR = (str, type(None))
 # built once: json.dumps/json.loads with keyword arguments build a new coder on every call
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _DECODER = json.JSONDecoder()
@@ -168,23 +168,9 @@ class SessionCodec(Generic[UserT]):
 
     # -- encoding ---------------------------------------------------------------------------
 
-    def claims_for(self, session: Session[UserT]) -> dict[str, Any]:
-        claims: dict[str, Any] = {
-            "jti": session.id,
-            "iat": session.last_activity // 1000,
-            "exp": session.expires_at // 1000,
-            "createdAt": session.created_at,
-            "user": session.user.to_wire(),
-        }
-        if session.access_token is not None:
-            claims["accessToken"] = session.access_token
-        if session.refresh_token is not None:
-            claims["refreshToken"] = session.refresh_token
-        return claims
-
     def encode(self, session: Session[UserT]) -> str:
         """The cookie value for ``session``, sealed under the newest secret."""
-        return self.encode_claims(self.claims_for(session))
+        return self.encode_claims(wire.to_claims(session))
 
     def encode_claims(self, claims: dict[str, Any]) -> str:
         try:
@@ -245,37 +231,17 @@ class SessionCodec(Generic[UserT]):
 
     def _session_from_claims(self, claims: dict[str, Any], kid: str) -> Session[UserT]:
         try:
-            created_at = claims["createdAt"]
-            user_data = claims["user"]
-            access = claims.get("accessToken")
-            refresh = claims.get("refreshToken")
-            if (
-                type(created_at) is not int
-                or type(claims["iat"]) is not int
-                or type(claims["exp"]) is not int
-                or not isinstance(user_data, dict)
-                or not isinstance(access, _OPTIONAL_STR)
-                or not isinstance(refresh, _OPTIONAL_STR)
-                or not claims["jti"]
-            ):
-                raise TypeError("claims have the wrong types")
-            # lifetimes are enforced on read too, not only when we write: a sealed cookie can
-            # never outlive created + max_lifetime, nor claim an expiry a clock cannot show
-            if claims["exp"] * 1000 > created_at + self._max_lifetime_ms or not (
-                0 < created_at <= claims["iat"] * 1000 + self._created_slack_ms
-            ):
-                raise ValueError("lifetime out of bounds")
-            return Session.trusted(
-                claims["jti"],
-                self._user_type.from_wire(user_data),
-                created_at,
-                claims["iat"] * 1000,
-                claims["exp"] * 1000,
-                access,
-                refresh,
-            )
+            session = wire.from_claims(claims, self._user_type)
         except (KeyError, TypeError, ValueError) as exc:
             raise ClaimsError(f"not a session: {type(exc).__name__}", kid=kid) from None
+        # lifetimes are enforced on read too, not only when we write: a sealed cookie can never
+        # outlive created + max_lifetime, nor claim an expiry a clock cannot show
+        created_at = session.created_at
+        if session.expires_at > created_at + self._max_lifetime_ms or not (
+            0 < created_at <= session.last_activity + self._created_slack_ms
+        ):
+            raise ClaimsError("not a session: lifetime out of bounds", kid=kid)
+        return session
 
     def read(self, token: str | None) -> DecodedSession[UserT] | None:
         """Total decoding: a session, or ``None`` for absent, expired, tampered or garbage input.

@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .errors import ConfigError
+
 __all__ = ["KEY_INFO", "KID_INFO", "SALT", "DerivedKey", "Keyring", "derive_key", "derive_kid"]
 
 SALT = b"reflex-session"
@@ -68,7 +70,7 @@ class Keyring:
 
     def __init__(self, secrets_oldest_first: Sequence[str]) -> None:
         if not secrets_oldest_first:
-            raise ValueError("a keyring needs at least one secret")
+            raise ConfigError("secret_key", "a keyring needs at least one secret")
         keys = []
         for secret in secrets_oldest_first:
             key = derive_key(secret)

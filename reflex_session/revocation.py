@@ -26,6 +26,8 @@ _PREFIX = "revoked:"
 
 
 class RevocationList:
+    """Per-user revocation records in any :class:`SessionStore` (one small record per user)."""
+
     def __init__(self, store: SessionStore, *, clock: Clock, horizon: int) -> None:
         self.store = store
         self.clock = clock
@@ -44,18 +46,21 @@ class RevocationList:
         )
         await self.store.touch(self._key(user_id), self.clock.time() + self.horizon)
 
-    async def revoke_user(self, user_id: str, *, keep_session_id: str | None = None) -> None:
-        """Refuse every session of ``user_id`` created before now (but ``keep_session_id``)."""
-        await self._merge(
-            user_id,
-            {"notBefore": now_ms(self.clock), "keep": [keep_session_id] if keep_session_id else []},
-        )
+    async def end_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:
+        """Refuse every session of ``user_id`` created before now (but ``except_session_id``).
 
-    async def revoke_session(self, user_id: str, session_id: str) -> None:
+        Returns 0: the server never saw every cookie it sealed, so it cannot count them.
+        """
+        keep = [except_session_id] if except_session_id else []
+        await self._merge(user_id, {"notBefore": now_ms(self.clock), "keep": keep})
+        return 0
+
+    async def end_session(self, session_id: str, *, user_id: str) -> None:
         """Refuse one session from now on."""
         await self._merge(user_id, {"denied": {session_id: now_ms(self.clock)}})
 
     async def allows(self, session: Session[Any]) -> bool:
+        """Whether ``session`` is neither denied nor older than its user's not-before time."""
         record = await self.store.get(self._key(session.user.id))
         if record is None:
             return True

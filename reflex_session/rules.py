@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
+from .errors import ConfigError
 from .session import Session
 
 __all__ = [
@@ -60,7 +61,7 @@ __all__ = [
 RouteType = Literal["public", "auth", "hybrid"]
 Requirement = Callable[[Session[Any]], bool]
 
-_ROUTE_TYPES = ("public", "auth", "hybrid")
+ROUTE_TYPES = ("public", "auth", "hybrid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +74,16 @@ class RouteRule:
     description: str | None = None
 
     def __post_init__(self) -> None:
-        if self.type not in _ROUTE_TYPES:
-            raise ValueError(f"route type must be one of {_ROUTE_TYPES}, not {self.type!r}")
+        if self.type not in ROUTE_TYPES:
+            raise ConfigError("routes", f"route type {self.type!r}", f"use one of {ROUTE_TYPES}")
         if not self.pattern.startswith("/"):
-            raise ValueError(f"route pattern must start with '/': {self.pattern!r}")
+            raise ConfigError("routes", f"pattern {self.pattern!r}", "start it with '/'")
         if self.kind != "prefix" and _page_of(self._prefix) != self._prefix:
-            raise ValueError(
-                f"route pattern {self.pattern!r} names a page file, which is judged as its page "
-                f"({_page_of(self._prefix)!r}); write the page's path instead"
+            raise ConfigError(
+                "routes",
+                f"pattern {self.pattern!r} names a page file, which is judged as its page "
+                f"({_page_of(self._prefix)!r})",
+                "write the page's path instead",
             )
 
     @property
@@ -145,7 +148,7 @@ class _RouteFactory:
         requires: Requirement | None = None,
     ) -> RouteRule:
         if role is not None and requires is not None:
-            raise ValueError("give either role= or requires=, not both")
+            raise ConfigError("routes", "role= and requires= both given", "give one of them")
         if role is not None:
             requires = has_role(role) if isinstance(role, str) else has_role(*role)
         return RouteRule(pattern, "auth", requires)
@@ -292,8 +295,6 @@ class RouteGuard:
         locales: Sequence[str] = (),
         return_to_param: str = "callbackUrl",
     ) -> None:
-        if default_type not in _ROUTE_TYPES:
-            raise ValueError(f"default_type must be one of {_ROUTE_TYPES}")
         # stable sort: most specific first, list order kept among equals
         self.rules: tuple[RouteRule, ...] = tuple(
             sorted(rules, key=lambda r: r.specificity, reverse=True)

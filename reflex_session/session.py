@@ -232,26 +232,6 @@ class Session(Generic[UserT]):
         moment = datetime.fromtimestamp(self.expires_at / 1000, tz=UTC)
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
-    def to_wire(self, *, include_tokens: bool = True) -> dict[str, Any]:
-        """The reference's ``Session`` object (camelCase)."""
-        data: dict[str, Any] = {
-            "user": self.user.to_wire(),
-            "expiresAt": self.expires_at,
-            "expiryDate": self.expiry_date,
-            "createdAt": self.created_at,
-            "lastActivity": self.last_activity,
-        }
-        if include_tokens:
-            if self.access_token is not None:
-                data["accessToken"] = self.access_token
-            if self.refresh_token is not None:
-                data["refreshToken"] = self.refresh_token
-        return data
-
-    def client_view(self, *, expose_tokens: bool = False) -> dict[str, Any]:
-        """What the browser may see: no tokens unless the app explicitly opts in."""
-        return self.to_wire(include_tokens=expose_tokens)
-
     def replace(self, **changes: Any) -> Session[UserT]:
         return dataclasses.replace(self, **changes)
 

@@ -124,7 +124,7 @@ def test_round_trip_of_a_typical_session(auth, typical_session) -> None:
 
 def test_typical_cookie_is_at_most_700_bytes(auth, typical_session) -> None:
     jar = auth.jar(None, https=True)  # production: the longer __Host- name
-    auth.write(jar, typical_session)
+    auth.backend.reseal(jar, typical_session)
     (header,) = jar.set_cookie_headers
     name_and_value = header.split("; ")[0]
     assert name_and_value.startswith("__Host-session=")

@@ -302,3 +302,62 @@ def test_repr_never_contains_a_secret(clock) -> None:
             assert secret[:16] not in text
         assert keyring.current.key.hex() not in text
     assert "hidden" in repr(auth.config)
+
+
+# -- one home for settings: what used to slip through ----------------------------------------
+
+
+def test_a_lone_locale_string_is_refused(make_auth) -> None:
+    """``locales="en"`` used to become ``('e', 'n')``: ``/en/dashboard`` then matched no
+    locale, and an auth rule on ``/dashboard`` did not guard it."""
+    with pytest.raises(ConfigError, match="locales"):
+        make_auth(locales="en")
+
+
+def test_locales_guard_the_localised_path(make_auth) -> None:
+    from reflex_session import route
+
+    auth = make_auth(locales=["en", "pt-BR"], routes=[route.auth("/dashboard")])
+    assert auth.config.locales == ("en", "pt-BR")
+    assert auth.decide("/en/dashboard", None).action == "redirect"
+    assert auth.decide("/pt-BR/dashboard", None).action == "redirect"
+
+
+@pytest.mark.parametrize("bad", [["en", ""], ["en", 5], ["../x"], 5])
+def test_bad_locales_are_refused(make_auth, bad) -> None:
+    with pytest.raises(ConfigError, match="locales"):
+        make_auth(locales=bad)
+
+
+def test_unknown_default_type_is_a_config_error(make_auth) -> None:
+    with pytest.raises(ConfigError, match="default_type"):
+        make_auth(default_type="weird")
+
+
+@pytest.mark.parametrize("bad", [-5, -0.1, 301, float("nan"), "5", True])
+def test_leeway_must_be_a_small_non_negative_number(make_auth, bad) -> None:
+    with pytest.raises(ConfigError, match="leeway"):
+        make_auth(leeway=bad)
+
+
+@pytest.mark.parametrize("good", [0, 2.5, 300])
+def test_leeway_in_range_is_taken(make_auth, good) -> None:
+    assert make_auth(leeway=good).config.leeway == good
+
+
+@pytest.mark.parametrize(
+    ("setting", "bad"),
+    [("client_user_fields", "name"), ("trusted_origins", "https://a.example")],
+)
+def test_a_lone_string_is_not_a_list(make_auth, setting, bad) -> None:
+    with pytest.raises(ConfigError, match=setting):
+        make_auth(**{setting: bad})
+
+
+def test_derived_settings_come_from_the_config(make_auth) -> None:
+    """Policy and cookie policy are derived once, from the config, never copied."""
+    auth = make_auth(session_expiry=3600, cookie_name="sid", same_site="strict")
+    assert auth.policy is auth.config.policy
+    assert auth.cookie_policy is auth.config.cookie_policy
+    assert auth.policy.refresh_threshold == auth.config.refresh_threshold == 1800
+    assert auth.cookie_policy.name_for(True) == "__Host-sid"

@@ -16,7 +16,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from reflex_session import ReflexSession, Session
+from reflex_session import ReflexSession, Session, wire
 from reflex_session.testing import FakeClock
 
 SECRET = "http-api-test-secret-0123456789-abcdefghij"
@@ -193,7 +193,7 @@ async def test_get_with_session(api: Api, session: Session[Any]) -> None:
     assert body["status"] == "authenticated"
     assert body["refreshThreshold"] == THRESHOLD
     view = body["session"]
-    assert view == session.client_view()
+    assert view == wire.to_view(session)
     assert view["user"] == TYPICAL_USER
     assert set(view) == {"user", "expiresAt", "expiryDate", "createdAt", "lastActivity"}
     # tokens stay server-side, and the cookie itself is never echoed
@@ -341,7 +341,7 @@ async def test_post_refreshes(api: Api, session: Session[Any], clock: FakeClock)
         "at-123",
         "rt-456",
     )
-    assert response.json()["session"] == renewed.client_view()
+    assert response.json()["session"] == wire.to_view(renewed)
     assert_no_store(response)
 
 
@@ -480,7 +480,7 @@ async def test_patch_errors_change_nothing(
     assert api.auth.decrypt_session(cookie.split("=", 1)[1]) == session
     # and the session as the API sees it is unchanged
     after = await api.request("GET", cookie=cookie)
-    assert after.json()["session"] == session.client_view()
+    assert after.json()["session"] == wire.to_view(session)
 
 
 async def test_patch_past_the_cookie_limit_is_413(api: Api, session: Session[Any]) -> None:

@@ -48,7 +48,7 @@ async def test_guarded_event_while_the_store_is_down_keeps_the_session(store_lay
     name = f"{GuardedState.get_full_name()}.bump"
     assert await _preprocess(root, name) is None  # allowed while the store answers
 
-    store = auth.backend.store
+    store = auth.config.store
     real_get = store.get
 
     async def down(sid: str) -> Any:
@@ -66,7 +66,7 @@ async def test_guarded_event_while_the_store_is_down_keeps_the_session(store_lay
     assert await _preprocess(root, name) is None  # back: the same tab's event runs again
     assert sub(root, SessionState).status == "authenticated"
     # a real revocation is still a sign-out
-    await auth.end_user_sessions(ADA["id"])
+    await auth.revocations.end_user_sessions(ADA["id"])
     update = await _preprocess(root, name)
     assert update is not None
     assert update.events[0].payload["path"].startswith("/login")

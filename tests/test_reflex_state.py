@@ -396,7 +396,7 @@ async def test_revoked_session_is_refused_at_the_next_event(store_layer: Any) ->
     root, state = await _signed_in_tab(auth, app, "tab-a")
     name = f"{GuardedState.get_full_name()}.bump"
     assert await _preprocess(root, name) is None
-    await auth.end_user_sessions("1")  # signed out everywhere, from another device
+    await auth.revocations.end_user_sessions("1")  # signed out everywhere, from another device
     update = await _preprocess(root, name)
     assert update is not None
     assert update.events[0].payload["path"].startswith("/login")
@@ -412,12 +412,12 @@ async def test_revocation_and_refresh_are_pushed_to_open_tabs(store_layer: Any) 
     _, first = await _signed_in_tab(auth, app, "tab-1")
     _, second = await _signed_in_tab(auth, app, "tab-2")
     # a change made elsewhere reaches both tabs from the store
-    assert await auth.update_user_sessions("1", {"team": "research"}) == 2
+    assert await auth.devices.update_user_sessions("1", {"team": "research"}) == 2
     assert await push_refresh("1") == 2
     assert first.user["team"] == "research"
     assert second.user["team"] == "research"
     # ending one session signs out exactly the tab that showed it
-    await auth.end_session(json.loads(second._session_json)["id"])
+    await auth.revocations.end_session(json.loads(second._session_json)["id"], user_id="1")
     assert await push_revocation("1") == 1
     assert first.status == "authenticated"
     assert second.status == "unauthenticated"
@@ -445,7 +445,7 @@ async def test_relay_carries_a_revocation_between_workers_within_a_second(
     listener = asyncio.create_task(worker_b.run())
     try:
         await asyncio.wait_for(worker_b.ready.wait(), 5)
-        await auth.end_user_sessions("1")
+        await auth.revocations.end_user_sessions("1")
         start = time.monotonic()
         await worker_a.publish("revoke", "1")
         while tab.status != "unauthenticated":

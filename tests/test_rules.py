@@ -11,7 +11,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from reflex_session import Decision, ReflexSession, RouteGuard, patterns, route, safe_return_to
+from reflex_session import (
+    ConfigError,
+    Decision,
+    ReflexSession,
+    RouteGuard,
+    patterns,
+    route,
+    safe_return_to,
+)
 from reflex_session.rules import RouteRule, has_role
 from reflex_session.testing import FakeClock
 
@@ -93,14 +101,17 @@ def test_pattern_kind(pattern: str, kind: str) -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: RouteRule("dashboard", "auth"), "must start with '/'"),
+        (lambda: RouteRule("dashboard", "auth"), "start it with '/'"),
         (lambda: RouteRule("/x", "private"), "route type"),  # type: ignore[arg-type]
-        (lambda: route.auth("/x", role="a", requires=lambda s: True), "either role= or requires="),
+        (
+            lambda: route.auth("/x", role="a", requires=lambda s: True),
+            "role= and requires= both given",
+        ),
     ],
     ids=["no-leading-slash", "unknown-type", "role-and-requires"],
 )
 def test_bad_rules_are_refused(make: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         make()
 
 
@@ -228,8 +239,8 @@ def test_default_type_applies_to_unlisted_paths(
 
 def test_default_type_is_hybrid_and_validated() -> None:
     assert RouteGuard([]).default_type == "hybrid"
-    with pytest.raises(ValueError, match="default_type"):
-        RouteGuard([], default_type="private")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="default_type"):
+        ReflexSession(secret_key="s" * 32, default_type="private")  # type: ignore[arg-type]
 
 
 def test_custom_login_home_and_param() -> None:

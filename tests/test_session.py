@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from reflex_session import Session, User
+from reflex_session import Session, User, wire
 from reflex_session.session import deep_merge, thaw
 
 
@@ -155,8 +155,8 @@ async def test_subclass_through_reflex_session_comes_back_typed(make_auth, make_
 
 
 def test_wire_keys_are_camel_case() -> None:
-    wire = make_session().to_wire()
-    assert set(wire) == {
+    data = wire.to_view(make_session(), expose_tokens=True)
+    assert set(data) == {
         "user",
         "accessToken",
         "refreshToken",
@@ -165,30 +165,30 @@ def test_wire_keys_are_camel_case() -> None:
         "createdAt",
         "lastActivity",
     }
-    assert wire["expiresAt"] == 1_767_830_400_000
-    assert wire["createdAt"] == 1_767_225_600_123
-    assert wire["lastActivity"] == 1_767_225_600_000
-    assert wire["accessToken"] == "access-abc"
-    assert wire["refreshToken"] == "refresh-xyz"
-    assert wire["user"] == {"id": "u1", "email": "ada@example.com", "name": "Ada"}
+    assert data["expiresAt"] == 1_767_830_400_000
+    assert data["createdAt"] == 1_767_225_600_123
+    assert data["lastActivity"] == 1_767_225_600_000
+    assert data["accessToken"] == "access-abc"
+    assert data["refreshToken"] == "refresh-xyz"
+    assert data["user"] == {"id": "u1", "email": "ada@example.com", "name": "Ada"}
 
 
 def test_absent_tokens_are_left_out() -> None:
-    wire = make_session(access_token=None, refresh_token=None).to_wire()
-    assert "accessToken" not in wire
-    assert "refreshToken" not in wire
+    data = wire.to_view(make_session(access_token=None, refresh_token=None), expose_tokens=True)
+    assert "accessToken" not in data
+    assert "refreshToken" not in data
 
 
 def test_client_view_hides_tokens_unless_exposed() -> None:
     session = make_session()
-    view = session.client_view()
+    view = wire.to_view(session)
     assert "accessToken" not in view
     assert "refreshToken" not in view
     assert "access-abc" not in repr(view)
     assert "refresh-xyz" not in repr(view)
     assert "id" not in view  # the session id is not shown to the browser
     assert view["user"] == session.user.to_wire()
-    exposed = session.client_view(expose_tokens=True)
+    exposed = wire.to_view(session, expose_tokens=True)
     assert exposed["accessToken"] == "access-abc"
     assert exposed["refreshToken"] == "refresh-xyz"
 

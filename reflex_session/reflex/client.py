@@ -29,7 +29,7 @@ from reflex_base.vars.base import Var, VarData
 
 from ..binding import BindingCookie
 from .runtime import get_auth, get_options
-from .state import SessionState, _default_soon
+from .state import SessionState
 
 __all__ = ["SessionClient", "SessionCountdown", "session_client", "session_countdown"]
 
@@ -269,9 +269,8 @@ class SessionClient(rx.Fragment):  # type: ignore[misc]
             "status": _js(SessionState.status),
             "is_soon": _js(SessionState.is_expiring_soon),
             "on_soon": on_soon_js,
-            "soon_ms": 1000 * (options.expiring_soon or _default_soon(auth.policy.session_expiry)),
-            "threshold_ms": options.activity_refresh_interval
-            or 1000 * auth.policy.refresh_threshold,
+            "soon_ms": options.soon_ms(auth.policy),
+            "threshold_ms": options.activity_ms(auth.policy),
             "interval": options.refresh_interval or 0,
             "fetch_on_mount": "true" if options.fetch_on_mount else "false",
         }
@@ -351,7 +350,6 @@ class SessionCountdown(rx.Component):
 def session_countdown(**props: Any) -> rx.Component:
     """A ticking ``m:ss`` of the session's remaining time (empty without a session)."""
     auth = get_auth()
-    soon = get_options().expiring_soon or _default_soon(auth.policy.session_expiry)
-    props.setdefault("soon_ms", soon * 1000)
+    props.setdefault("soon_ms", get_options().soon_ms(auth.policy))
     component: rx.Component = SessionCountdown.create(expires_at=SessionState.expires_at, **props)
     return component

@@ -146,7 +146,7 @@ def asgi_transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
     sync = SyncEndpoint(auth, extra_trusted=trusted_page_origins())
     api_path = auth.config.api_path
     sync_path = api_path + "/sync"
-    custom = auth.authorize
+    custom = auth.config.authorize
     binding = BindingCookie.for_session_cookie(auth.cookie_policy)
 
     async def page_hook(scope: Scope, session: Session[Any] | None, decision: Decision) -> Any:

@@ -133,8 +133,8 @@ async def push_refresh(user_id: str, *, skip_token: str | None = None) -> int:
     auth = get_auth()
 
     async def reread(state: Any, session: Any) -> bool:
-        if auth.mode == "store":
-            state._apply(await auth.reload(session))
+        if auth.devices is not None:
+            state._apply(await auth.devices.reload(session))
         else:
             state._queue("pull")
         return True

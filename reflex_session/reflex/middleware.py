@@ -74,11 +74,8 @@ async def _is_live(session: Any) -> bool | None:
     "Cannot say" is not "revoked": the event is refused (fail closed), but the session is kept,
     so the user is still signed in once the store is back.
     """
-    auth = get_auth()
-    if auth.mode != "store" and auth.revocations is None:
-        return True
     try:
-        return await auth.is_live(session)
+        return await get_auth().is_live(session)
     except StoreUnavailable:
         log.error("session store unavailable: a guarded event is refused")
         return None

@@ -6,14 +6,12 @@ constructor; :func:`reflex_session.reflex.install` registers it here once at app
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..config import ClientOptions
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from reflex.app import App
 
     from ..auth import ReflexSession
@@ -27,23 +25,6 @@ __all__ = [
     "set_extension",
     "set_runtime",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ClientOptions:
-    """The reference's ``SessionProvider`` props, as ``install`` options.
-
-    Times are milliseconds, as in the reference. ``initial_session`` has no equivalent: the state
-    is server-side and is filled from the cookie when the websocket connects.
-    """
-
-    fetch_on_mount: bool = True
-    refresh_interval: int | None = None
-    refetch_on_path_change: bool = True
-    auto_activity_refresh: bool = True
-    activity_refresh_interval: int | None = None
-    expiring_soon: int | None = None
-    on_session_change: Callable[[Any, Any], Any] | None = None
 
 
 _state: dict[str, Any] = {}

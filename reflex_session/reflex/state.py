@@ -33,11 +33,13 @@ from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, over
 
 import reflex as rx
 
+from .. import wire
 from ..binding import digest
 from ..clock import now_ms
 from ..http.binding import handshake_is_https
+from ..lifecycle import is_expired
 from ..rules import Decision
-from ..session import Session, User
+from ..session import Session
 from ..stores.base import StoreUnavailable
 from .live import REGISTRY, notify
 from .runtime import get_app, get_auth, get_options
@@ -196,7 +198,7 @@ class SessionState(rx.State):
             session = _session_from_json(self._session_json, id(auth.user_type))
         except (KeyError, TypeError, ValueError):
             return None
-        if auth.is_session_expired(session):
+        if is_expired(session, now_ms(auth.clock)):
             return None
         return session
 
@@ -233,15 +235,15 @@ class SessionState(rx.State):
             self.last_activity = 0
             self.is_expiring_soon = False
         else:
-            self._session_json = json.dumps(_session_to_wire(session), separators=(",", ":"))
+            self._session_json = json.dumps(wire.to_tab(session), separators=(",", ":"))
             view = auth.client_view(session)
             if view != self.session:
                 self.session = view
             self.status = "authenticated"
             self.expires_at = session.expires_at
             self.last_activity = session.last_activity
-            soon = get_options().expiring_soon or _default_soon(auth.policy.session_expiry)
-            self.is_expiring_soon = session.expires_at - now_ms(auth.clock) <= soon * 1000
+            soon_ms = get_options().soon_ms(auth.policy)
+            self.is_expiring_soon = session.expires_at - now_ms(auth.clock) <= soon_ms
         callback = get_options().on_session_change
         if callback is not None and before != (session.id if session else None):
             try:
@@ -345,7 +347,7 @@ class SessionState(rx.State):
         raw = self.router_data.get("headers") or {}
         jar = auth.jar(getattr(headers, "cookie", "") or "", https=handshake_is_https(raw))
         try:
-            session, stale_key = await auth.load(jar)
+            session, stale_key = await auth.load_session(jar)
         except StoreUnavailable:
             log.error("session store unavailable at connect; the tab starts signed out")
             session, stale_key = None, False
@@ -391,7 +393,7 @@ class SessionState(rx.State):
         proof = secrets.token_urlsafe(32)
         self._login_proof = proof
         self._sid = self.router.session.session_id or ""
-        self._queue("login", session=_session_to_wire(session), meta=meta, proof=digest(proof))
+        self._queue("login", session=wire.to_tab(session), meta=meta, proof=digest(proof))
         send_proof(self._sid, SessionState.get_full_name(), proof)
         return session
 
@@ -424,8 +426,7 @@ class SessionState(rx.State):
             raise TypeError(f"unknown session fields: {sorted(unknown)}")
         updated = merged(session, user=user, **changes)
         auth = get_auth()
-        if auth.mode == "cookie":  # in store mode the cookie holds only the id: nothing to check
-            auth.codec.encode(updated)  # raises CookieTooLarge now, not in the sync request
+        auth.backend.check_fits(updated)  # raises CookieTooLarge now, not in the sync request
         self._apply(updated)
         self._queue("update", session_id=session.id, user=dict(user or {}), **changes)
         return updated
@@ -477,9 +478,9 @@ class SessionState(rx.State):
         """
         session = self.current_session()
         auth = get_auth()
-        if session is not None and (auth.mode == "store" or auth.revocations is not None):
+        if session is not None:
             try:
-                await auth.end_session(session.id, user_id=session.user.id)
+                await auth.backend.revoke(session)
             except StoreUnavailable:
                 log.error("session store unavailable at logout; the sync will end it")
         result = self._logout()
@@ -518,8 +519,8 @@ class SessionState(rx.State):
         session = self.current_session()
         if session is None:
             return None, False
-        if get_auth().mode != "store":
-            log.warning("a devices action needs store mode; refused")
+        if get_auth().revocations is None:
+            log.warning("a devices action needs a store (or a revocation store); refused")
             return None, True
         try:
             live = await get_auth().is_live(session)
@@ -542,7 +543,8 @@ class SessionState(rx.State):
         if session is None:
             self.devices = []
             return
-        records = await get_auth().list_sessions(session.user.id)
+        devices = get_auth().devices
+        records = [] if devices is None else await devices.list_sessions(session.user.id)
         self.devices = [
             {
                 "handle": _handle(r.sid),
@@ -560,15 +562,18 @@ class SessionState(rx.State):
         session, down = await self._live_session()
         if session is None:
             return None if down else self._signed_out_by_store()
-        auth = get_auth()
-        for record in await auth.list_sessions(session.user.id):
-            if _handle(record.sid) == handle:
-                await auth.end_session(record.sid)
-                if record.sid == session.id:
-                    result = self._logout()
-                    await self.forget_user_data()
-                    return result
-                break
+        devices = get_auth().devices
+        ended = None
+        if devices is not None:
+            for record in await devices.list_sessions(session.user.id):
+                if _handle(record.sid) == handle:
+                    await devices.end_session(record.sid, user_id=session.user.id)
+                    ended = record.sid
+                    break
+        if ended == session.id:
+            result = self._logout()
+            await self.forget_user_data()
+            return result
         await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
         await self._fill_devices()
         return None
@@ -579,8 +584,9 @@ class SessionState(rx.State):
         session, down = await self._live_session()
         if session is None:
             return None if down else self._signed_out_by_store()
-        auth = get_auth()
-        await auth.end_user_sessions(
+        revocations = get_auth().revocations
+        assert revocations is not None  # checked by _live_session
+        await revocations.end_user_sessions(
             session.user.id, except_session_id=session.id if keep_this_device else None
         )
         await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
@@ -673,34 +679,8 @@ def _handle(sid: str) -> str:
     return hashlib.sha256(("device:" + sid).encode()).hexdigest()[:16]
 
 
-def _default_soon(session_expiry: int) -> int:
-    """The reference's one hour, or a fifth of a shorter session."""
-    return min(3600, max(1, session_expiry // 5))
-
-
-def _session_to_wire(session: Session[Any]) -> dict[str, Any]:
-    data = session.to_wire(include_tokens=True)
-    data["id"] = session.id
-    return data
-
-
 @functools.lru_cache(maxsize=4096)
 def _session_from_json(text: str, user_type_id: int) -> Session[Any]:
     """A session from the state's JSON; cached by the whole text (and the user type), so any
     change is a miss and the (immutable) result can be shared between events."""
-    return _session_from_wire(json.loads(text))
-
-
-def _session_from_wire(
-    data: Mapping[str, Any], user_type: type[User] | None = None
-) -> Session[Any]:
-    user_type = user_type or get_auth().user_type
-    return Session(
-        id=data["id"],
-        user=user_type.from_wire(data["user"]),
-        created_at=data["createdAt"],
-        last_activity=data["lastActivity"],
-        expires_at=data["expiresAt"],
-        access_token=data.get("accessToken"),
-        refresh_token=data.get("refreshToken"),
-    )
+    return wire.from_tab(json.loads(text), get_auth().user_type)

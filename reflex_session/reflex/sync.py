@@ -44,6 +44,7 @@ from reflex_base.utils.exceptions import LockExpiredError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from .. import wire
 from ..binding import BindingCookie, digests_match
 from ..binding import digest as digest_text
 from ..errors import CookieTooLarge, ForbiddenUpdate
@@ -71,7 +72,6 @@ async def apply_operations(
     auth: ReflexSession[Any], jar: CookieJar, ops: list[dict[str, Any]]
 ) -> Session[Any] | None:
     """Apply queued operations to the jar's cookie, in order; return the resulting session."""
-    from .state import _session_from_wire
 
     if not ops:
         return await auth.get_session(jar)
@@ -79,15 +79,17 @@ async def apply_operations(
     for op in ops:
         kind = op.get("op")
         if kind == "login":
-            session = await auth.login(jar, _session_from_wire(op["session"]), meta=op.get("meta"))
+            session = await auth.create_session(
+                jar, wire.from_tab(op["session"], auth.user_type), meta=op.get("meta")
+            )
         elif kind == "logout":
             await auth.delete_session(jar)
             session = None
         elif kind == "refresh":
-            current, _ = await auth.load(jar)
+            current, _ = await auth.load_session(jar)
             session = await auth.refresh_session(jar) if current else None
         elif kind == "update":
-            current, _ = await auth.load(jar)
+            current, _ = await auth.load_session(jar)
             if current is None:
                 session = None
             elif current.id != op.get("session_id"):

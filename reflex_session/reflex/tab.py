@@ -250,7 +250,7 @@ class UploadGuard:
             from ..http.common import jar_for_scope
 
             try:
-                session, _ = await self.auth.load(jar_for_scope(self.auth, scope))
+                session, _ = await self.auth.load_session(jar_for_scope(self.auth, scope))
             except Exception:
                 session = None  # a store outage refuses the upload, never a 500
             allowed = session is not None and session.id == tab[1]

@@ -55,13 +55,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from reflex_session import ReflexSession
+from reflex_session.backends.store import DATA_SUFFIX, StoreBackend
 from reflex_session.http.common import jar_for_scope
 from reflex_session.keys import derive_key
 from reflex_session.reflex import SessionState
 from reflex_session.reflex.runtime import ClientOptions, set_runtime
 from reflex_session.reflex.sync import SyncEndpoint, apply_operations
 from reflex_session.reflex.tab import presented_binding
-from reflex_session.storemode import DATA_SUFFIX
 from reflex_session.testing import FakeClock
 
 FIXTURES = (clock_fixture,)  # used by name
@@ -110,8 +110,8 @@ def site(auth: ReflexSession[Any]) -> Any:
             await auth.create_session(jar, await request.json())
             response = JSONResponse({"ok": True})
         else:
-            await auth.set_session_data(jar, {"cart": {"planted-by": "mallory"}})
-            response = JSONResponse({"csrf": await auth.get_csrf_token(jar)})
+            await auth.data.set(jar, {"cart": {"planted-by": "mallory"}})
+            response = JSONResponse({"csrf": await auth.data.new_csrf_token(jar)})
         await with_cookies(response, jar)(scope, receive, send)
 
     return app
@@ -158,7 +158,7 @@ async def log_in(app: Any, user: dict[str, Any], cookie: str | None = None) -> s
 
 def session_id(auth: ReflexSession[Any], cookie: str) -> str | None:
     """The session id a cookie names (cookie mode: the sealed ``jti``; store mode: the id)."""
-    if auth.backend is not None:
+    if isinstance(auth.backend, StoreBackend):
         sid, _ = auth.backend.sid_of(auth.jar(f"session={cookie}"))
         return sid
     session = auth.decrypt_session(cookie)
@@ -179,7 +179,7 @@ async def plant(kind: str, auth: ReflexSession[Any], app: Any, forge: Forge) -> 
     if kind == "attacker-session":
         return {"cookie": await log_in(app, MALLORY)}
     if kind == "visitor-with-data":
-        if auth.backend is None:
+        if not isinstance(auth.backend, StoreBackend):
             # cookie mode has no visitor sessions: the nearest is a session of the attacker's
             return {"cookie": await log_in(app, MALLORY)}
         response = await request(app, "POST", "/visit")
@@ -189,7 +189,7 @@ async def plant(kind: str, auth: ReflexSession[Any], app: Any, forge: Forge) -> 
     if kind == "never-issued-id":
         # validly sealed with an id the attacker chose: what a leaked secret or a peer service
         # holding it could make. It must still not become the victim's session id.
-        if auth.backend is not None:
+        if isinstance(auth.backend, StoreBackend):
             claims = {"jti": "attacker-chosen-id-0000001", "iat": now, "exp": now + 3600}
         else:
             claims = forge.claims(jti="attacker-chosen-id-0000001", user=dict(MALLORY))
@@ -232,22 +232,22 @@ class TestSessionFixation:
         assert session_id(auth, our_cookie(refreshed) or victim_cookie) == victim_sid
         attacker_after = await who(app, planted_cookie)
         assert attacker_after != "victim", "the planted cookie became the victim's session"
-        if auth.backend is not None:
+        if isinstance(auth.backend, StoreBackend):
             assert attacker_after is None, "store mode: the planted session must be destroyed"
             if planted_sid is not None:
-                assert await auth.backend.store.get(planted_sid) is None
-                assert await auth.backend.store.get(planted_sid + DATA_SUFFIX) is None
-            assert [s.sid for s in await auth.list_sessions("victim")] == [victim_sid]
-            assert await auth.get_session_data(auth.jar(f"session={planted_cookie}")) is None
+                assert await auth.config.store.get(planted_sid) is None
+                assert await auth.config.store.get(planted_sid + DATA_SUFFIX) is None
+            assert [s.sid for s in await auth.devices.list_sessions("victim")] == [victim_sid]
+            assert await auth.data.get(auth.jar(f"session={planted_cookie}")) is None
             if kind == "visitor-with-data":
                 # by design (README "Store mode"), a visitor's data follows them into the login;
                 # so whatever the attacker put there does too: apps must not trust it
-                victim_data = await auth.get_session_data(auth.jar(f"session={victim_cookie}"))
+                victim_data = await auth.data.get(auth.jar(f"session={victim_cookie}"))
                 assert victim_data == {"cart": {"planted-by": "mallory"}}
             if "csrf" in planted:  # the visitor's CSRF token does not follow into the login
                 for cookie in (victim_cookie, planted_cookie):
                     jar = auth.jar(f"session={cookie}")
-                    assert await auth.validate_csrf_token(jar, planted["csrf"]) is False
+                    assert await auth.data.validate_csrf_token(jar, planted["csrf"]) is False
         else:
             assert attacker_after == attacker_before, "cookie mode: the planted cookie changed"
 
@@ -278,10 +278,10 @@ class TestSessionFixation:
         assert session_id(auth, victim_cookie) == queued.id
         assert await who(app, victim_cookie) == "victim"
         assert await who(app, planted_cookie) != "victim"
-        if auth.backend is not None:
+        if isinstance(auth.backend, StoreBackend):
             assert await who(app, planted_cookie) is None
             if planted_sid is not None:
-                assert await auth.backend.store.get(planted_sid) is None
+                assert await auth.config.store.get(planted_sid) is None
         assert state.status == "authenticated"
         assert state._pending == []
 
@@ -444,7 +444,7 @@ class TestReplayAfterLogout:
         stolen = our_cookie(await request(app, "POST", "/api/session", devices[0]))
         assert stolen
         clock.advance(1)
-        ended = await auth.end_user_sessions("victim")
+        ended = await auth.revocations.end_user_sessions("victim")
         assert ended == (3 if mode == "store" else 0)  # cookie mode cannot count them
         for index, cookie in enumerate([*devices, stolen]):
             await assert_refused_everywhere(auth, app, cookie, f"captured #{index}")
@@ -463,19 +463,19 @@ class TestReplayAfterLogout:
         cookie = await log_in(app, VICTIM)
         sid = session_id(auth, cookie)
         assert sid is not None
-        await auth.end_session(sid, user_id="victim")
+        await auth.revocations.end_session(sid, user_id="victim")
         await assert_refused_everywhere(auth, app, cookie, "ended")
         clock.advance(700)  # past the refresh threshold: a read would re-issue a live session
         await assert_refused_everywhere(auth, app, cookie, "ended, later")
-        if auth.backend is not None:
+        if isinstance(auth.backend, StoreBackend):
             jar = auth.jar(f"session={cookie}")
-            await auth.set_session_data(jar, {"revive": True})
-            token = await auth.get_csrf_token(auth.jar(f"session={cookie}"))
-            assert await auth.validate_csrf_token(auth.jar(f"session={cookie}"), token)
-            assert await auth.backend.store.get(sid) is None, "the session record came back"
+            await auth.data.set(jar, {"revive": True})
+            token = await auth.data.new_csrf_token(auth.jar(f"session={cookie}"))
+            assert await auth.data.validate_csrf_token(auth.jar(f"session={cookie}"), token)
+            assert await auth.config.store.get(sid) is None, "the session record came back"
             assert await who(app, cookie) is None
             assert await auth.get_session(auth.jar(f"session={cookie}")) is None
-            assert await auth.list_sessions("victim") == []
+            assert await auth.devices.list_sessions("victim") == []
 
     async def test_plain_cookie_mode_replay_limit_is_exactly_exp_and_the_key(
         self, clock: FakeClock
@@ -683,16 +683,16 @@ class TestCrossSiteWrites:
 
         victim = await log_in(app, VICTIM)
         attacker = await log_in(app, MALLORY)
-        token = await auth.get_csrf_token(jar(victim))
-        assert await auth.validate_csrf_token(jar(attacker), token) is False
-        assert await auth.validate_csrf_token(jar(None), token) is False
-        assert await auth.validate_csrf_token(jar(victim), token) is True
-        assert await auth.validate_csrf_token(jar(victim), token) is False  # reused
-        attackers_own = await auth.get_csrf_token(jar(attacker))
-        assert await auth.validate_csrf_token(jar(victim), attackers_own) is False
-        assert await auth.validate_csrf_token(jar(attacker), attackers_own) is True
+        token = await auth.data.new_csrf_token(jar(victim))
+        assert await auth.data.validate_csrf_token(jar(attacker), token) is False
+        assert await auth.data.validate_csrf_token(jar(None), token) is False
+        assert await auth.data.validate_csrf_token(jar(victim), token) is True
+        assert await auth.data.validate_csrf_token(jar(victim), token) is False  # reused
+        attackers_own = await auth.data.new_csrf_token(jar(attacker))
+        assert await auth.data.validate_csrf_token(jar(victim), attackers_own) is False
+        assert await auth.data.validate_csrf_token(jar(attacker), attackers_own) is True
 
-        hostile = await auth.get_csrf_token(jar(victim))
+        hostile = await auth.data.new_csrf_token(jar(victim))
         for value in (
             None,
             12345,
@@ -706,25 +706,25 @@ class TestCrossSiteWrites:
             hostile + "A" * 300,
             " " + hostile,
         ):
-            assert await auth.validate_csrf_token(jar(victim), value) is False, repr(value)
-        assert await auth.validate_csrf_token(jar(victim), hostile) is True  # not burnt
+            assert await auth.data.validate_csrf_token(jar(victim), value) is False, repr(value)
+        assert await auth.data.validate_csrf_token(jar(victim), hostile) is True  # not burnt
 
-        aging = await auth.get_csrf_token(jar(victim))
+        aging = await auth.data.new_csrf_token(jar(victim))
         clock.advance(3000)
         alive = our_cookie(await request(app, "GET", "/api/session", victim)) or victim
         clock.advance(601)  # the token is 3,601 s old; the session was extended at 3,000 s
         assert await who(app, alive) == "victim"
-        assert await auth.validate_csrf_token(jar(alive), aging) is False
+        assert await auth.data.validate_csrf_token(jar(alive), aging) is False
 
-        before_logout = await auth.get_csrf_token(jar(alive))
+        before_logout = await auth.data.new_csrf_token(jar(alive))
         await request(app, "DELETE", "/api/session", alive)
-        assert await auth.validate_csrf_token(jar(alive), before_logout) is False
+        assert await auth.data.validate_csrf_token(jar(alive), before_logout) is False
 
         again = await log_in(app, VICTIM)
-        before_relogin = await auth.get_csrf_token(jar(again))
+        before_relogin = await auth.data.new_csrf_token(jar(again))
         relogged = await log_in(app, VICTIM, again)
-        assert await auth.validate_csrf_token(jar(relogged), before_relogin) is False
-        assert await auth.validate_csrf_token(jar(again), before_relogin) is False
+        assert await auth.data.validate_csrf_token(jar(relogged), before_relogin) is False
+        assert await auth.data.validate_csrf_token(jar(again), before_relogin) is False
 
 
 # --------------------------------------------------------------------------------------------

@@ -352,15 +352,16 @@ async def test_store_handlers_refuse_an_ended_session(
     auth, app = store_layer
     _, state = await _signed_in_tab(auth, app, "tab-a")
     _, other = await _signed_in_tab(auth, app, "tab-b")
-    await auth.end_session(json.loads(state._session_json)["id"])
+    ended = json.loads(state._session_json)
+    await auth.revocations.end_session(ended["id"], user_id=ended["user"]["id"])
     ended_in: list[str] = []
-    real = auth.end_user_sessions
+    real = auth.revocations.end_user_sessions
 
     async def spy(*a: Any, **k: Any) -> Any:
         ended_in.append("everywhere")
         return await real(*a, **k)
 
-    auth.end_user_sessions = spy
+    auth.revocations.end_user_sessions = spy
     await getattr(SessionState, handler).fn(state, *args)
     assert state.status == "unauthenticated"
     assert state.devices == []

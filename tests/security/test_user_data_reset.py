@@ -102,7 +102,7 @@ async def test_a_revocation_pushed_to_the_tab_resets_the_data(
     auth, app = store_layer
     root, _ = await _signed_in_tab(auth, app, "tab-a")
     _fill(root)
-    await auth.end_user_sessions("1")
+    await auth.revocations.end_user_sessions("1")
     assert await push_revocation("1") == 1
     # reset before the tab's next event sees anything (the redirect to login that follows)
     await _preprocess(root, f"{InboxState.get_full_name()}.read")

@@ -51,7 +51,7 @@ async def test_cookie_carries_only_an_opaque_id(auth: ReflexSession[Any]) -> Non
     assert again is not None
     assert again.user.to_wire() == ADA
     assert again.access_token == "server-only"
-    assert auth.mode == "store"
+    assert auth.config.mode == "store"
 
 
 async def test_logout_destroys_so_a_replayed_cookie_is_refused(auth: ReflexSession[Any]) -> None:
@@ -80,16 +80,16 @@ async def test_sign_out_everywhere_but_here(auth: ReflexSession[Any]) -> None:
     sessions = [
         await auth.create_session(j, ADA, meta={"ua": f"device {i}"}) for i, j in enumerate(jars)
     ]
-    listed = await auth.list_sessions("u-ada")
+    listed = await auth.devices.list_sessions("u-ada")
     assert {s.sid for s in listed} == {s.id for s in sessions}
     assert {s.meta["ua"] for s in listed} == {"device 0", "device 1", "device 2"}
-    ended = await auth.end_user_sessions("u-ada", except_session_id=sessions[0].id)
+    ended = await auth.revocations.end_user_sessions("u-ada", except_session_id=sessions[0].id)
     assert ended == 2
     alive = [await auth.get_session(browser(auth, cookie_of(j))) for j in jars]
     assert [s is not None for s in alive] == [True, False, False]
-    await auth.end_session(sessions[0].id)
+    await auth.revocations.end_session(sessions[0].id, user_id="u-ada")
     assert not await auth.is_live(sessions[0])
-    assert await auth.list_sessions("u-ada") == []
+    assert await auth.devices.list_sessions("u-ada") == []
 
 
 async def test_touch_after_moves_store_and_cookie_together_once_per_window(
@@ -133,41 +133,41 @@ async def test_concurrent_updates_of_different_fields_all_land(
 
 async def test_session_data_verbs(auth: ReflexSession[Any]) -> None:
     empty = auth.jar(None)
-    assert await auth.get_session_data(empty) is None
+    assert await auth.data.get(empty) is None
     assert empty.set_cookie_headers == []  # get never creates a session
     jar = auth.jar(None)
-    assert await auth.set_session_data(jar, {"cart": {"apples": 2}}) == {"cart": {"apples": 2}}
+    assert await auth.data.set(jar, {"cart": {"apples": 2}}) == {"cart": {"apples": 2}}
     cookie = cookie_of(jar)
     same = browser(auth, cookie)
-    merged = await auth.set_session_data(same, {"cart": {"pears": 1}, "step": 2})
+    merged = await auth.data.set(same, {"cart": {"pears": 1}, "step": 2})
     assert merged == {"cart": {"apples": 2, "pears": 1}, "step": 2}
-    assert await auth.pluck_session_property(browser(auth, cookie), "step") == 2
-    assert await auth.pluck_session_property(browser(auth, cookie), "step") is None
-    await auth.replace_session_data(browser(auth, cookie), {"fresh": True})
-    assert await auth.get_session_data(browser(auth, cookie)) == {"fresh": True}
+    assert await auth.data.pluck(browser(auth, cookie), "step") == 2
+    assert await auth.data.pluck(browser(auth, cookie), "step") is None
+    await auth.data.replace(browser(auth, cookie), {"fresh": True})
+    assert await auth.data.get(browser(auth, cookie)) == {"fresh": True}
     # a visitor's data follows them into the session they log into (with a new id)
     login = browser(auth, cookie)
     await auth.create_session(login, ADA)
-    assert await auth.get_session_data(browser(auth, cookie_of(login))) == {"fresh": True}
-    assert await auth.get_session_data(browser(auth, cookie)) is None
-    await auth.destroy_session(browser(auth, cookie_of(login)))
-    assert await auth.get_session_data(browser(auth, cookie_of(login))) is None
+    assert await auth.data.get(browser(auth, cookie_of(login))) == {"fresh": True}
+    assert await auth.data.get(browser(auth, cookie)) is None
+    await auth.delete_session(browser(auth, cookie_of(login)))
+    assert await auth.data.get(browser(auth, cookie_of(login))) is None
 
 
 async def test_csrf_tokens_are_fresh_and_single_use(auth: ReflexSession[Any]) -> None:
     jar = auth.jar(None)
     await auth.create_session(jar, ADA)
     cookie = cookie_of(jar)
-    first = await auth.get_csrf_token(browser(auth, cookie))
-    second = await auth.get_csrf_token(browser(auth, cookie))
+    first = await auth.data.new_csrf_token(browser(auth, cookie))
+    second = await auth.data.new_csrf_token(browser(auth, cookie))
     assert first != second
     assert len(first) >= 43
-    assert await auth.validate_csrf_token(browser(auth, cookie), first) is True
-    assert await auth.validate_csrf_token(browser(auth, cookie), first) is False
-    assert await auth.validate_csrf_token(browser(auth, cookie), "never-issued") is False
-    assert await auth.validate_csrf_token(auth.jar(None), second) is False  # another browser
+    assert await auth.data.validate_csrf_token(browser(auth, cookie), first) is True
+    assert await auth.data.validate_csrf_token(browser(auth, cookie), first) is False
+    assert await auth.data.validate_csrf_token(browser(auth, cookie), "never-issued") is False
+    assert await auth.data.validate_csrf_token(auth.jar(None), second) is False  # another browser
     results = await asyncio.gather(
-        *(auth.validate_csrf_token(browser(auth, cookie), second) for _ in range(20))
+        *(auth.data.validate_csrf_token(browser(auth, cookie), second) for _ in range(20))
     )
     assert results.count(True) == 1
 
@@ -195,23 +195,32 @@ def test_store_only_settings_need_a_store() -> None:
         ReflexSession(secret_key=SECRET, touch_after=60)
 
 
-async def test_store_verbs_say_they_need_a_store() -> None:
-    auth = ReflexSession(secret_key=SECRET)
-    with pytest.raises(ConfigError, match="needs a session store"):
-        await auth.get_csrf_token(auth.jar(None))
+def test_store_capabilities_exist_only_with_a_store(store: SessionStore) -> None:
+    """Session data, CSRF tokens and the devices list need a store; revocation needs a store or
+    a revocation store. Without one the attribute is ``None`` (a type error under mypy), not an
+    object that fails at run time."""
+    plain = ReflexSession(secret_key=SECRET)
+    assert (plain.data, plain.devices, plain.revocations) == (None, None, None)
+    revocable = ReflexSession(secret_key=SECRET, revocation_store=store)
+    assert (revocable.data, revocable.devices) == (None, None)
+    assert revocable.revocations is not None
+    stored = ReflexSession(secret_key=SECRET, store=store)
+    assert stored.data is not None
+    assert stored.devices is not None
+    assert stored.revocations is stored.devices
 
 
 async def test_update_user_sessions_reaches_every_session(auth: ReflexSession[Any]) -> None:
     jars = [auth.jar(None) for _ in range(2)]
     for jar in jars:
         await auth.create_session(jar, ADA)
-    assert await auth.update_user_sessions("u-ada", {"role": "admin"}) == 2
+    assert await auth.devices.update_user_sessions("u-ada", {"role": "admin"}) == 2
     for jar in jars:
         session = await auth.get_session(browser(auth, cookie_of(jar)))
         assert session is not None
         assert session.user.to_wire() == {**ADA, "role": "admin"}
     with pytest.raises(ForbiddenUpdate):
-        await auth.update_user_sessions("u-ada", {"id": "someone-else"})
+        await auth.devices.update_user_sessions("u-ada", {"id": "someone-else"})
 
 
 async def test_on_write_knows_its_trigger(store: SessionStore, clock: FakeClock) -> None:
@@ -259,7 +268,7 @@ async def test_cookie_mode_logout_refuses_a_copied_cookie(
     copied = cookie_of(jar)
     claims, _ = cookie_auth.codec.decode_claims(copied)
     assert claims["user"]["id"] == "u-ada"  # still a cookie-mode cookie
-    assert cookie_auth.mode == "cookie"
+    assert cookie_auth.config.mode == "cookie"
     await cookie_auth.delete_session(browser(cookie_auth, copied))
     assert await cookie_auth.get_session(browser(cookie_auth, copied)) is None
     assert not await cookie_auth.is_live(session)
@@ -271,7 +280,7 @@ async def test_cookie_mode_sign_out_everywhere_keeps_only_this_one(
     jars = [cookie_auth.jar(None) for _ in range(3)]
     sessions = [await cookie_auth.create_session(j, ADA) for j in jars]
     clock.advance(1)
-    await cookie_auth.end_user_sessions("u-ada", except_session_id=sessions[0].id)
+    await cookie_auth.revocations.end_user_sessions("u-ada", except_session_id=sessions[0].id)
     alive = [await cookie_auth.get_session(browser(cookie_auth, cookie_of(j))) for j in jars]
     assert [s is not None for s in alive] == [True, False, False]
     # a login after the revocation is a new session, created after not-before
@@ -280,7 +289,7 @@ async def test_cookie_mode_sign_out_everywhere_keeps_only_this_one(
     await cookie_auth.create_session(fresh, ADA)
     assert await cookie_auth.get_session(browser(cookie_auth, cookie_of(fresh))) is not None
     # an admin ends one session by id
-    await cookie_auth.end_session(sessions[0].id, user_id="u-ada")
+    await cookie_auth.revocations.end_session(sessions[0].id, user_id="u-ada")
     assert await cookie_auth.get_session(browser(cookie_auth, cookie_of(jars[0]))) is None
 
 

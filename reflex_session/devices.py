@@ -1,0 +1,66 @@
+"""A user's sessions as an admin or a "your devices" page sees them: store mode only.
+
+``auth.devices`` exists only when sessions live in a store (the server must have seen every
+session to list them); it is ``None`` in cookie mode, so using it there is a type error.
+It is also the store's :class:`~reflex_session.backends.Revocations`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Generic
+
+from .backends.store import DATA_SUFFIX, StoreBackend
+from .errors import ForbiddenUpdate
+from .session import Session, UserT
+from .stores.base import StoredSession
+
+__all__ = ["Devices"]
+
+
+class Devices(Generic[UserT]):
+    """List, end and edit the sessions of a user."""
+
+    def __init__(self, backend: StoreBackend[UserT]) -> None:
+        self._backend = backend
+        self._store = backend.store
+
+    async def list_sessions(self, user_id: str) -> list[StoredSession]:
+        """The user's live sessions, newest first (for a "your devices" page)."""
+        return [
+            s for s in await self._store.list_for_user(user_id) if not s.sid.endswith(DATA_SUFFIX)
+        ]
+
+    async def end_session(self, session_id: str, *, user_id: str) -> None:
+        """End one session of ``user_id`` ("sign out this device"); its cookie is refused.
+
+        A session of another user is left alone: an id alone is not enough to end it.
+        """
+        record = await self._store.get(session_id)
+        if record is not None and record.user_id == user_id:
+            await self._backend.destroy(session_id)
+
+    async def end_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:
+        """ "Sign out everywhere" (optionally but this session): returns how many ended."""
+        ended = [s.sid for s in await self.list_sessions(user_id) if s.sid != except_session_id]
+        for sid in ended:
+            await self._backend.destroy(sid)
+        return len(ended)
+
+    async def update_user_sessions(self, user_id: str, user: Mapping[str, Any]) -> int:
+        """Merge ``user`` into every live session of ``user_id`` (e.g. after a profile or role
+        change made elsewhere); atomic per session. Returns how many sessions changed.
+
+        Pair it with ``reflex_session.reflex.live.push_refresh(user_id)`` so open tabs show it.
+        """
+        if "id" in user and str(user["id"]) != user_id:
+            raise ForbiddenUpdate("user.id", "the user of a session cannot change; log in again")
+        changed = 0
+        for record in await self.list_sessions(user_id):
+            if await self._store.merge(record.sid, {"user": dict(user)}) is not None:
+                changed += 1
+        return changed
+
+    async def reload(self, session: Session[Any]) -> Session[UserT] | None:
+        """The stored version of ``session`` now: newer data, or ``None`` if it ended."""
+        return await self._backend.find(session.id)
