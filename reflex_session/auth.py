@@ -9,9 +9,9 @@ the lifecycle is written once and has no web framework in it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
-from .backends.base import Backend, Revocations
+from .backends.base import Revocations
 from .backends.cookie import CookieBackend
 from .backends.store import StoreBackend
 from .clock import SYSTEM_CLOCK, Clock
@@ -24,21 +24,20 @@ from .config import (
     WriteCallback,
     load_secrets,
 )
-from .cookies import CookieJar
 from .data import SessionData
 from .devices import Devices
 from .engine import SessionEngine
+from .http.handlers import SessionAPI
+from .http.middleware import CustomHandler, SessionMiddleware
 from .jwe import MAX_TOKEN_CHARS
 from .lifecycle import new_session_id
 from .revocation import RevocationList
-from .rules import Decision, RouteGuard, RouteRule, RouteType
-from .session import Session, User, UserT
+from .rules import RouteRule, RouteType
+from .session import User, UserT
 from .stores.base import SessionStore
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
-
-    from .http.middleware import CustomHandler
 
 __all__ = ["ReflexSession"]
 
@@ -110,78 +109,33 @@ class ReflexSession(SessionEngine[UserT]):
         encode_id: Callable[[str], str] | None = None,
         decode_id: Callable[[str], str] | None = None,
     ) -> None:
-        config = SessionConfig(
-            secrets=load_secrets(secret_key, previous_secret_keys),
-            session_expiry=session_expiry,
-            refresh_threshold=refresh_threshold,
-            max_lifetime=max_lifetime,
-            cookie_name=cookie_name,
-            auto_refresh=auto_refresh,
-            secure_cookie=secure_cookie,
-            same_site=same_site,
-            cookie_domain=cookie_domain,
-            host_prefix=host_prefix,
-            on_validate=on_validate,
-            on_refresh=on_refresh,
-            on_write=on_write,
-            session_callback=session_callback,
-            authorize=authorize,
-            routes=routes,  # type: ignore[arg-type]  # validated and made a tuple there
-            default_type=default_type,
-            login_path=login_path,
-            home_path=home_path,
-            locales=locales,  # type: ignore[arg-type]
-            return_to_param=return_to_param,
-            api_path=api_path,
-            expose_tokens=expose_tokens,
-            client_user_fields=client_user_fields,  # type: ignore[arg-type]
-            trusted_origins=trusted_origins,  # type: ignore[arg-type]
-            user_type=user_type,
-            leeway=leeway,
-            decode_cache_size=decode_cache_size,
-            id_factory=id_factory,
-            store=store,
-            revocation_store=revocation_store,
-            touch_after=touch_after,
-            encode_id=encode_id,
-            decode_id=decode_id,
-            clock=clock,
-        )
-        policy = config.policy
+        # every keyword is a setting; SessionConfig validates and derives them all
+        settings = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
+        config = SessionConfig(secrets=load_secrets(secret_key, previous_secret_keys), **settings)
         codec: SessionCodec[UserT] = SessionCodec(
             config.secrets,
             user_type=user_type,
             clock=clock,
-            leeway=leeway,
+            leeway=config.leeway,
             cache_size=config.decode_cache_size,
             max_value_bytes=min(
                 MAX_TOKEN_CHARS,
                 BROWSER_COOKIE_LIMIT - len(config.cookie_policy.name_for(True)) - 1,
             ),
-            max_lifetime=policy.max_lifetime,
+            max_lifetime=config.policy.max_lifetime,
         )
-        self.guard = RouteGuard(
-            config.routes,
-            default_type=config.default_type,
-            login_path=config.login_path,
-            home_path=config.home_path,
-            locales=config.locales,
-            return_to_param=config.return_to_param,
-        )
-        self.cookie_policy = config.cookie_policy
         #: "sign out this device / everywhere": with a store, or a cookie revocation store
         self.revocations: Revocations | None = None
         #: a user's sessions (list, edit, reload): store mode only
         self.devices: Devices[UserT] | None = None
         #: session data and CSRF tokens: store mode only
         self.data: SessionData | None = None
-        backend: Backend[UserT]
         if config.store is not None:
             stored = StoreBackend(
                 config.store,
                 codec=codec,
                 clock=clock,
-                policy=policy,
+                policy=config.policy,
                 user_type=user_type,
                 touch_after=cast(int, config.touch_after),
                 id_factory=config.id_factory,
@@ -190,54 +144,35 @@ class ReflexSession(SessionEngine[UserT]):
             )
             self.devices = self.revocations = Devices(stored)
             self.data = SessionData(stored)
-            backend = stored
-        else:
-            revocation_list = (
-                RevocationList(config.revocation_store, clock=clock, horizon=policy.max_lifetime)
-                if config.revocation_store is not None
-                else None
-            )
-            self.revocations = revocation_list
-            backend = CookieBackend(codec, policy=policy, clock=clock, revocations=revocation_list)
-        super().__init__(config, backend, codec)
+            super().__init__(config, stored, codec)
+            return
+        revocation_list = (
+            RevocationList(config.revocation_store, clock=clock, horizon=config.policy.max_lifetime)
+            if config.revocation_store is not None
+            else None
+        )
+        self.revocations = revocation_list
+        cookie = CookieBackend(
+            codec, policy=config.policy, clock=clock, revocations=revocation_list
+        )
+        super().__init__(config, cookie, codec)
 
     def __repr__(self) -> str:
         return f"ReflexSession({self.config!r})"
-
-    def jar(self, cookie_header: str | None, *, https: bool = False) -> CookieJar:
-        """A jar over a raw ``Cookie`` header (``https`` as seen behind your trusted proxy)."""
-        return CookieJar.from_header(
-            cookie_header, policy=self.cookie_policy, request_is_https=https
-        )
-
-    @property
-    def client_config(self) -> dict[str, Any]:
-        """What a client needs to schedule refreshes (the reference's ``clientConfig``)."""
-        return {
-            "apiPath": self.config.api_path,
-            "refreshThreshold": self.policy.refresh_threshold,
-            "sessionExpiry": self.policy.session_expiry,
-            "loginPath": self.config.login_path,
-            "homePath": self.config.home_path,
-        }
-
-    def decide(self, path_with_query: str, session: Session[Any] | None) -> Decision:
-        """The route guard's decision for a path (with its query) and a session."""
-        return self.guard.decide(path_with_query, session)
 
     # -- HTTP -----------------------------------------------------------------------------------
 
     def handlers(self) -> ASGIApp:
         """The session API as an ASGI app, to mount at ``api_path`` (``/api/session``)."""
-        from .http.handlers import SessionAPI
-
         return SessionAPI(self)
 
     def middleware(self, app: ASGIApp, custom: CustomHandler | None = None) -> ASGIApp:
         """Wrap ``app`` so page requests are guarded before any HTML is served."""
-        from .http.middleware import SessionMiddleware
-
         return SessionMiddleware(app, self, custom=custom or self.config.authorize)
+
+
+#: the keywords of ``ReflexSession.__init__`` that are not fields of ``SessionConfig``
+_NOT_SETTINGS = frozenset({"self", "__class__", "secret_key", "previous_secret_keys"})
 
 
 def _identity(value: str) -> str:

@@ -23,6 +23,7 @@ from .config import SessionConfig, WriteTrigger
 from .cookies import CookieJar
 from .errors import CookieTooLarge, NoSession
 from .lifecycle import _UNSET, merged, new_session, refreshed
+from .rules import Decision, RouteGuard
 from .session import Session, UserT, thaw
 
 __all__ = ["SessionEngine"]
@@ -49,6 +50,36 @@ class SessionEngine(Generic[UserT]):
         self.user_type: type[UserT] = config.user_type  # type: ignore[assignment]
         self.clock = config.clock
         self.policy = config.policy
+        self.cookie_policy = config.cookie_policy
+        self.guard = RouteGuard(
+            config.routes,
+            default_type=config.default_type,
+            login_path=config.login_path,
+            home_path=config.home_path,
+            locales=config.locales,
+            return_to_param=config.return_to_param,
+        )
+
+    def jar(self, cookie_header: str | None, *, https: bool = False) -> CookieJar:
+        """A jar over a raw ``Cookie`` header (``https`` as seen behind your trusted proxy)."""
+        return CookieJar.from_header(
+            cookie_header, policy=self.cookie_policy, request_is_https=https
+        )
+
+    @property
+    def client_config(self) -> dict[str, Any]:
+        """What a client needs to schedule refreshes (the reference's ``clientConfig``)."""
+        return {
+            "apiPath": self.config.api_path,
+            "refreshThreshold": self.policy.refresh_threshold,
+            "sessionExpiry": self.policy.session_expiry,
+            "loginPath": self.config.login_path,
+            "homePath": self.config.home_path,
+        }
+
+    def decide(self, path_with_query: str, session: Session[Any] | None) -> Decision:
+        """The route guard's decision for a path (with its query) and a session."""
+        return self.guard.decide(path_with_query, session)
 
     # -- pure utilities -------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from ..cookies import CookieJar
 if TYPE_CHECKING:
     from starlette.types import Scope
 
-    from ..auth import ReflexSession
+    from ..engine import SessionEngine
 
 __all__ = ["cross_site_reason", "jar_for_scope", "request_is_https"]
 
@@ -30,7 +30,7 @@ def request_is_https(scope: Scope) -> bool:
     return scope.get("scheme") in ("https", "wss")
 
 
-def jar_for_scope(auth: ReflexSession[Any], scope: Scope) -> CookieJar:
+def jar_for_scope(auth: SessionEngine[Any], scope: Scope) -> CookieJar:
     headers = Headers(scope=scope)
     return auth.jar(headers.get("cookie"), https=request_is_https(scope))
 
@@ -44,7 +44,7 @@ def own_origin(scope: Scope) -> str | None:
 
 
 def cross_site_reason(
-    auth: ReflexSession[Any], scope: Scope, extra_trusted: Iterable[str] = ()
+    auth: SessionEngine[Any], scope: Scope, extra_trusted: Iterable[str] = ()
 ) -> str | None:
     """Why a state-changing request must be refused as cross-site, or ``None`` if it is fine.
 

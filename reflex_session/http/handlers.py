@@ -38,8 +38,8 @@ from .common import NO_STORE_HEADERS, cross_site_reason, jar_for_scope
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
-    from ..auth import ReflexSession
     from ..cookies import CookieJar
+    from ..engine import SessionEngine
     from ..session import Session
 
 __all__ = ["SessionAPI"]
@@ -53,7 +53,7 @@ _ALLOWED = "GET, HEAD, POST, PATCH, DELETE"
 class SessionAPI:
     """An ASGI app serving the session API at the root of wherever it is mounted."""
 
-    def __init__(self, auth: ReflexSession[Any]) -> None:
+    def __init__(self, auth: SessionEngine[Any]) -> None:
         self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -28,7 +28,7 @@ from .common import NO_STORE_HEADERS, jar_for_scope
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from ..auth import ReflexSession
+    from ..engine import SessionEngine
     from ..session import Session
 
 __all__ = ["DEFAULT_SKIP_PREFIXES", "CustomHandler", "SessionMiddleware", "raw_path_of"]
@@ -78,7 +78,7 @@ class SessionMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        auth: ReflexSession[Any],
+        auth: SessionEngine[Any],
         *,
         custom: CustomHandler | None = None,
         skip_prefixes: tuple[str, ...] = DEFAULT_SKIP_PREFIXES,
