@@ -22,6 +22,7 @@ import reflex as rx
 
 from reflex_session import ReflexSession, patterns, route
 from reflex_session.reflex import (
+    DevicesState,
     FormRefused,
     ServiceUnavailable,
     SessionState,
@@ -364,7 +365,7 @@ def devices() -> rx.Component:
         rx.text("Every browser signed in to your account. Signing one out ends it at once."),
         rx.vstack(
             rx.foreach(
-                SessionState.devices,
+                DevicesState.devices,
                 lambda d: rx.card(
                     rx.hstack(
                         rx.vstack(
@@ -388,7 +389,7 @@ def devices() -> rx.Component:
                             size="1",
                             variant="soft",
                             color_scheme="red",
-                            on_click=SessionState.sign_out_device(d["handle"].to(str)),
+                            on_click=DevicesState.sign_out_device(d["handle"].to(str)),
                             class_name="device-sign-out",
                         ),
                         align="center",
@@ -405,13 +406,13 @@ def devices() -> rx.Component:
             rx.button(
                 "Sign out other devices",
                 variant="soft",
-                on_click=SessionState.sign_out_everywhere(True),
+                on_click=DevicesState.sign_out_everywhere(True),
                 id="sign-out-others",
             ),
             rx.button(
                 "Sign out everywhere",
                 color_scheme="red",
-                on_click=SessionState.sign_out_everywhere(False),
+                on_click=DevicesState.sign_out_everywhere(False),
                 id="sign-out-everywhere",
             ),
         ),
@@ -431,7 +432,7 @@ app.add_page(
     devices,
     route="/devices",
     title="Your devices",
-    on_load=SessionState.load_devices if store is not None else None,
+    on_load=DevicesState.load_devices if store is not None else None,
 )
 install(
     app,

@@ -22,7 +22,7 @@ from .codec import SessionCodec
 from .config import SessionConfig, WriteTrigger
 from .cookies import CookieJar
 from .errors import CookieTooLarge, NoSession
-from .lifecycle import _UNSET, merged, new_session, refreshed
+from .lifecycle import UNSET, merged, new_session, refreshed
 from .rules import Decision, RouteGuard
 from .session import Session, UserT, thaw
 
@@ -291,8 +291,8 @@ class SessionEngine(Generic[UserT]):
         jar: CookieJar,
         *,
         user: Mapping[str, Any] | None = None,
-        access_token: str | None = _UNSET,
-        refresh_token: str | None = _UNSET,
+        access_token: str | None = UNSET,
+        refresh_token: str | None = UNSET,
     ) -> Session[UserT] | None:
         """Merge changes into the session (``user`` deep-merged; nothing else is lost).
 
@@ -304,9 +304,9 @@ class SessionEngine(Generic[UserT]):
         if session is None:
             return None
         tokens: dict[str, str | None] = {}
-        if access_token is not _UNSET:
+        if access_token is not UNSET:
             tokens["access_token"] = access_token
-        if refresh_token is not _UNSET:
+        if refresh_token is not UNSET:
             tokens["refresh_token"] = refresh_token
         updated = merged(session, user=user, **tokens)
         patch = wire.patch_of(user, tokens)

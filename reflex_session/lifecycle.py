@@ -113,7 +113,7 @@ def refreshed(session: Session[UserT], now_ms: int, policy: Policy) -> Session[U
     )
 
 
-_UNSET: Any = object()
+UNSET: Any = object()
 #: Fields of the session that no update may change: identity and time are the lifecycle's.
 _IMMUTABLE = (
     "id",
@@ -131,8 +131,8 @@ def merged(
     session: Session[UserT],
     *,
     user: Mapping[str, Any] | None = None,
-    access_token: str | None = _UNSET,
-    refresh_token: str | None = _UNSET,
+    access_token: str | None = UNSET,
+    refresh_token: str | None = UNSET,
 ) -> Session[UserT]:
     """``session`` with ``user`` deep-merged in and the tokens replaced if given.
 
@@ -151,7 +151,7 @@ def merged(
         except (TypeError, ValueError) as exc:
             raise ForbiddenUpdate("user", str(exc)) from None
     for name, value in (("access_token", access_token), ("refresh_token", refresh_token)):
-        if value is not _UNSET:
+        if value is not UNSET:
             if value is not None and not isinstance(value, str):
                 raise ForbiddenUpdate(name, "must be a string or None")
             changes[name] = value

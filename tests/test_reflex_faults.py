@@ -118,7 +118,7 @@ def test_the_sync_hook_fires_for_a_fresh_state_that_reuses_a_seen_seq(
     assert seq in sync_hook.rsplit("}, [", 1)[1]
     old = sub(make_root(), SessionState)
     for _ in range(50):
-        old._queue("pull")
+        old.queue_pull()
     clock.advance(1)
     fresh = sub(make_root(), SessionState)
     assert fresh.sync_seq > old.sync_seq

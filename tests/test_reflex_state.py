@@ -21,9 +21,9 @@ from reflex_base.event import Event
 
 from reflex_session import CookieTooLarge, ReflexSession, patterns, route
 from reflex_session.clock import now_ms
-from reflex_session.reflex import SessionState, guarded, protected, require_auth
-from reflex_session.reflex.guard import decide
+from reflex_session.reflex import DevicesState, SessionState, guarded, protected, require_auth
 from reflex_session.reflex.middleware import SessionEventMiddleware
+from reflex_session.reflex.routing import decide
 from reflex_session.reflex.runtime import ClientOptions, set_runtime
 from reflex_session.reflex.sync import SyncEndpoint, apply_operations
 from reflex_session.reflex.tab import presented_binding
@@ -121,9 +121,9 @@ def layer(clock: FakeClock) -> tuple[ReflexSession[Any], FakeApp]:
     )
     app = FakeApp()
     set_runtime(app, auth, ClientOptions())  # type: ignore[arg-type]
-    from reflex_session.reflex import guard
+    from reflex_session.reflex import routing
 
-    guard._page_specs.cache_clear()
+    routing._page_specs.cache_clear()
     return auth, app
 
 
@@ -202,16 +202,16 @@ async def test_connect_reads_the_cookie_and_refuses_garbage(layer: Any, clock: F
     await auth.create_session(jar, ADA)
     token = jar.read()
     state = sub(make_root(cookie=f"session={token}"), SessionState)
-    await state._load_from_cookie_header()
+    await state.load_from_socket()
     assert state.status == "authenticated"
     assert state._pending == []
     # past the refresh threshold: connect queues one pull so the cookie gets re-issued
     clock.advance(61)
     state = sub(make_root(cookie=f"session={token}"), SessionState)
-    await state._load_from_cookie_header()
+    await state.load_from_socket()
     assert [op["op"] for op in state._pending] == ["pull"]
     state = sub(make_root(cookie="session=not.a.real.token.at-all"), SessionState)
-    await state._load_from_cookie_header()
+    await state.load_from_socket()
     assert state.status == "unauthenticated"
 
 
@@ -226,7 +226,7 @@ async def test_operations_apply_to_the_browsers_newest_cookie(layer: Any, clock:
     cookie = jar.read()
     # two queued updates and a refresh in between: every field survives
     clock.advance(30)
-    state._pending = []
+    state.take_pending()
     state.update_session({"name": "Ada King"})
     SessionState.refresh.fn(state)
     state.update_session({"team": "research"})
@@ -387,7 +387,7 @@ async def _signed_in_tab(auth: Any, app: FakeApp, token: str) -> tuple[Any, Any]
     state.login(ADA)
     jar = auth.jar(None)
     await apply_operations(auth, jar, list(state._pending))
-    state._pending = []
+    state.take_pending()
     return root, state
 
 
@@ -500,15 +500,18 @@ def test_session_state_exposes_only_these_events() -> None:
     login or update_session among them would let anyone sign in as anyone."""
     assert set(SessionState.event_handlers) == {
         "enforce_route",
-        "load_devices",
         "logout",
         "mark_expiring_soon",
         "recalculate",
         "refresh",
         "setvar",  # Reflex's own; refused by the middleware below
+        "update",
+    }
+    assert set(DevicesState.event_handlers) == {
+        "load_devices",
+        "setvar",
         "sign_out_device",
         "sign_out_everywhere",
-        "update",
     }
     for name in ("login", "update_session", "current_session", "return_to", "route_decision"):
         assert name not in GuardedState.event_handlers

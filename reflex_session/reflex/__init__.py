@@ -4,6 +4,7 @@ Everything here stands on the framework-free core in :mod:`reflex_session`.
 """
 
 from .client import SessionClient, SessionCountdown, session_client, session_countdown
+from .devices import DevicesState
 from .forms import (
     AuthFormState,
     FormRefused,
@@ -25,6 +26,7 @@ from .widgets import (
 
 __all__ = [
     "AuthFormState",
+    "DevicesState",
     "FormRefused",
     "LoginAttempt",
     "LoginResult",

@@ -14,22 +14,16 @@ all use the same decision:
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, overload
-from urllib.parse import urlsplit
+from typing import Any, TypeVar, overload
 
 import reflex as rx
 
-from ..rules import Decision, Requirement, canonical_path
-from ..session import Session
-from .registry import RequirementSpec, mark, protect_state, requirement_of, spec_for
-from .runtime import get_app, get_auth
+from ..rules import Requirement
+from .registry import RequirementSpec, mark, protect_state, spec_for
+from .state import SessionState
 
-if TYPE_CHECKING:
-    from .state import SessionState
-
-__all__ = ["decide", "decide_for_state", "guarded", "page_requirement", "protected", "require_auth"]
+__all__ = ["guarded", "protect_component", "protected", "require_auth"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound=type)
@@ -72,8 +66,6 @@ def require_auth(
 
 def protect_component(content: rx.Component, spec: RequirementSpec) -> rx.Component:
     """``content`` while the session allows it, else a placeholder that triggers the redirect."""
-    from .state import SessionState
-
     allowed: Any = SessionState.is_authenticated
     for role in spec.roles[:1] if len(spec.roles) == 1 else ():
         allowed = allowed & SessionState.user_roles.contains(role)
@@ -124,86 +116,3 @@ def guarded(
         return handler
 
     return decorate(fn) if fn is not None else decorate
-
-
-# -- deciding -----------------------------------------------------------------------------------
-
-_DYNAMIC = re.compile(r"^\[\[?(\.\.\.)?[^\]]+\]?\]$")
-
-
-def _route_regex(route: str) -> re.Pattern[str]:
-    parts = []
-    for segment in route.strip("/").split("/"):
-        if not segment:
-            continue
-        match = _DYNAMIC.match(segment)
-        if match and match.group(1):
-            parts.append(r"(?:/.*)?")
-            break
-        parts.append(r"/[^/]+" if match else "/" + re.escape(segment))
-    return re.compile("^" + ("".join(parts) or "/") + "/?$")
-
-
-@functools.lru_cache(maxsize=1)
-def _page_specs(_app_id: int) -> tuple[tuple[re.Pattern[str], RequirementSpec], ...]:
-    app = get_app()
-    found = []
-    for route, page in getattr(app, "_unevaluated_pages", {}).items():
-        spec = requirement_of(page.component)
-        if spec is not None:
-            path = "/" if route.strip("/") in ("", "index") else "/" + route.strip("/")
-            found.append((_route_regex(path), spec))
-    return tuple(found)
-
-
-def page_requirement(path: str) -> RequirementSpec | None:
-    """The requirement ``@require_auth`` put on the page at ``path``, if any."""
-    try:
-        specs = _page_specs(id(get_app()))
-    except Exception:
-        return None
-    for pattern, spec in specs:
-        if pattern.match(path):
-            return spec
-    return None
-
-
-def decide(path_with_query: str, session: Session[Any] | None) -> Decision:
-    """The route rules, then the page's own requirement: one decision for HTTP and navigation."""
-    auth = get_auth()
-    decision = auth.decide(path_with_query, session)
-    if not decision.allowed:
-        return decision
-    spec = page_requirement(canonical_path(path_with_query.partition("?")[0]))
-    if spec is None or spec.allows(session):
-        return decision
-    if session is None:
-        login = auth.guard.login_url(path_with_query)
-        if spec.login_path:
-            login = spec.login_path + login[len(auth.guard.login_path) :]
-        return Decision("redirect", "login", login, decision.rule)
-    return Decision("redirect", "forbidden", auth.config.home_path, decision.rule)
-
-
-def current_path(state: SessionState) -> str:
-    """The tab's current page as path and query (the router's URL carries the origin too)."""
-    url = state.router.url
-    parts = urlsplit(str(url) if url else "/")
-    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-
-def login_location(state: SessionState) -> str:
-    """The login page, with this tab's page as return-to."""
-    return get_auth().guard.login_url(current_path(state))
-
-
-def decide_for_state(state: SessionState) -> Decision:
-    return decide(current_path(state), state.current_session())
-
-
-def refusal_for(spec: RequirementSpec, state: SessionState) -> str | None:
-    """Where to send a user whose event is refused by ``spec`` (``None``: allowed)."""
-    session = state.current_session()
-    if spec.allows(session):
-        return None
-    return login_location(state) if session is None else get_auth().config.home_path

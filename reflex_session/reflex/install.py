@@ -28,9 +28,9 @@ from ..http.common import cross_site_reason
 from ..http.middleware import SessionMiddleware, raw_path_of
 from ..securitylog import refused
 from .client import session_client
-from .guard import decide
 from .live import RedisRelay, set_relay
 from .middleware import SessionEventMiddleware
+from .routing import decide
 from .runtime import ClientOptions, set_extension, set_runtime
 from .sync import SyncEndpoint
 from .tab import UploadGuard

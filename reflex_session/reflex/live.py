@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .presence import REGISTRY, TabRegistry
 from .runtime import get_app, get_auth
+from .state import SessionState
 
 __all__ = [
     "REGISTRY",
@@ -37,40 +37,6 @@ __all__ = [
 log = logging.getLogger("reflex_session")
 
 
-class TabRegistry:
-    """User id -> the client tokens of the tabs showing that user's session (bounded)."""
-
-    def __init__(self, max_tabs_per_user: int = 64) -> None:
-        self._tabs: dict[str, OrderedDict[str, None]] = {}
-        self._max = max_tabs_per_user
-        self._lock = threading.Lock()
-
-    def add(self, user_id: str, token: str) -> None:
-        if not token:
-            return
-        with self._lock:
-            tabs = self._tabs.setdefault(user_id, OrderedDict())
-            tabs[token] = None
-            tabs.move_to_end(token)
-            while len(tabs) > self._max:
-                tabs.popitem(last=False)
-
-    def remove(self, user_id: str, token: str) -> None:
-        with self._lock:
-            tabs = self._tabs.get(user_id)
-            if tabs is not None:
-                tabs.pop(token, None)
-                if not tabs:
-                    del self._tabs[user_id]
-
-    def tokens(self, user_id: str) -> list[str]:
-        with self._lock:
-            return list(self._tabs.get(user_id, ()))
-
-
-REGISTRY = TabRegistry()
-
-
 TabAction = Callable[[Any, Any], Awaitable[bool]]
 
 
@@ -79,8 +45,6 @@ async def _for_each_tab(user_id: str, skip_token: str | None, action: TabAction)
     newest tabs first and several at once; count the tabs where it returned True. Tabs that moved
     on to another user are forgotten."""
     from reflex.istate.manager.token import BaseStateToken
-
-    from .state import SessionState
 
     app = get_app()
     limit = asyncio.Semaphore(16)
@@ -114,10 +78,9 @@ async def push_revocation(user_id: str, *, skip_token: str | None = None) -> int
     async def sign_out_if_gone(state: Any, session: Any) -> bool:
         if await auth.is_live(session):
             return False
-        state._pending = []
-        state._apply(None)  # flags the user data: reset before the tab's next event (the
-        # redirect to login that follows at once), keeping the push itself short
-        state._queue("logout")  # the tab's browser drops the dead cookie too
+        # the user data is flagged and reset before the tab's next event (the redirect to login
+        # that follows at once), keeping the push itself short; the browser drops its cookie
+        state.sign_out()
         return True
 
     return await _for_each_tab(user_id, skip_token, sign_out_if_gone)
@@ -134,9 +97,9 @@ async def push_refresh(user_id: str, *, skip_token: str | None = None) -> int:
 
     async def reread(state: Any, session: Any) -> bool:
         if auth.devices is not None:
-            state._apply(await auth.devices.reload(session))
+            state.show(await auth.devices.reload(session))
         else:
-            state._queue("pull")
+            state.queue_pull()
         return True
 
     return await _for_each_tab(user_id, skip_token, reread)

@@ -22,8 +22,8 @@ from reflex_base.event import Event
 
 from ..securitylog import refused
 from ..stores.base import StoreUnavailable
-from .guard import login_location, refusal_for
 from .registry import RequirementSpec, requirement_of, state_requirement
+from .routing import login_location, path_of, refusal_for
 from .runtime import get_auth, get_options
 from .state import SERVER_ONLY, SessionState
 from .tab import TabBinding, is_hydrate
@@ -113,7 +113,7 @@ class SessionEventMiddleware(rx.Middleware):
             # every path that hands the socket the whole state reads the session from *this*
             # socket's cookie first
             session_state = await state.get_state(SessionState)
-            await session_state._load_from_cookie_header()
+            await session_state.load_from_socket()
             return None
         if rebound:
             # a fresh (or lost) state on a live socket: fill it from this socket's cookie, and
@@ -125,7 +125,7 @@ class SessionEventMiddleware(rx.Middleware):
                 return None
             session_state = await state.get_state(SessionState)
             await _reload_if_lost(session_state)
-            return await self._refuse(session_state, session_state._enforce_route())
+            return await self._refuse(session_state, session_state.route_redirect())
         state_path, _, handler_name = name.rpartition(".")
         if handler_name in SERVER_ONLY and _is_session_state(
             type(state).get_root_state(), state_path
@@ -140,7 +140,8 @@ class SessionEventMiddleware(rx.Middleware):
             return None
         session_state = await state.get_state(SessionState)
         await _reload_if_lost(session_state)
-        location = refusal_for(spec, session_state)
+        path = path_of(session_state.router.url)
+        location = refusal_for(spec, session_state.current_session(), path)
         revoked = False
         if location is None:
             session = session_state.current_session()
@@ -152,14 +153,11 @@ class SessionEventMiddleware(rx.Middleware):
             if live:
                 return None
             # revoked (logout elsewhere, sign out everywhere, an admin): refused at this moment
-            location, revoked = login_location(session_state), True
+            location, revoked = login_location(path), True
         log.info("event %s refused: the session does not allow it", handler_name)
-        if revoked or (session_state._session_json and session_state.current_session() is None):
-            session_state._pending = []
-            session_state._apply(None)
+        if revoked or session_state.has_lapsed():
+            session_state.sign_out(tell_browser=revoked)
             await session_state.forget_user_data()
-            if revoked:
-                session_state._queue("logout")
         return await self._refuse(session_state, rx.redirect(location, replace=True))
 
     @staticmethod

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import inspect
 import json
 import logging
@@ -41,7 +40,8 @@ from ..lifecycle import is_expired
 from ..rules import Decision
 from ..session import Session
 from ..stores.base import StoreUnavailable
-from .live import REGISTRY, notify
+from .presence import REGISTRY
+from .routing import decide, path_of
 from .runtime import get_app, get_auth, get_options
 
 __all__ = ["SessionState"]
@@ -75,25 +75,6 @@ class server_only(Generic[P, R]):
     def __get__(self, obj: object | None, objtype: type | None = None) -> Any:
         return self if obj is None else types.MethodType(self.fn, obj)
 
-
-#: Names of server-only methods: refused as events by the middleware, whatever the state.
-SERVER_ONLY = frozenset(
-    {
-        "bind_to",
-        "bound_to",
-        "current_session",
-        "forget_user_data",
-        "reload_for_socket",
-        "socket_changed",
-        "clear_login_proof",
-        "keep_alive",
-        "login",
-        "return_to",
-        "update_session",
-        "route_decision",
-        "setvar",
-    }
-)
 
 #: Pending operations older than this are dropped unapplied (the tab never synced).
 PENDING_TTL_MS = 60_000
@@ -212,8 +193,10 @@ class SessionState(rx.State):
 
     # -- applying a session to the state ------------------------------------------------------
 
-    def _apply(self, session: Session[Any] | None) -> None:
-        """Make ``session`` the state's session (``None``: signed out). Only what changed is set."""
+    @server_only
+    def show(self, session: Session[Any] | None) -> None:
+        """Make ``session`` the tab's session at once (``None``: signed out); only what changed
+        is set. The cookie is not touched: that is what the queued operations are for."""
         auth = get_auth()
         # the previous session whether or not it has expired: an expired session's user data
         # must be forgotten too when the next user signs in at this tab
@@ -258,6 +241,33 @@ class SessionState(rx.State):
             {"op": op, "at": now, **data},
         ]
         self.sync_seq += 1
+
+    @server_only
+    def queue_pull(self) -> None:
+        """Let the next sync re-read the browser's cookie into this tab (nothing changes here)."""
+        self._queue("pull")
+
+    @server_only
+    def take_pending(self) -> list[dict[str, Any]]:
+        """The tab's queued operations, removed from it (the sync applies them to the cookie)."""
+        ops, self._pending = list(self._pending), []
+        return ops
+
+    @server_only
+    def requeue(self, ops: list[dict[str, Any]]) -> None:
+        """Put operations back in front of the queue (a sync that could not apply them)."""
+        self._pending = [*ops, *self._pending]
+
+    @server_only
+    def pending_login_proof(self) -> str | None:
+        """The digest of the proof the newest queued login needs, ``None`` with no login queued."""
+        logins = [op for op in self._pending if op.get("op") == "login"]
+        return str(logins[-1].get("proof", "")) if logins else None
+
+    @server_only
+    def has_lapsed(self) -> bool:
+        """Whether the tab still shows a session that has expired by the clock."""
+        return bool(self._session_json) and self.current_session() is None
 
     # -- the user's data in the app's states ------------------------------------------------------
 
@@ -313,8 +323,8 @@ class SessionState(rx.State):
     async def reload_for_socket(self) -> None:
         """Read the session from this event's socket cookie, as a hydrate would, and let the next
         sync apply the browser's newest cookie."""
-        await self._load_from_cookie_header()
-        self._queue("pull")
+        await self.load_from_socket()
+        self.queue_pull()
 
     @server_only
     def bound_to(self) -> str:
@@ -327,7 +337,8 @@ class SessionState(rx.State):
         self._bind = binding
         self.sync_seq = now_ms(get_auth().clock)
 
-    async def _load_from_cookie_header(self) -> None:
+    @server_only
+    async def load_from_socket(self) -> None:
         """Fill the state from the cookie the websocket was opened with (at connect only).
 
         The websocket's headers are frozen at the handshake, so this is only trusted at
@@ -351,7 +362,7 @@ class SessionState(rx.State):
         except StoreUnavailable:
             log.error("session store unavailable at connect; the tab starts signed out")
             session, stale_key = None, False
-        self._apply(session)
+        self.show(session)
         await self.forget_user_data()
         if session is not None and (stale_key or auth.should_reissue(session)):
             # the cookie needs re-issuing (threshold passed, or an old secret): one HTTP pull
@@ -387,7 +398,7 @@ class SessionState(rx.State):
         auth = get_auth()
         session = auth.new_session(user, access_token=access_token, refresh_token=refresh_token)
         self._pending = []
-        self._apply(session)
+        self.show(session)
         agent = str(getattr(self.router.headers, "user_agent", "") or "")[:200]
         meta = {"userAgent": agent, "ip": self.router.session.client_ip or ""}
         proof = secrets.token_urlsafe(32)
@@ -427,7 +438,7 @@ class SessionState(rx.State):
         updated = merged(session, user=user, **changes)
         auth = get_auth()
         auth.backend.check_fits(updated)  # raises CookieTooLarge now, not in the sync request
-        self._apply(updated)
+        self.show(updated)
         self._queue("update", session_id=session.id, user=dict(user or {}), **changes)
         return updated
 
@@ -463,7 +474,7 @@ class SessionState(rx.State):
         """
         session = self.current_session()
         if session is None:
-            self._apply(None)
+            self.show(None)
             return
         self._queue("refresh", session_id=session.id)
 
@@ -487,122 +498,27 @@ class SessionState(rx.State):
         await self.forget_user_data()
         return result
 
-    def _logout(self) -> Any:
+    @server_only
+    def sign_out(self, *, tell_browser: bool = True) -> None:
+        """Sign this tab out now: its pending work is dropped and its state emptied (the app's
+        user data is flagged for reset, see :meth:`forget_user_data`). With ``tell_browser``
+        the next sync clears the browser's cookie too; without it (a session that merely
+        lapsed) there is nothing to clear."""
         self._pending = []
-        self._apply(None)
-        self._queue("logout")
-        return self._enforce_route()
-
-    # -- devices and revocation (store mode) ---------------------------------------------------
-
-    #: This user's sessions for a "your devices" page: handle, userAgent, ip, lastSeen (ms),
-    #: current. The handle is a digest, never the session id itself.
-    devices: list[dict[str, Any]] = []  # noqa: RUF012 - a Reflex var, copied per instance
-
-    @rx.event
-    async def load_devices(self) -> Any:
-        """Fill :attr:`devices` from the store (store mode)."""
-        session, down = await self._live_session()
-        if session is None:
-            return None if down else self._signed_out_by_store()
-        await self._fill_devices()
-        return None
-
-    async def _live_session(self) -> tuple[Session[Any] | None, bool]:
-        """The session if it is still live in the store *now*, as a guarded event checks it.
-
-        These store handlers are not ``@guarded`` (a signed-out page may call them), so they
-        check for themselves: a tab whose session was ended elsewhere must not list, end or
-        "sign out everywhere" on its behalf. A store outage reads as "no session" here (the
-        action is refused) but does not sign the tab out. Returns ``(session, store_down)``.
-        """
-        session = self.current_session()
-        if session is None:
-            return None, False
-        if get_auth().revocations is None:
-            log.warning("a devices action needs a store (or a revocation store); refused")
-            return None, True
-        try:
-            live = await get_auth().is_live(session)
-        except StoreUnavailable:
-            log.error("session store unavailable: a devices action is refused")
-            return None, True
-        return (session, False) if live else (None, False)
-
-    def _signed_out_by_store(self) -> Any:
-        """The end of a store handler refused by :meth:`_live_session`: sign the tab out."""
-        if self._session_json:
-            self._pending = []
-            self._apply(None)
+        self.show(None)
+        if tell_browser:
             self._queue("logout")
-        self.devices = []
-        return self._enforce_route()
 
-    async def _fill_devices(self) -> None:
-        session = self.current_session()
-        if session is None:
-            self.devices = []
-            return
-        devices = get_auth().devices
-        records = [] if devices is None else await devices.list_sessions(session.user.id)
-        self.devices = [
-            {
-                "handle": _handle(r.sid),
-                "userAgent": r.meta.get("userAgent", ""),
-                "ip": r.meta.get("ip", ""),
-                "lastSeen": int(r.touched_at * 1000),
-                "current": r.sid == session.id,
-            }
-            for r in records
-        ]
-
-    @rx.event
-    async def sign_out_device(self, handle: str) -> Any:
-        """End one of this user's sessions (from the devices list); its tabs follow at once."""
-        session, down = await self._live_session()
-        if session is None:
-            return None if down else self._signed_out_by_store()
-        devices = get_auth().devices
-        ended = None
-        if devices is not None:
-            for record in await devices.list_sessions(session.user.id):
-                if _handle(record.sid) == handle:
-                    await devices.end_session(record.sid, user_id=session.user.id)
-                    ended = record.sid
-                    break
-        if ended == session.id:
-            result = self._logout()
-            await self.forget_user_data()
-            return result
-        await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
-        await self._fill_devices()
-        return None
-
-    @rx.event
-    async def sign_out_everywhere(self, keep_this_device: bool = False) -> Any:
-        """End every session of this user (or every other one); all their tabs follow at once."""
-        session, down = await self._live_session()
-        if session is None:
-            return None if down else self._signed_out_by_store()
-        revocations = get_auth().revocations
-        assert revocations is not None  # checked by _live_session
-        await revocations.end_user_sessions(
-            session.user.id, except_session_id=session.id if keep_this_device else None
-        )
-        await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
-        if keep_this_device:
-            await self._fill_devices()
-            return None
-        result = self._logout()
-        await self.forget_user_data()
-        return result
+    def _logout(self) -> Any:
+        self.sign_out()
+        return self.route_redirect()
 
     @rx.event
     def recalculate(self) -> Any:
         """Re-check expiry against the server clock now (the reference's ``recalculate``)."""
         if self._session_json and self.current_session() is None:
-            self._apply(None)
-        return self._enforce_route()
+            self.show(None)
+        return self.route_redirect()
 
     @rx.event
     def mark_expiring_soon(self) -> None:
@@ -613,24 +529,33 @@ class SessionState(rx.State):
     @rx.event
     def enforce_route(self) -> Any:
         """Apply the route rules and page requirements to the current page (used by widgets)."""
-        return self._enforce_route()
+        return self.route_redirect()
 
     # -- routing ------------------------------------------------------------------------------
 
     @server_only
     def route_decision(self) -> Decision:
         """The guard's decision for the current page and the session at this moment."""
-        from .guard import decide_for_state
+        return decide(path_of(self.router.url), self.current_session())
 
-        return decide_for_state(self)
-
-    def _enforce_route(self) -> Any:
+    @server_only
+    def route_redirect(self) -> Any:
+        """The redirect this page needs now (the route rules and page requirements), or
+        ``None``; a session that lapsed is shown as signed out first."""
         if self._session_json and self.current_session() is None:
-            self._apply(None)
+            self.show(None)
         decision = self.route_decision()
         if decision.allowed or not decision.location:
             return None
         return rx.redirect(decision.location, replace=True)
+
+
+#: Names of server-only methods: refused as events by the middleware, whatever the state
+#: (derived from the class, so a new server-only method cannot be forgotten here).
+SERVER_ONLY = frozenset(
+    {name for name, value in vars(SessionState).items() if isinstance(value, server_only)}
+    | {"setvar"}
+)
 
 
 @functools.lru_cache(maxsize=8)
@@ -672,11 +597,6 @@ def send_proof(sid: str, state_name: str, proof: str) -> None:
     )
     _PROOF_SENDS.add(task)
     task.add_done_callback(_PROOF_SENDS.discard)
-
-
-def _handle(sid: str) -> str:
-    """A stable, non-secret name for a session in the browser (a digest of its id)."""
-    return hashlib.sha256(("device:" + sid).encode()).hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -175,13 +175,13 @@ class SyncEndpoint:
             if not digests_match(state.bound_to(), presented):
                 refused("session sync from another browser than the tab's refused")
                 return 403, {"error": "not_bound"}, None
-            logins = [op for op in state._pending if op.get("op") == "login"]
+            needed = state.pending_login_proof()
             proof = data.get("proof")
-            if logins and not (
+            if needed is not None and not (
                 isinstance(proof, str)
                 and len(proof) <= 64
                 and proof.isascii()
-                and digests_match(str(logins[-1].get("proof", "")), digest_text(proof))
+                and digests_match(needed, digest_text(proof))
             ):
                 # a login cookie goes only to the page whose socket signed in: an attacker who
                 # planted a binding this browser now sends cannot collect it
@@ -189,22 +189,26 @@ class SyncEndpoint:
                 # not "not_bound": the page waits for the proof (it may arrive just after)
                 return 409, {"error": "proof_required"}, None
             before = state.current_session()
-            ops, state._pending = list(state._pending), []
+            ops = state.take_pending()
             try:
                 session = await apply_operations(self.auth, jar, ops)
             except StoreUnavailable:
                 # nothing is lost: the operations go back in the queue for the next sync
-                state._pending = [*ops, *state._pending]
+                state.requeue(ops)
                 log.error("session store unavailable during a sync; will retry")
                 return 503, {"error": "store_unavailable"}, None
-            if logins:
+            if needed is not None:
                 state.clear_login_proof()
-            if session is not None and not logins and (before is None or before.id != session.id):
+            if (
+                session is not None
+                and needed is None
+                and (before is None or before.id != session.id)
+            ):
                 # the browser's cookie holds another session than the tab (another tab signed
                 # in): the tab's socket must carry that cookie before it may act on it, so the
                 # page reconnects; a sync never moves the tab onto another session by itself
                 return 200, {"status": "authenticated", "changed": True, "reconnect": True}, jar
-            state._apply(session)
+            state.show(session)
             await state.forget_user_data()
         return (
             200,

@@ -35,6 +35,7 @@ import pytest
 from sqlmodel import Session
 
 from reflex_session import ReflexSession
+from reflex_session.reflex import DevicesState
 
 from .attacker import ROOT_STATE, cookie_header, run, socket_attempt, sync_attempt
 from .conftest import SECRET, wait_until
@@ -194,6 +195,7 @@ def test_an_xss_cannot_act_as_the_user_from_another_machine(
         full["admin_state"],
         full["session_state"],
     )
+    devices_state = DevicesState.get_full_name()
 
     # the victim's socket lets go of the token: the XSS swaps it and reloads
     page.evaluate("sessionStorage.setItem('token', crypto.randomUUID())")
@@ -209,9 +211,9 @@ def test_an_xss_cannot_act_as_the_user_from_another_machine(
             f"{admin_state}.toggle",
             {"user_id": str(find_user(demo, mallory_email).id), "disabled": True},
         ),
-        (f"{session_state}.load_devices", {}),
+        (f"{devices_state}.load_devices", {}),
         (f"{session_state}.refresh", {}),
-        (f"{session_state}.sign_out_everywhere", {"keep_this_device": False}),
+        (f"{devices_state}.sign_out_everywhere", {"keep_this_device": False}),
         (f"{ROOT_STATE}.hydrate_and_load", {}),
     ]
     secrets = [email, "Vic Tim", mallory_email]
@@ -333,7 +335,7 @@ def test_a_binding_planted_by_the_xss_buys_nothing(xss_demo: DemoServer, browser
             [
                 (f"{profile}.set_name", {"value": "PWNED"}),
                 (f"{profile}.save", {}),
-                (f"{session_state}.load_devices", {}),
+                (f"{DevicesState.get_full_name()}.load_devices", {}),
             ],
             cookie=planted,
             path="/profile",

@@ -38,7 +38,7 @@ from test_reflex_state import (
 from reflex_session.binding import BindingCookie, digest
 from reflex_session.cookies import CookiePolicy
 from reflex_session.http.binding import BindingMiddleware
-from reflex_session.reflex import SessionState
+from reflex_session.reflex import DevicesState, SessionState
 from reflex_session.reflex.middleware import SessionEventMiddleware
 from reflex_session.reflex.sync import SyncEndpoint
 from reflex_session.reflex.tab import UploadGuard
@@ -77,8 +77,8 @@ EVERY_KIND_OF_HANDLER = [
     f"{SESSION_STATE}.refresh",
     f"{SESSION_STATE}.update",
     f"{SESSION_STATE}.logout",
-    f"{SESSION_STATE}.load_devices",
-    f"{SESSION_STATE}.sign_out_everywhere",
+    f"{DevicesState.get_full_name()}.load_devices",
+    f"{DevicesState.get_full_name()}.sign_out_everywhere",
     f"{SESSION_STATE}.recalculate",
     f"{SESSION_STATE}.enforce_route",
     "reflex___state____state.reflex___state____on_load_internal_state.on_load_internal",
@@ -350,8 +350,9 @@ async def test_store_handlers_refuse_an_ended_session(
     session was ended elsewhere. Now each handler checks the store first, as guarded events do,
     and signs the tab out instead."""
     auth, app = store_layer
-    _, state = await _signed_in_tab(auth, app, "tab-a")
+    root, state = await _signed_in_tab(auth, app, "tab-a")
     _, other = await _signed_in_tab(auth, app, "tab-b")
+    devices = sub(root, DevicesState)
     ended = json.loads(state._session_json)
     await auth.revocations.end_session(ended["id"], user_id=ended["user"]["id"])
     ended_in: list[str] = []
@@ -362,9 +363,9 @@ async def test_store_handlers_refuse_an_ended_session(
         return await real(*a, **k)
 
     auth.revocations.end_user_sessions = spy
-    await getattr(SessionState, handler).fn(state, *args)
+    await getattr(DevicesState, handler).fn(devices, *args)
     assert state.status == "unauthenticated"
-    assert state.devices == []
+    assert devices.devices == []
     assert ended_in == []
     assert await auth.is_live(other.current_session()), "the other device was signed out"
 
@@ -413,7 +414,7 @@ async def test_an_upload_needs_the_tabs_binding(layer: Any) -> None:  # noqa: F8
         jar = auth.jar(None)
         session = await auth.create_session(jar, ADA)
         signed_in = make_root("/profile")
-        sub(signed_in, SessionState)._apply(session)
+        sub(signed_in, SessionState).show(session)
         app.roots["signed-in"] = signed_in
         other = auth.jar(None)
         await auth.create_session(other, BOB)
@@ -697,7 +698,7 @@ async def test_a_sync_never_moves_the_tab_onto_another_session(
     from_socket(root, f"session_bind={BIND}; session={victim.read()}", sid="victim")
     await _preprocess(root, HYDRATE_AND_LOAD)
     state = sub(root, SessionState)
-    state._pending = []
+    state.take_pending()
     response = await _sync(auth, app, "victim", f"session_bind={BIND}; session={attacker.read()}")
     assert response.status_code == 200
     assert response.json()["reconnect"] is True

@@ -21,7 +21,7 @@ from typing import Any
 import reflex as rx
 
 from reflex_session import ReflexSession, patterns, route
-from reflex_session.reflex import SessionState, guarded, install, require_auth
+from reflex_session.reflex import DevicesState, SessionState, guarded, install, require_auth
 from reflex_session.stores import RedisStore
 
 STORE_URL = os.environ.get("E2E_STORE_REDIS_URL", "")
@@ -128,15 +128,15 @@ def dashboard() -> rx.Component:
         rx.button("Click", on_click=WorkerState.click, id="click"),
         rx.button(
             "Sign out other devices",
-            on_click=SessionState.sign_out_everywhere(True),
+            on_click=DevicesState.sign_out_everywhere(True),
             id="sign-out-others",
         ),
         rx.button(
             "Sign out everywhere",
-            on_click=SessionState.sign_out_everywhere(False),
+            on_click=DevicesState.sign_out_everywhere(False),
             id="sign-out-all",
         ),
-        rx.text("Devices: ", rx.text.span(SessionState.devices.length(), id="devices")),
+        rx.text("Devices: ", rx.text.span(DevicesState.devices.length(), id="devices")),
     )
 
 
@@ -178,7 +178,7 @@ def pid_header(inner: Any) -> Any:
 app = rx.App()
 app.add_page(index, route="/", on_load=WorkerState.whoami)
 app.add_page(login, route="/login")
-app.add_page(dashboard, route="/dashboard", on_load=[WorkerState.whoami, SessionState.load_devices])
+app.add_page(dashboard, route="/dashboard", on_load=[WorkerState.whoami, DevicesState.load_devices])
 install(app, auth)
 # appended after install(): the last transformer wraps all the others, the session API included
 _existing = app.api_transformer
