@@ -29,6 +29,7 @@ from ..http.middleware import SessionMiddleware, raw_path_of
 from ..securitylog import refused
 from .client import session_client
 from .live import RedisRelay, set_relay
+from .logsafety import install_log_redaction
 from .middleware import SessionEventMiddleware
 from .routing import decide
 from .runtime import ClientOptions, set_extension, set_runtime
@@ -101,8 +102,6 @@ def install(
         session_client() if stateful else None
     )
     # Reflex logs whole events (headers with our cookies, the client token): redact every log line
-    from ..logsafety import install_log_redaction
-
     install_log_redaction(cookie_names=(auth.config.cookie_name,))
 
 

@@ -4,7 +4,7 @@ Reflex 0.10.1 logs a whole ``Event`` -- ``router_data`` holds every request head
 with our HttpOnly session cookie and the browser binding cookie) and the client token -- when an
 event names a handler that does not exist (``event_processor.py`` ``_process_queue``: a stale
 frontend after a deploy), and the raw client payload in ``EventNamespace.on_event``; the servers
-log the socket URL with ``?token=``. :mod:`reflex_session.logsafety` redacts them.
+log the socket URL with ``?token=``. :mod:`reflex_session.reflex.logsafety` redacts them.
 
 * unit: :func:`redact` on the strings those paths produce (a real ``Event`` formatted as Reflex
   formats it, the socket.io environ, the access lines, JSON, header dumps);
@@ -32,7 +32,9 @@ from reflex_base.event import Event
 
 from reflex_session import ReflexSession
 from reflex_session.binding import BindingCookie, new_value
-from reflex_session.logsafety import (
+from reflex_session.reflex import live, runtime
+from reflex_session.reflex.install import install
+from reflex_session.reflex.logsafety import (
     REDACTED,
     RedactingFilter,
     install_log_redaction,
@@ -40,8 +42,6 @@ from reflex_session.logsafety import (
     redact_record,
     uninstall_log_redaction,
 )
-from reflex_session.reflex import live, runtime
-from reflex_session.reflex.install import install
 
 STALE_HANDLER = "reflex___state____state.handler_removed_by_the_last_deploy"
 
