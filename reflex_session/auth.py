@@ -166,9 +166,22 @@ class ReflexSession(SessionEngine[UserT]):
         """The session API as an ASGI app, to mount at ``api_path`` (``/api/session``)."""
         return SessionAPI(self)
 
-    def middleware(self, app: ASGIApp, custom: CustomHandler | None = None) -> ASGIApp:
-        """Wrap ``app`` so page requests are guarded before any HTML is served."""
-        return SessionMiddleware(app, self, custom=custom or self.config.authorize)
+    def middleware(
+        self,
+        app: ASGIApp,
+        custom: CustomHandler | None = None,
+        *,
+        skip_prefixes: Sequence[str] = (),
+    ) -> ASGIApp:
+        """Wrap ``app`` so page requests are guarded before any HTML is served.
+
+        ``skip_prefixes`` are your framework's own endpoints and build output, which are never
+        pages (the Reflex layer passes Reflex's); the session API and static files (a last path
+        segment with a file extension) are always skipped.
+        """
+        return SessionMiddleware(
+            app, self, custom=custom or self.config.authorize, skip_prefixes=skip_prefixes
+        )
 
 
 #: the keywords of ``ReflexSession.__init__`` that are not fields of ``SessionConfig``

@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from reflex_session import Decision, ReflexSession, Session, patterns, route
+from reflex_session.reflex.install import REFLEX_PATHS
 from reflex_session.testing import FakeClock
 
 SECRET = "middleware-test-secret-0123456789-abcdefgh"
@@ -285,7 +286,8 @@ async def test_old_cookie_is_reissued_with_a_redirect_too(
 async def strict_client(clock: FakeClock, calls: Counter[str]) -> AsyncIterator[Client]:
     """Every page is an auth page, so anything unguarded shows up as a 200 from the app."""
     auth = build_auth(clock, routes=[route.public("/login")], default_type="auth")
-    async for c in _client(auth.middleware(tiny_app(auth, calls)), auth):
+    app = auth.middleware(tiny_app(auth, calls), skip_prefixes=REFLEX_PATHS)
+    async for c in _client(app, auth):
         yield c
 
 
@@ -318,6 +320,17 @@ async def test_reflex_endpoints_and_static_files_pass_through(
     assert response.status_code == 200
     assert calls[path] == 1
     assert "location" not in response.headers
+
+
+async def test_the_http_layer_knows_no_framework_paths(
+    clock: FakeClock, calls: Counter[str]
+) -> None:
+    """The skip list is the caller's: without Reflex's, ``/_event`` is just another page."""
+    auth = build_auth(clock, routes=[route.public("/login")], default_type="auth")
+    async for c in _client(auth.middleware(tiny_app(auth, calls)), auth):
+        assert (await c.get("/_event")).status_code == 307
+        assert (await c.get("/assets/app.js")).status_code == 200  # a file: never a page
+    assert "/_event" in REFLEX_PATHS
 
 
 async def test_session_api_passes_through(strict_client: Client, calls: Counter[str]) -> None:

@@ -13,30 +13,17 @@ page guard and API see the same value the browser will send next time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.datastructures import Headers
 
 from ..binding import BindingCookie, new_value
-from .common import request_is_https
+from .origin import request_is_https, stamp_https
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["HTTPS_HEADER", "BindingMiddleware", "handshake_is_https"]
-
-#: Set on every websocket handshake by :class:`BindingMiddleware` ("1" or "0"), replacing any
-#: value the client sent: whether the ASGI server saw HTTPS. Reflex hands the layer only the
-#: handshake's headers, and this keeps one definition of "is this HTTPS" (the ASGI scheme,
-#: see ``common.request_is_https``) for the cookie names on both sides; the ``Origin`` header is
-#: the client's to choose.
-HTTPS_HEADER = "x-reflex-session-https"
-
-
-def handshake_is_https(headers: Mapping[str, Any]) -> bool:
-    """Whether a websocket handshake (its headers as Reflex keeps them) came over HTTPS."""
-    return str(headers.get(HTTPS_HEADER) or "") == "1"
+__all__ = ["BindingMiddleware"]
 
 
 class BindingMiddleware:
@@ -52,7 +39,7 @@ class BindingMiddleware:
             return
         https = request_is_https(scope)
         if scope["type"] == "websocket":
-            scope = {**scope, "headers": _with_https_header(scope.get("headers", []), https)}
+            scope = {**scope, "headers": stamp_https(scope.get("headers", []), https)}
         header = Headers(scope=scope).get("cookie")
         if self.cookie.read(header, request_is_https=https) is not None:
             await self.app(scope, receive, send)
@@ -72,14 +59,6 @@ class BindingMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_binding)
-
-
-def _with_https_header(
-    headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...], https: bool
-) -> list[tuple[bytes, bytes]]:
-    name = HTTPS_HEADER.encode("latin-1")
-    kept = [(k, v) for k, v in headers if k.lower() != name]
-    return [*kept, (name, b"1" if https else b"0")]
 
 
 def _with_cookie_first(

@@ -33,7 +33,8 @@ from ..errors import CookieTooLarge, ForbiddenUpdate
 from ..lifecycle import parse_update
 from ..securitylog import refused
 from ..stores.base import StoreUnavailable
-from .common import NO_STORE_HEADERS, cross_site_reason, jar_for_scope
+from .common import NO_STORE_HEADERS, jar_for_scope
+from .origin import cross_site_reason
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -86,7 +87,7 @@ class SessionAPI:
         # every method: a cross-site GET must not read the user's session through a permissive
         # CORS setting (Reflex's default echoes any Origin with credentials allowed)
         if method in ("GET", "HEAD", "POST", "PATCH", "DELETE"):
-            reason = cross_site_reason(self.auth, request.scope)
+            reason = cross_site_reason(request.scope, self.auth.config.trusted_origins)
             if reason is not None:
                 refused("cross-site %s to the session API refused (%s)", method, reason)
                 return self._json({"error": "cross_site"}, 403)

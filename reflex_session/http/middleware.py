@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..engine import SessionEngine
     from ..session import Session
 
-__all__ = ["DEFAULT_SKIP_PREFIXES", "CustomHandler", "SessionMiddleware", "raw_path_of"]
+__all__ = ["CustomHandler", "SessionMiddleware", "raw_path_of"]
 
 log = logging.getLogger("reflex_session.http")
 
@@ -39,19 +39,6 @@ CustomHandler = Callable[
     ["Scope", "Session[Any] | None", Decision],
     "Decision | Response | Awaitable[Decision | Response | None] | None",
 ]
-
-#: Reflex's own endpoints and build output: never pages, never guarded here.
-DEFAULT_SKIP_PREFIXES = (
-    "/_event",
-    "/_upload",
-    "/ping",
-    "/_health",
-    "/_all_routes",
-    "/assets/",
-    "/_next/",
-    "/favicon",
-    "/backend",
-)
 
 
 def _is_static(path: str) -> bool:
@@ -81,11 +68,13 @@ class SessionMiddleware:
         auth: SessionEngine[Any],
         *,
         custom: CustomHandler | None = None,
-        skip_prefixes: tuple[str, ...] = DEFAULT_SKIP_PREFIXES,
+        skip_prefixes: Sequence[str] = (),
     ) -> None:
         self.app = app
         self.auth = auth
         self.custom = custom
+        #: paths that are never pages: the session API, and the framework's own endpoints and
+        #: build output (the framework layer passes them; this module knows no framework)
         self.skip_prefixes = (auth.config.api_path, *skip_prefixes)
 
     def guards(self, scope: Scope) -> bool:

@@ -22,10 +22,13 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import reflex as rx
+from reflex_base import constants
+
 from ..binding import BindingCookie
 from ..http.binding import BindingMiddleware
-from ..http.common import cross_site_reason
 from ..http.middleware import SessionMiddleware, raw_path_of
+from ..http.origin import cross_site_reason
 from ..securitylog import refused
 from .client import session_client
 from .live import RedisRelay, set_relay
@@ -44,7 +47,17 @@ if TYPE_CHECKING:
     from ..rules import Decision
     from ..session import Session
 
-__all__ = ["asgi_transformer", "install", "trusted_page_origins"]
+__all__ = ["REFLEX_PATHS", "asgi_transformer", "install", "trusted_page_origins"]
+
+#: Reflex's own endpoints (from Reflex's ``Endpoint`` enum, so a new one is skipped too) and
+#: its build output: never pages, so the page guard skips them.
+REFLEX_PATHS = (
+    *(str(endpoint) for endpoint in constants.Endpoint),
+    "/assets/",
+    "/_next/",
+    "/favicon",
+    "/backend",
+)
 
 
 def install(
@@ -113,16 +126,12 @@ def trusted_page_origins() -> tuple[str, ...]:
     backend share one origin, so this adds nothing an attacker can use unless ``deploy_url`` is
     set to an origin you do not control.
     """
-    import reflex as rx
-
     url = rx.config.get_config().deploy_url
     return (url.rstrip("/"),) if url else ()
 
 
 def _config_redis_url() -> str | None:
     """``redis_url`` from rxconfig.py (Reflex's Redis state manager), if the app set it there."""
-    import reflex as rx
-
     url = getattr(rx.config.get_config(), "redis_url", None)
     return str(url) if url else None
 
@@ -143,6 +152,7 @@ def asgi_transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
     """
     api = auth.handlers()
     sync = SyncEndpoint(auth, extra_trusted=trusted_page_origins())
+    trusted = sync.trusted_origins
     api_path = auth.config.api_path
     sync_path = api_path + "/sync"
     custom = auth.config.authorize
@@ -159,7 +169,7 @@ def asgi_transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
         return decision
 
     def transform(inner: ASGIApp) -> ASGIApp:
-        guarded = SessionMiddleware(inner, auth, custom=page_hook)
+        guarded = SessionMiddleware(inner, auth, custom=page_hook, skip_prefixes=REFLEX_PATHS)
         uploads = UploadGuard(guarded, binding, auth)
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -175,7 +185,7 @@ def asgi_transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
                     await uploads(scope, receive, send)
                     return
             elif scope["type"] == "websocket":
-                reason = cross_site_reason(auth, scope, trusted_page_origins())
+                reason = cross_site_reason(scope, trusted)
                 if reason is not None:
                     # cross-site websocket hijacking: a page of another origin opening a socket
                     # with the user's cookies never reaches Reflex

@@ -31,13 +31,18 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import reflex as rx
+from reflex.state import StateUpdate
+from reflex_base.constants import SocketEvent
+from reflex_base.constants.state import FIELD_MARKER
 
 from .. import wire
 from ..binding import digest
 from ..clock import now_ms
-from ..http.binding import handshake_is_https
-from ..lifecycle import is_expired
+from ..errors import ReflexSessionError
+from ..http.origin import handshake_is_https
+from ..lifecycle import is_expired, merged, parse_update
 from ..rules import Decision
+from ..securitylog import refused
 from ..session import Session
 from ..stores.base import StoreUnavailable
 from .presence import REGISTRY
@@ -423,8 +428,6 @@ class SessionState(rx.State):
         **tokens: str | None,
     ) -> Session[Any] | None:
         """Merge changes into the session at once (``user`` deep-merged; nothing is lost)."""
-        from ..lifecycle import merged
-
         session = self.current_session()
         if session is None:
             return None
@@ -449,10 +452,6 @@ class SessionState(rx.State):
         Only ``client_user_fields`` (name and image by default) may change this way: an event's
         payload comes from the browser. Server code uses :meth:`update_session` instead.
         """
-        from ..errors import ReflexSessionError
-        from ..lifecycle import parse_update
-        from ..securitylog import refused
-
         try:
             kwargs = parse_update(
                 changes, allow_tokens=False, user_fields=get_auth().config.client_user_fields
@@ -587,10 +586,6 @@ def send_proof(sid: str, state_name: str, proof: str) -> None:
     namespace = getattr(get_app(), "event_namespace", None)
     if namespace is None or not sid:
         return
-    from reflex.state import StateUpdate
-    from reflex_base.constants import SocketEvent
-    from reflex_base.constants.state import FIELD_MARKER
-
     update = StateUpdate(delta={state_name: {"sync_proof" + FIELD_MARKER: proof}})
     task = asyncio.get_running_loop().create_task(
         namespace.emit(str(SocketEvent.EVENT), update, to=sid)

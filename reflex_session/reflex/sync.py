@@ -48,7 +48,8 @@ from .. import wire
 from ..binding import BindingCookie, digests_match
 from ..binding import digest as digest_text
 from ..errors import CookieTooLarge, ForbiddenUpdate
-from ..http.common import NO_STORE_HEADERS, cross_site_reason, jar_for_scope, request_is_https
+from ..http.common import NO_STORE_HEADERS, jar_for_scope
+from ..http.origin import cross_site_reason, request_is_https
 from ..lifecycle import merged
 from ..securitylog import refused
 from ..stores.base import StoreUnavailable
@@ -112,7 +113,8 @@ class SyncEndpoint:
 
     def __init__(self, auth: ReflexSession[Any], *, extra_trusted: tuple[str, ...] = ()) -> None:
         self.auth = auth
-        self.extra_trusted = extra_trusted
+        #: the settings' trusted origins plus the Reflex layer's own (``deploy_url``)
+        self.trusted_origins = (*auth.config.trusted_origins, *extra_trusted)
         self.binding = BindingCookie.for_session_cookie(auth.cookie_policy)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -144,7 +146,7 @@ class SyncEndpoint:
 
         if request.method != "POST":
             return 405, {"error": "method_not_allowed"}, None
-        reason = cross_site_reason(self.auth, request.scope, self.extra_trusted)
+        reason = cross_site_reason(request.scope, self.trusted_origins)
         if reason is not None:
             refused("cross-site session sync refused (%s)", reason)
             return 403, {"error": "cross_site"}, None

@@ -38,7 +38,8 @@ from reflex_base.event import get_hydrate_event
 from reflex_base.utils.format import format_event_handler
 
 from ..binding import BindingCookie, digest, digests_match
-from ..http.binding import handshake_is_https
+from ..http.common import NO_STORE_HEADERS, jar_for_scope
+from ..http.origin import handshake_is_https, request_is_https
 from ..securitylog import refused
 from .runtime import get_app, get_auth
 
@@ -237,8 +238,6 @@ class UploadGuard:
         from starlette.datastructures import Headers
         from starlette.responses import JSONResponse
 
-        from ..http.common import NO_STORE_HEADERS, request_is_https
-
         headers = Headers(scope=scope)
         token = headers.get("reflex-client-token") or ""
         presented = self.cookie.read_digest(
@@ -247,8 +246,6 @@ class UploadGuard:
         tab = await tab_binding(token) if 0 < len(token) <= 128 and presented else None
         allowed = tab is not None and digests_match(tab[0], presented)
         if allowed and tab is not None and tab[1] is not None:
-            from ..http.common import jar_for_scope
-
             try:
                 session, _ = await self.auth.load_session(jar_for_scope(self.auth, scope))
             except Exception:

@@ -727,7 +727,7 @@ async def test_the_handshake_says_https_as_the_asgi_server_saw_it(https: bool) -
     """One definition of "is this HTTPS" for the cookie names on both sides: the ASGI scheme.
     A client cannot claim HTTPS (to be read under the other cookie name) with a header or an
     ``Origin``; the middleware replaces whatever it sent."""
-    from reflex_session.http.binding import HTTPS_HEADER, handshake_is_https
+    from reflex_session.http.origin import HTTPS_HEADER, handshake_is_https
 
     seen: dict[str, Any] = {}
 
