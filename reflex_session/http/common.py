@@ -31,11 +31,13 @@ def request_is_https(scope: Scope) -> bool:
 
 
 def jar_for_scope(auth: SessionEngine[Any], scope: Scope) -> CookieJar:
+    """The cookie jar of an ASGI request (HTTPS as :func:`request_is_https` sees it)."""
     headers = Headers(scope=scope)
     return auth.jar(headers.get("cookie"), https=request_is_https(scope))
 
 
 def own_origin(scope: Scope) -> str | None:
+    """Our origin as this request reached us (its scheme and ``Host``); ``None`` without a Host."""
     host = Headers(scope=scope).get("host")
     if not host:
         return None
