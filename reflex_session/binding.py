@@ -82,6 +82,11 @@ class BindingCookie:
 
     @classmethod
     def for_session_cookie(cls, session: CookiePolicy) -> BindingCookie:
+        """The binding cookie that goes with a session cookie: its name plus ``_bind``.
+
+        It shares the session cookie's ``SameSite``, ``Secure``, prefix and domain settings, so it
+        is no easier to plant or to leak than the session cookie itself.
+        """
         return cls(
             CookiePolicy(
                 name=session.name + BINDING_SUFFIX,
@@ -93,6 +98,7 @@ class BindingCookie:
         )
 
     def name(self, request_is_https: bool) -> str:
+        """The cookie's name on this request (the ``__Host-``/``__Secure-`` form when secure)."""
         return self.policy.name_for(self.policy.is_secure(request_is_https))
 
     def read(self, cookie_header: str | None, *, request_is_https: bool) -> str | None:
@@ -113,6 +119,7 @@ class BindingCookie:
         return value
 
     def read_digest(self, cookie_header: str | None, *, request_is_https: bool) -> str | None:
+        """The digest of the binding this header presents (what a tab keeps), else ``None``."""
         value = self.read(cookie_header, request_is_https=request_is_https)
         return digest(value) if value is not None else None
 

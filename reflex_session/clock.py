@@ -18,7 +18,8 @@ __all__ = ["SYSTEM_CLOCK", "Clock", "SystemClock", "now_ms"]
 class Clock(Protocol):
     """Anything that tells the current Unix time in (fractional) seconds."""
 
-    def time(self) -> float: ...
+    def time(self) -> float:
+        """The current Unix time in seconds."""
 
 
 class SystemClock:
@@ -27,6 +28,11 @@ class SystemClock:
     __slots__ = ()
 
     def time(self) -> float:
+        """The current Unix time, from :func:`time.time`.
+
+        The wall clock, not a monotonic one: expiries are absolute Unix times, shared with the
+        browser and with other workers.
+        """
         return time.time()
 
     def __repr__(self) -> str:

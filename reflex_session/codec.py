@@ -160,10 +160,12 @@ class SessionCodec(Generic[UserT]):
 
     @property
     def keyring(self) -> Keyring:
+        """The keys this codec opens cookies with; the newest one seals."""
         return self._framer.keyring
 
     @property
     def cache_len(self) -> int:
+        """How many decoded cookies the cache holds now (for tests and metrics)."""
         return len(self._cache)
 
     # -- encoding ---------------------------------------------------------------------------
@@ -173,6 +175,12 @@ class SessionCodec(Generic[UserT]):
         return self.encode_claims(wire.to_claims(session))
 
     def encode_claims(self, claims: dict[str, Any]) -> str:
+        """Seal any claims set under the newest secret (store mode seals its id-only claims).
+
+        Raises :class:`ForbiddenUpdate` for a value JSON cannot carry (NaN, Infinity), which no
+        other JOSE reader would accept, and :class:`CookieTooLarge` rather than produce a value the
+        browser would silently drop.
+        """
         try:
             text = _ENCODER.encode(claims)
         except ValueError as exc:  # NaN/Infinity: not JSON, and no other JOSE reader takes it

@@ -58,9 +58,16 @@ class CookiePolicy:
     domain: str | None = None
 
     def is_secure(self, request_is_https: bool) -> bool:
+        """Whether the cookie is ``Secure``: as configured, else as the request came (HTTPS)."""
         return request_is_https if self.secure is None else self.secure
 
     def name_for(self, secure: bool) -> str:
+        """The cookie's name: ``__Host-`` or ``__Secure-`` prefixed when secure.
+
+        Browsers take a prefixed cookie only with ``Secure`` from a secure origin, so a plain-HTTP
+        page cannot plant one; ``__Host-`` also forbids ``Domain``, so a sibling subdomain cannot
+        either. With a ``domain`` configured only ``__Secure-`` is possible.
+        """
         if secure and self.host_prefix and self.domain is None:
             return "__Host-" + self.name
         if secure:
@@ -68,6 +75,11 @@ class CookiePolicy:
         return self.name
 
     def header(self, value: str, *, max_age: int, secure: bool) -> str:
+        """The ``Set-Cookie`` value for ``value`` (``max_age <= 0`` deletes the cookie).
+
+        ``Secure`` is also added for ``SameSite=None``, which browsers reject without it; a deletion
+        carries a past ``Expires`` as well, for clients that only understand ``Expires``.
+        """
         parts = [f"{self.name_for(secure)}={value}", "Path=/", f"Max-Age={max(0, max_age)}"]
         if max_age <= 0:
             parts.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")
@@ -83,8 +95,9 @@ class CookiePolicy:
 class CookieJar:
     """The cookies of one request, and the ``Set-Cookie`` headers its response must carry.
 
-    ``secure`` says whether the request came over HTTPS (as seen behind a trusted proxy); with
-    the default policy it picks the cookie's name and its ``Secure`` attribute.
+    ``request_is_https`` says whether the request came over HTTPS (as seen behind a trusted
+    proxy); with the default policy (``secure=None``) it picks the cookie's name and its ``Secure``
+    attribute, kept as :attr:`secure`.
     """
 
     __slots__ = ("_cookies", "_headers", "_out", "policy", "secure")
@@ -102,10 +115,12 @@ class CookieJar:
     def from_header(
         cls, header: str | None, *, policy: CookiePolicy, request_is_https: bool = False
     ) -> CookieJar:
+        """A jar over a raw ``Cookie`` request header (see :func:`parse_cookie_header`)."""
         return cls(parse_cookie_header(header), policy=policy, request_is_https=request_is_https)
 
     @property
     def name(self) -> str:
+        """The session cookie's name on this request (prefixed when the cookie is secure)."""
         return self.policy.name_for(self.secure)
 
     def read(self) -> str | None:
@@ -115,6 +130,10 @@ class CookieJar:
         return self._cookies.get(self.name) or None
 
     def write(self, value: str, max_age: int) -> None:
+        """Set the session cookie to ``value`` for ``max_age`` seconds.
+
+        :meth:`read` sees the new value at once, so later steps of the same request act on it.
+        """
         self._out[self.name] = value
         self._set(value, max_age)
 
@@ -133,4 +152,5 @@ class CookieJar:
 
     @property
     def changed(self) -> bool:
+        """Whether this response sets or clears the session cookie."""
         return bool(self._out)

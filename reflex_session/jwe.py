@@ -45,6 +45,7 @@ _TO_STD = bytes.maketrans(b"-_+/=", b"+/***")
 
 
 def b64url_encode(data: bytes) -> str:
+    """base64url without padding, as JOSE writes every segment."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
@@ -96,9 +97,16 @@ class JWEFramer:
 
     @property
     def keyring(self) -> Keyring:
+        """The keyring this framer seals under (its newest key) and opens with."""
         return self._keyring
 
     def encrypt(self, plaintext: bytes) -> str:
+        """Seal ``plaintext`` under the newest key as a compact JWE.
+
+        A fresh random 96-bit IV per token: reusing an IV under one AES-GCM key would reveal the XOR
+        of the plaintexts and allow forgeries. The header segment is the additional authenticated
+        data, so its ``kid`` cannot be swapped.
+        """
         iv = os.urandom(12)
         sealed = self._keyring.current.aead.encrypt(iv, plaintext, self._aad)
         return ".".join(

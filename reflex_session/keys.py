@@ -55,6 +55,12 @@ def derive_kid(secret: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DerivedKey:
+    """One secret's key, its public key id and a ready AES-GCM cipher.
+
+    The cipher is built once per secret, not per cookie; the ``repr`` names only the ``kid``, so
+    logging a key never prints key material.
+    """
+
     kid: str
     key: bytes
     aead: AESGCM
@@ -79,10 +85,12 @@ class Keyring:
         self.current: DerivedKey = keys[-1]
 
     def get(self, kid: str) -> DerivedKey | None:
+        """The key for ``kid``; ``None`` for a secret that is not (or no longer) configured."""
         return self._by_kid.get(kid)
 
     @property
     def kids(self) -> tuple[str, ...]:
+        """Every configured key id, oldest secret first."""
         return tuple(self._by_kid)
 
     def __repr__(self) -> str:

@@ -75,6 +75,11 @@ def new_session(
     refresh_token: str | None = None,
     id_factory: Callable[[], str] = new_session_id,
 ) -> Session[UserT]:
+    """A fresh session for ``user``, issued at ``now_ms``, with a new id.
+
+    ``created_at`` keeps the millisecond; the issue time is truncated to the second, as the cookie's
+    ``iat`` is, so the session reads back from its cookie exactly as it was made.
+    """
     issued = _whole_second_ms(now_ms)
     return Session(
         id=id_factory(),
@@ -88,6 +93,7 @@ def new_session(
 
 
 def is_expired(session: Session[Any], now_ms: int) -> bool:
+    """Whether ``session`` is over at ``now_ms``; it is from the ``expires_at`` millisecond on."""
     return now_ms >= session.expires_at
 
 

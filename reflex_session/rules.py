@@ -96,6 +96,7 @@ class RouteRule:
 
     @property
     def kind(self) -> Literal["exact", "subtree", "prefix"]:
+        """Which pattern form: ``exact``, ``subtree`` (``/*``) or ``prefix`` (``*``)."""
         if self.pattern.endswith("/*"):
             return "subtree"
         if self.pattern.endswith("*"):
@@ -162,6 +163,8 @@ route = _RouteFactory()
 
 
 class patterns:  # a namespace, spelled as in the reference
+    """Common patterns by name: ``patterns.dashboard`` is ``"/dashboard/*"``."""
+
     api = "/api/*"
     dashboard = "/dashboard/*"
     admin = "/admin/*"
@@ -184,6 +187,7 @@ class Decision:
 
     @property
     def allowed(self) -> bool:
+        """Whether the request may go on (no redirect)."""
         return self.action == "allow"
 
 
@@ -313,10 +317,20 @@ class RouteGuard:
         return None
 
     def type_of(self, path: str) -> tuple[RouteType, RouteRule | None]:
+        """The route type of a (locale-stripped, normalised) path and the rule that set it.
+
+        ``default_type`` and ``None`` when no rule matches.
+        """
         rule = self.match(path)
         return (rule.type if rule else self.default_type), rule
 
     def login_url(self, return_to: str, locale_prefix: str = "") -> str:
+        """The login page's URL (with the locale prefix), carrying ``return_to`` when it is safe.
+
+        An unsafe target, or the login page itself, becomes the home page (see
+        :func:`safe_return_to`), which needs no parameter: the login page can never be made to send
+        a user off-site or into a loop.
+        """
         target = safe_return_to(
             return_to, home_path=self.home_path, login_path=self.login_path, locales=self.locales
         )

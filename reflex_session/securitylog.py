@@ -39,6 +39,11 @@ class RefusalLog:
         self._suppressed = 0
 
     def refused(self, message: str, *args: Any) -> None:
+        """Log one refusal as a warning, unless this second's quota is spent.
+
+        The count of lines held back is written when the next refusal arrives in a later second, not
+        by a timer, so the log needs no thread of its own.
+        """
         if not self._logger.isEnabledFor(logging.WARNING):
             return
         with self._lock:

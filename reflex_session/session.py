@@ -233,6 +233,11 @@ class Session(Generic[UserT]):
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def replace(self, **changes: Any) -> Session[UserT]:
+        """A copy with ``changes`` applied.
+
+        Sessions are frozen because a decoded one is shared through the codec's cache: every change
+        makes a new session.
+        """
         return dataclasses.replace(self, **changes)
 
 

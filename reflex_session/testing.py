@@ -26,6 +26,7 @@ class FakeClock:
         self._now = float(start)
 
     def time(self) -> float:
+        """The time the clock was last set or advanced to."""
         return self._now
 
     def advance(self, seconds: float) -> None:
@@ -33,6 +34,7 @@ class FakeClock:
         self._now += seconds
 
     def set(self, timestamp: float) -> None:
+        """Jump to an absolute Unix time (e.g. exactly a session's expiry, to test the boundary)."""
         self._now = float(timestamp)
 
     def __repr__(self) -> str:

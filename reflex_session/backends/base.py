@@ -67,7 +67,11 @@ class Backend(abc.ABC, Generic[UserT]):
 
     @abc.abstractmethod
     async def end(self, jar: CookieJar) -> None:
-        """Make the jar's session unusable from now on, wherever a copy of the cookie is."""
+        """Make the jar's session unusable from now on, wherever a copy of the cookie is.
+
+        Only as far as the backend can: a cookie backend without a revocation store cannot recall
+        a sealed cookie, so a copy stays valid until it expires.
+        """
 
     @abc.abstractmethod
     async def revoke(self, session: Session[Any]) -> None:

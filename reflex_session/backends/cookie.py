@@ -50,6 +50,11 @@ class CookieBackend(Backend[UserT]):
         return session
 
     async def read(self, jar: CookieJar) -> tuple[Session[UserT] | None, bool]:
+        """The session sealed in the jar's cookie, checked against the revocation store if any.
+
+        A cookie that is invalid, expired or revoked is cleared, so the browser stops sending it; a
+        revoked one is also dropped from the decode cache, which would otherwise keep accepting it.
+        """
         token = jar.read()
         decoded = self.codec.read(token)
         if decoded is None:
@@ -65,29 +70,44 @@ class CookieBackend(Backend[UserT]):
     async def save(
         self, jar: CookieJar, session: Session[UserT], *, meta: Mapping[str, str] | None = None
     ) -> Session[UserT]:
+        """Seal ``session`` into the jar's cookie; ``meta`` is dropped (a cookie cannot keep it)."""
         return self._write(jar, session)
 
     async def login(
         self, jar: CookieJar, session: Session[UserT], *, meta: Mapping[str, str] | None = None
     ) -> Session[UserT]:
+        """Seal the new session into the jar's cookie."""
         # nothing to end: the new cookie replaces the old one, which carried no server state
         return self._write(jar, session)
 
     def reissue_due(self, session: Session[Any]) -> bool:
+        """The refresh-threshold rule (:func:`~reflex_session.lifecycle.should_refresh`), now."""
         return should_refresh(session, now_ms(self.clock), self.policy)
 
     async def reissue(self, jar: CookieJar, session: Session[UserT]) -> Session[UserT] | None:
+        """Reseal ``session`` with a later idle expiry, capped by the absolute one.
+
+        Never ``None``: a cookie has no stored copy that could be gone (revocation was checked when
+        the session was read).
+        """
         return self._write(jar, refreshed(session, now_ms(self.clock), self.policy))
 
     def reseal(self, jar: CookieJar, session: Session[UserT]) -> None:
+        """Seal the unchanged session again, under the newest secret."""
         self._write(jar, session)
 
     async def update(
         self, jar: CookieJar, session: Session[UserT], patch: Mapping[str, Any]
     ) -> Session[UserT] | None:
+        """Seal ``session``, which already carries ``patch``; the patch only matters to a store."""
         return self._write(jar, session)
 
     async def end(self, jar: CookieJar) -> None:
+        """Refuse every copy of the jar's cookie through the revocation store, if there is one.
+
+        Without one, only this browser's cookie goes (the engine clears it): a sealed cookie cannot
+        be recalled, so a copy stays valid until it expires. The token also leaves the decode cache.
+        """
         token = jar.read()
         if self.revocations is not None and token:
             decoded = self.codec.read(token)
@@ -97,13 +117,16 @@ class CookieBackend(Backend[UserT]):
             self.codec.forget(token)
 
     async def revoke(self, session: Session[Any]) -> None:
+        """Record ``session`` as ended in the revocation store; a no-op without one."""
         if self.revocations is not None:
             await self.revocations.end_session(session.id, user_id=session.user.id)
 
     async def is_live(self, session: Session[Any]) -> bool:
+        """Not expired by the clock, and not ended in the revocation store (when there is one)."""
         if is_expired(session, now_ms(self.clock)):
             return False
         return self.revocations is None or await self.revocations.allows(session)
 
     def check_fits(self, session: Session[UserT]) -> None:
+        """Seal ``session`` and throw the result away: its size is only known once encrypted."""
         self.codec.encode(session)

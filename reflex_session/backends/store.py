@@ -142,6 +142,11 @@ class StoreBackend(Backend[UserT]):
     # -- the backend contract -----------------------------------------------------------------
 
     async def read(self, jar: CookieJar) -> tuple[Session[UserT] | None, bool]:
+        """The stored session the jar's id cookie names.
+
+        A cookie whose session is gone is cleared, unless a visitor's session data still lives under
+        its id: a visitor who is not signed in keeps data (and CSRF tokens) through that cookie.
+        """
         sid, stale = self.sid_of(jar)
         if sid is None:
             return None, False
@@ -156,6 +161,7 @@ class StoreBackend(Backend[UserT]):
     async def save(
         self, jar: CookieJar, session: Session[UserT], *, meta: Mapping[str, str] | None = None
     ) -> Session[UserT]:
+        """Write the whole record (with ``meta``) and point the cookie at it, same expiry."""
         await self.store.set(
             session.id,
             wire.to_record(session),
@@ -190,6 +196,7 @@ class StoreBackend(Backend[UserT]):
         return session
 
     def reissue_due(self, session: Session[Any]) -> bool:
+        """The refresh rule with ``touch_after`` as its threshold: one store write per window."""
         return should_refresh(session, now_ms(self.clock), self._touch_policy)
 
     async def reissue(self, jar: CookieJar, session: Session[UserT]) -> Session[UserT] | None:
@@ -203,11 +210,17 @@ class StoreBackend(Backend[UserT]):
         return moved
 
     def reseal(self, jar: CookieJar, session: Session[UserT]) -> None:
+        """Point a new cookie under the newest secret at the same record; the store is untouched."""
         self.point_cookie(jar, session.id, session.last_activity, session.expires_at)
 
     async def update(
         self, jar: CookieJar, session: Session[UserT], patch: Mapping[str, Any]
     ) -> Session[UserT] | None:
+        """Merge ``patch`` into the stored record atomically; the stored result, or ``None``.
+
+        Merging the patch rather than writing ``session`` whole keeps the fields another tab or
+        worker changed meanwhile. ``None`` when the session ended.
+        """
         if not patch:
             return session
         # atomic in the store: concurrent updates of different fields all land
@@ -216,12 +229,15 @@ class StoreBackend(Backend[UserT]):
         return await self.find(session.id)
 
     async def end(self, jar: CookieJar) -> None:
+        """Destroy the jar's session and its data: a replayed copy of the cookie finds nothing."""
         sid, _ = self.sid_of(jar)
         if sid is not None:
             await self.destroy(sid)
 
     async def revoke(self, session: Session[Any]) -> None:
+        """Destroy ``session`` and its data by id: its browser's cookie then finds nothing."""
         await self.destroy(session.id)
 
     async def is_live(self, session: Session[Any]) -> bool:
+        """Whether the store still holds ``session`` (a store never returns an expired one)."""
         return await self.store.get(session.id) is not None

@@ -78,6 +78,11 @@ class SessionMiddleware:
         self.skip_prefixes = (auth.config.api_path, *skip_prefixes)
 
     def guards(self, scope: Scope) -> bool:
+        """Whether ``scope`` is a page request: ``GET``/``HEAD``, not static, not skipped.
+
+        Decided on the resolved path, the one the app will serve, so ``/_event/../admin`` cannot
+        pass for an endpoint; a skip prefix matches at a segment boundary only.
+        """
         if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD"):
             return False
         # what is a page is decided on the served path; the rules then judge the page it names

@@ -45,6 +45,7 @@ def request_is_https(scope: Scope) -> bool:
 
 
 def own_origin(scope: Scope) -> str | None:
+    """Our origin as this request reached us (its scheme and ``Host``); ``None`` without a Host."""
     host = Headers(scope=scope).get("host")
     if not host:
         return None

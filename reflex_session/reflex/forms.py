@@ -55,6 +55,11 @@ class ServiceUnavailable(ReflexSessionError):
 
 @dataclass(frozen=True, slots=True)
 class LoginAttempt:
+    """What the login form submitted, as ``authenticate`` receives it.
+
+    Its ``repr`` leaves the password out, so logging an attempt never logs the password.
+    """
+
     email: str
     password: str = ""  # never logged, never stored
     client_ip: str = ""
@@ -65,6 +70,11 @@ class LoginAttempt:
 
 @dataclass(frozen=True, slots=True)
 class RegistrationAttempt:
+    """What the registration form submitted, as ``register`` receives it.
+
+    Its ``repr`` leaves the password out, so logging an attempt never logs the password.
+    """
+
     email: str
     password: str
     name: str = ""
@@ -133,6 +143,12 @@ class AuthFormState(SessionState):
 
     @rx.event
     async def submit_login(self, form: dict[str, Any]) -> AsyncIterator[Any]:
+        """Sign in with the form's email and password through the app's ``authenticate``.
+
+        The first ``yield`` shows the form pending before the slow hook runs, and a second submit is
+        ignored meanwhile. A ``None`` from the hook shows one generic message for every failure, so
+        the form cannot tell which emails exist.
+        """
         if self.pending or not isinstance(form, dict):  # the payload is the browser's
             return
         self.pending, self.error = True, ""
@@ -158,6 +174,11 @@ class AuthFormState(SessionState):
 
     @rx.event
     async def submit_register(self, form: dict[str, Any]) -> AsyncIterator[Any]:
+        """Register through the app's ``register`` hook, then sign the new user in.
+
+        A ``confirm`` that differs from the password is refused before the hook runs; a second
+        submit while one is pending is ignored.
+        """
         if not isinstance(form, dict):  # the payload is the browser's
             return
         if self.pending:
@@ -182,4 +203,5 @@ class AuthFormState(SessionState):
 
     @rx.event
     def clear_error(self) -> None:
+        """Hide the error (each visit of a form starts without the last one's message)."""
         self.error = ""

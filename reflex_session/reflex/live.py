@@ -129,6 +129,7 @@ class RedisRelay:
         return self._client
 
     async def publish(self, kind: str, user_id: str) -> None:
+        """Send one ``revoke`` or ``refresh`` for ``user_id`` to every worker, this one included."""
         await self._redis().publish(self.channel, json.dumps({"kind": kind, "user": user_id}))
 
     async def run(self) -> None:
@@ -162,6 +163,7 @@ _relay: dict[str, RedisRelay] = {}
 
 
 def set_relay(relay: RedisRelay | None) -> None:
+    """Make :func:`notify` publish through ``relay`` (``None``: push in this process only)."""
     _relay.clear()
     if relay is not None:
         _relay["relay"] = relay

@@ -280,6 +280,7 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact ``record`` in place and let it through (always ``True``)."""
         redact_record(record)
         return True
 

@@ -102,6 +102,11 @@ class SessionEventMiddleware(rx.Middleware):
         self._binding = TabBinding()
 
     async def preprocess(self, app: App, state: BaseState, event: Event) -> StateUpdate | None:
+        """Check the tab's binding, then load, guard or refuse ``event`` before its handler runs.
+
+        ``None`` lets the event run; a ``StateUpdate`` is sent instead of running it (see the module
+        docstring for the order of the checks).
+        """
         refusal, rebound = await self._binding.check(state, event)
         if refusal is not None:
             return refusal

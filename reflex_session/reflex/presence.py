@@ -22,6 +22,12 @@ class TabRegistry:
         self._lock = threading.Lock()
 
     def add(self, user_id: str, token: str) -> None:
+        """Record that tab ``token`` shows ``user_id``'s session, as that user's newest tab.
+
+        Past ``max_tabs_per_user`` the oldest tab is forgotten, so memory stays bounded however many
+        tabs are opened; a forgotten tab only misses the live push, and its next guarded event is
+        still checked against the store.
+        """
         if not token:
             return
         with self._lock:
@@ -32,6 +38,7 @@ class TabRegistry:
                 tabs.popitem(last=False)
 
     def remove(self, user_id: str, token: str) -> None:
+        """Forget one tab of ``user_id`` (its user changed, or it is gone)."""
         with self._lock:
             tabs = self._tabs.get(user_id)
             if tabs is not None:
@@ -40,6 +47,7 @@ class TabRegistry:
                     del self._tabs[user_id]
 
     def tokens(self, user_id: str) -> list[str]:
+        """The client tokens of ``user_id``'s tabs, oldest first (a copy, safe to iterate)."""
         with self._lock:
             return list(self._tabs.get(user_id, ()))
 

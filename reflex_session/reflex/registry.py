@@ -27,6 +27,7 @@ class RequirementSpec:
     login_path: str | None = None
 
     def allows(self, session: Session[Any] | None) -> bool:
+        """Whether ``session`` exists, has one of ``roles`` (if any) and passes ``check``."""
         if session is None:
             return False
         if self.roles and not has_role(*self.roles)(session):
@@ -43,6 +44,7 @@ def spec_for(
     requires: Requirement | None = None,
     login_path: str | None = None,
 ) -> RequirementSpec:
+    """The requirement a decorator's ``role=``/``requires=`` describe (a string is one role)."""
     roles: tuple[str, ...] = (
         () if role is None else (role,) if isinstance(role, str) else tuple(role)
     )
@@ -50,6 +52,11 @@ def spec_for(
 
 
 def mark(obj: Callable[..., Any], spec: RequirementSpec) -> None:
+    """Record ``spec`` on a page or handler function, for :func:`requirement_of` to find.
+
+    An attribute on the function (found through ``__wrapped__``) rather than a table, so the order
+    of the decorators does not matter.
+    """
     setattr(obj, _ATTR, spec)
 
 
@@ -64,6 +71,7 @@ def requirement_of(obj: object) -> RequirementSpec | None:
 
 
 def protect_state(full_name: str, spec: RequirementSpec) -> None:
+    """Require ``spec`` for every handler of the state ``full_name`` and of its substates."""
     _STATES[full_name] = spec
 
 

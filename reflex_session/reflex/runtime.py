@@ -31,10 +31,16 @@ _state: dict[str, Any] = {}
 
 
 def set_runtime(app: App, auth: ReflexSession[Any], options: ClientOptions) -> None:
+    """Register the app, its ``ReflexSession`` and the client options (``install`` does it once)."""
     _state.update(app=app, auth=auth, options=options)
 
 
 def get_auth() -> ReflexSession[Any]:
+    """The installed ``ReflexSession``.
+
+    Raises :class:`ConfigError` saying how to fix it when ``install`` was not called, rather than a
+    bare ``KeyError`` deep inside an event.
+    """
     try:
         return _state["auth"]  # type: ignore[no-any-return]
     except KeyError:
@@ -46,11 +52,13 @@ def get_auth() -> ReflexSession[Any]:
 
 
 def get_app() -> App:
+    """The app ``install`` was given (raises like :func:`get_auth` before ``install``)."""
     get_auth()
     return _state["app"]  # type: ignore[no-any-return]
 
 
 def get_options() -> ClientOptions:
+    """The client options ``install`` was given; the defaults before ``install``."""
     return _state.get("options") or ClientOptions()
 
 
@@ -60,4 +68,5 @@ def set_extension(name: str, value: Any) -> None:
 
 
 def get_extension(name: str) -> Any:
+    """The app-provided function registered as ``name``, or ``None`` if the app gave none."""
     return _state.get(f"ext:{name}")

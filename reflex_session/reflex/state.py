@@ -141,19 +141,26 @@ class SessionState(rx.State):
 
     @rx.var
     def user(self) -> dict[str, Any]:
+        """The client view's user; ``{}`` without a session."""
         value = self.session.get("user")
         return value if isinstance(value, dict) else {}
 
     @rx.var
     def is_authenticated(self) -> bool:
+        """Whether the tab shows a session."""
         return self.status == "authenticated"
 
     @rx.var
     def is_loading(self) -> bool:
+        """Whether the session is not known yet (the websocket has not connected)."""
         return self.status == "loading"
 
     @rx.var
     def user_roles(self) -> list[str]:
+        """The user's ``role`` plus its ``roles`` strings (as ``has_role`` reads them).
+
+        Only decides what the page shows; the server-side guards still judge every event.
+        """
         user = self.user
         roles = [user["role"]] if isinstance(user.get("role"), str) else []
         many = user.get("roles")
@@ -169,6 +176,7 @@ class SessionState(rx.State):
 
     @rx.var
     def user_display_name(self) -> str:
+        """The user's name, else their email, else their id (``""`` without a session)."""
         user = self.user
         return str(user.get("name") or user.get("email") or user.get("id") or "")
 

@@ -67,6 +67,11 @@ def _hydrate_names() -> frozenset[str]:
 
 
 def is_hydrate(state: BaseState, event: Event) -> bool:
+    """Whether ``event`` hands its socket the whole state (a hydrate, sent at each (re)connect).
+
+    The only event a socket with another browser's binding may send to a bound tab, and the tab's
+    whole state is reset first (see :class:`TabBinding`).
+    """
     return event.name in _hydrate_names() or event.name == get_hydrate_event(state)
 
 
