@@ -61,7 +61,7 @@ class _ClaimChecks(jwt.PyJWT):
 
     ``jwt.decode`` only takes a JWS and reads ``datetime.now()`` itself; the JWE plaintext is a
     bare claims set and our clock must be injectable. PyJWT exposes the validators it runs as
-    methods taking ``now``; we call exactly those (``tests/test_codec.py`` pins this API so an
+    methods taking ``now``; we call exactly those (``tests/core/test_codec.py`` pins this API so an
     upgrade that moves it fails loudly instead of silently skipping checks).
     """
 

@@ -222,14 +222,14 @@ ensure_chromium() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Node side of the interop tests: `npm ci` in tests/interop when node_modules is missing/stale.
+# Node side of the interop tests: `npm ci` in tests/core/interop when node_modules is missing/stale.
 # ---------------------------------------------------------------------------------------------
 ensure_node_interop() {
-    local dir="$ROOT/tests/interop"
+    local dir="$ROOT/tests/core/interop"
     local stamp="$dir/node_modules/.package-lock.json"  # written by npm ci
     command -v node >/dev/null 2>&1 || die "node not found (Node.js 20+ is required)"
     if [[ ! -f "$stamp" || "$dir/package-lock.json" -nt "$stamp" || "$dir/package.json" -nt "$stamp" ]]; then
-        log "npm ci in tests/interop"
+        log "npm ci in tests/core/interop"
         (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     fi
 }

@@ -9,7 +9,7 @@
   ``SESSION_SECRET=new`` + ``SESSION_PREVIOUS_SECRETS=old`` with a signed-in tab and HTTP clients.
 
 The backend restart case is ``tests/e2e/test_workers.py`` (``test_backend_restart_keeps_the_user_``
-``signed_in``) and clock skew is ``tests/test_skew.py`` (no server needed).
+``signed_in``) and clock skew is ``tests/core/test_skew.py`` (no server needed).
 
 Every wait is bounded; nothing asserts how long a step took. What the fault looked like from
 outside (statuses, messages, counts, durations) is printed for the report.

@@ -227,7 +227,7 @@ def set_cookie_value(line: str) -> tuple[str, str]:
 
 # -- fixtures. Test modules import them and list them in ``FIXTURES`` (pytest registers a fixture
 #    under its own name wherever it is found). Not a conftest.py: a second ``conftest`` module
-#    would shadow ``tests/conftest.py`` for the modules that do ``from conftest import SECRET``.
+#    would shadow ``tests/conftest.py`` for the modules that do ``from testkit import SECRET``.
 
 
 @pytest.fixture(name="clock")

@@ -33,7 +33,6 @@ from typing import Any
 import httpx
 import pytest
 import reflex as rx
-from conftest import BIND, OTHER_BIND
 from reflex.istate.manager.memory import StateManagerMemory
 from reflex_base import constants
 from sec_helpers import (
@@ -53,6 +52,7 @@ from sec_helpers import (
 )
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from testkit import BIND, OTHER_BIND
 
 from reflex_session import ReflexSession
 from reflex_session.backends.store import DATA_SUFFIX, StoreBackend
@@ -287,7 +287,7 @@ class TestSessionFixation:
 
 
 # --------------------------------------------------------------------------------------------
-# The Reflex layer without a server (as tests/test_reflex_state.py builds it)
+# The Reflex layer without a server (as tests/reflex_layer/test_reflex_state.py builds it)
 # --------------------------------------------------------------------------------------------
 
 

@@ -1,7 +1,7 @@
 """``nbf`` (not before, RFC 7519 §4.1.5) in a cookie's claims set is honoured.
 
 Our encoder never writes ``nbf``, but a JOSE peer sharing the secret (Node's ``jose``, see
-``tests/test_interop_node.py``) may: ``new EncryptJWT(...).setNotBefore("5m")``. RFC 7519 says
+``tests/core/test_interop_node.py``) may: ``new EncryptJWT(...).setNotBefore("5m")``. RFC 7519 says
 the token "MUST NOT be accepted for processing" before that time, with "some small leeway" for
 clock skew. So a cookie whose ``nbf`` is later than now + leeway reads as no session (the codec's
 usual ``claims`` refusal, one rate-limited line on ``reflex_session.security``); one whose ``nbf``

@@ -24,8 +24,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from conftest import SECRET
 from store_fixtures import Backend, backend_fixture, pg_table_fixture, store_fixture
+from testkit import SECRET
 
 from reflex_session import ReflexSession
 from reflex_session.testing import FakeClock

@@ -11,8 +11,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import SECRET
 from store_fixtures import backend_fixture, pg_table_fixture, store_fixture
+from testkit import SECRET
 
 from reflex_session import ConfigError, CookieJar, ForbiddenUpdate, ReflexSession
 from reflex_session.stores import SessionStore

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import SECRET
+from testkit import SECRET
 
 from reflex_session import ForbiddenUpdate, NoSession, ReflexSession, Session, User
 from reflex_session.stores import MemoryStore

@@ -18,22 +18,20 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import BIND, OTHER_BIND
+from layer_helpers import (
+    ADA,
+    BOB,
+    GuardedState,
+    make_root,
+    preprocess,
+    signed_in_tab,
+    sub,
+)
 from reflex.state import State
 from reflex_base import constants
 from reflex_base.event import Event, get_hydrate_event
 from reflex_base.utils.format import format_event_handler
-from test_reflex_state import (
-    ADA,
-    BOB,
-    GuardedState,
-    _preprocess,
-    _signed_in_tab,
-    layer,  # noqa: F401 - the fixture
-    make_root,
-    store_layer,  # noqa: F401 - the fixture
-    sub,
-)
+from testkit import BIND, OTHER_BIND
 
 from reflex_session.binding import BindingCookie, digest
 from reflex_session.cookies import CookiePolicy
@@ -96,7 +94,7 @@ EVERY_KIND_OF_HANDLER = [
     ids=["no-cookie", "other-browser", "malformed"],
 )
 async def test_an_event_from_another_socket_runs_nothing_and_sends_nothing(
-    layer: Any,  # noqa: F811
+    layer: Any,
     handler: str,
     cookie: str | None,
 ) -> None:
@@ -104,14 +102,14 @@ async def test_an_event_from_another_socket_runs_nothing_and_sends_nothing(
     sub(root, SessionState).login(ADA)
     before = snapshot(root)
     from_socket(root, cookie)
-    update = await _preprocess(root, handler)
+    update = await preprocess(root, handler)
     assert update is not None, f"{handler} ran for a socket without the tab's binding"
     assert update.delta == {}
     assert update.events == []
     assert snapshot(root) == before
 
 
-async def test_the_owners_socket_still_works(layer: Any) -> None:  # noqa: F811
+async def test_the_owners_socket_still_works(layer: Any) -> None:
     """The control: the same events over a socket of the owning browser (another socket id:
     after a reconnect, whose first event Reflex makes the hydrate) run."""
     auth, _ = layer
@@ -120,14 +118,14 @@ async def test_the_owners_socket_still_works(layer: Any) -> None:  # noqa: F811
     root = make_root("/dashboard")
     sub(root, SessionState).login(ADA)
     from_socket(root, f"session_bind={BIND}; session={jar.read()}", sid="victim-reconnected")
-    assert await _preprocess(root, HYDRATE_AND_LOAD) is None
-    assert await _preprocess(root, f"{GuardedState.get_full_name()}.bump") is None
+    assert await preprocess(root, HYDRATE_AND_LOAD) is None
+    assert await preprocess(root, f"{GuardedState.get_full_name()}.bump") is None
 
 
 @pytest.mark.parametrize("hydrate", [HYDRATE, HYDRATE_AND_LOAD])
 @pytest.mark.parametrize("cookie", [None, f"session_bind={OTHER_BIND}"], ids=["none", "other"])
 async def test_a_hydrate_from_another_browser_gets_a_reset_tab(
-    layer: Any,  # noqa: F811
+    layer: Any,
     hydrate: str,
     cookie: str | None,
 ) -> None:
@@ -139,7 +137,7 @@ async def test_a_hydrate_from_another_browser_gets_a_reset_tab(
     state.login(ADA)
     sub(root, GuardedState).count = 41
     from_socket(root, cookie)
-    assert await _preprocess(root, hydrate) is None  # the hydrate runs, on a reset tab
+    assert await preprocess(root, hydrate) is None  # the hydrate runs, on a reset tab
     state = sub(root, SessionState)
     assert state.status == "unauthenticated"
     assert state.session == {}
@@ -149,13 +147,13 @@ async def test_a_hydrate_from_another_browser_gets_a_reset_tab(
     assert "ada" not in json.dumps(root.dict(), default=str).lower()
     # the victim's stale socket can no longer act on what is now the attacker's tab either
     from_socket(root, f"session_bind={BIND}", sid="victim-sid")
-    update = await _preprocess(root, f"{GuardedState.get_full_name()}.bump")
+    update = await preprocess(root, f"{GuardedState.get_full_name()}.bump")
     assert update is not None
     assert update.events == []
 
 
 async def test_a_hydrate_with_the_attackers_own_cookie_shows_only_the_attacker(
-    layer: Any,  # noqa: F811
+    layer: Any,
 ) -> None:
     """The session swap: the attacker hydrates the victim's token with their *own* session
     cookie. The tab becomes the attacker's own (reset) tab with the attacker's session; the
@@ -166,39 +164,39 @@ async def test_a_hydrate_with_the_attackers_own_cookie_shows_only_the_attacker(
     await auth.create_session(victim_jar, ADA)
     await auth.create_session(attacker_jar, BOB)
     root = make_root("/dashboard", cookie=f"session={victim_jar.read()}")
-    await _preprocess(root, HYDRATE_AND_LOAD)
+    await preprocess(root, HYDRATE_AND_LOAD)
     assert sub(root, SessionState).user["id"] == "1"
     from_socket(root, f"session_bind={OTHER_BIND}; session={attacker_jar.read()}")
-    await _preprocess(root, HYDRATE_AND_LOAD)
+    await preprocess(root, HYDRATE_AND_LOAD)
     assert sub(root, SessionState).user["id"] == "2"
     # the victim's browser reconnects: its own binding, its own cookie
     from_socket(root, f"session_bind={BIND}; session={victim_jar.read()}", sid="victim-2")
-    await _preprocess(root, HYDRATE_AND_LOAD)
+    await preprocess(root, HYDRATE_AND_LOAD)
     assert sub(root, SessionState).user["id"] == "1"
 
 
-async def test_a_socket_without_cookies_is_bound_to_itself(layer: Any) -> None:  # noqa: F811
+async def test_a_socket_without_cookies_is_bound_to_itself(layer: Any) -> None:
     """A browser that refuses cookies still gets a working tab, bound to its socket id: a second
     socket with the same token and no cookie gets nothing."""
     root = make_root("/", bind=None)
     from_socket(root, None, sid="first-socket")
-    assert await _preprocess(root, HYDRATE_AND_LOAD) is None
-    assert await _preprocess(root, f"{GuardedState.get_full_name()}.free") is None
+    assert await preprocess(root, HYDRATE_AND_LOAD) is None
+    assert await preprocess(root, f"{GuardedState.get_full_name()}.free") is None
     from_socket(root, None, sid="second-socket")
-    update = await _preprocess(root, f"{GuardedState.get_full_name()}.free")
+    update = await preprocess(root, f"{GuardedState.get_full_name()}.free")
     assert update is not None
     assert update.events == []
 
 
-async def test_a_fresh_state_is_bound_to_its_first_socket(layer: Any) -> None:  # noqa: F811
+async def test_a_fresh_state_is_bound_to_its_first_socket(layer: Any) -> None:
     root = make_root("/", bind=None)
     from_socket(root, f"session_bind={BIND}", sid="s1")
-    assert await _preprocess(root, f"{GuardedState.get_full_name()}.free") is None
+    assert await preprocess(root, f"{GuardedState.get_full_name()}.free") is None
     assert sub(root, SessionState).bound_to() == digest(BIND)
     assert sub(root, SessionState).sync_seq > 0
 
 
-async def test_server_only_binding_methods_are_not_events(layer: Any) -> None:  # noqa: F811
+async def test_server_only_binding_methods_are_not_events(layer: Any) -> None:
     """``bind_to`` as an event would let the attacker claim the tab."""
     root = make_root("/")
     for name in ("bind_to", "bound_to"):
@@ -231,7 +229,7 @@ async def _sync(
 
 
 async def test_polling_sync_before_during_and_after_login_gets_nothing(
-    layer: Any,  # noqa: F811
+    layer: Any,
 ) -> None:
     """The race that won 5 of 5 on main: the attacker read the token on the public login page
     and polls sync. Before, during and after the victim's login the attacker's requests (no
@@ -274,7 +272,7 @@ async def test_polling_sync_before_during_and_after_login_gets_nothing(
         assert response.status_code == 403
 
 
-async def test_sync_with_random_tokens_creates_no_state(layer: Any) -> None:  # noqa: F811
+async def test_sync_with_random_tokens_creates_no_state(layer: Any) -> None:
     """9,000 random tokens grew the worker by 65 MiB on main: each made a state."""
     auth, app = layer
     for n in range(300):
@@ -287,7 +285,7 @@ async def test_sync_with_random_tokens_creates_no_state(layer: Any) -> None:  # 
 
 
 async def test_refresh_events_never_extend_the_state_past_the_cookie(
-    layer: Any,  # noqa: F811
+    layer: Any,
     clock: FakeClock,
 ) -> None:
     """The attacker's own tab, loaded from a copied cookie, calls ``refresh`` every 15 s and never
@@ -297,27 +295,27 @@ async def test_refresh_events_never_extend_the_state_past_the_cookie(
     jar = auth.jar(None)
     await auth.create_session(jar, ADA)
     root = make_root("/dashboard", cookie=f"session={jar.read()}")
-    await _preprocess(root, HYDRATE_AND_LOAD)
+    await preprocess(root, HYDRATE_AND_LOAD)
     state = sub(root, SessionState)
     expires = state.expires_at
     for _ in range(39):  # 585 s of refreshes, 15 s apart
         clock.advance(15)
-        assert await _preprocess(root, f"{SESSION_STATE}.refresh") is None
+        assert await preprocess(root, f"{SESSION_STATE}.refresh") is None
         SessionState.refresh.fn(state)
         assert state.expires_at == expires
     clock.advance(16)  # past the cookie's expiry
     assert state.current_session() is None
-    update = await _preprocess(root, f"{GuardedState.get_full_name()}.bump")
+    update = await preprocess(root, f"{GuardedState.get_full_name()}.bump")
     assert update is not None
     assert update.events[0].payload["path"].startswith("/login")
     # the owner's sync is what extends it (the queued refresh applied to the cookie)
     fresh = make_root("/dashboard", cookie=f"session={jar.read()}")
-    await _preprocess(fresh, HYDRATE_AND_LOAD)
+    await preprocess(fresh, HYDRATE_AND_LOAD)
     assert sub(fresh, SessionState).status == "unauthenticated"
 
 
 async def test_a_refresh_takes_effect_through_the_owners_sync(
-    layer: Any,  # noqa: F811
+    layer: Any,
     clock: FakeClock,
 ) -> None:
     auth, app = layer
@@ -342,7 +340,7 @@ async def test_a_refresh_takes_effect_through_the_owners_sync(
     [("load_devices", ()), ("sign_out_everywhere", ()), ("sign_out_device", ("x" * 16,))],
 )
 async def test_store_handlers_refuse_an_ended_session(
-    store_layer: Any,  # noqa: F811
+    store_layer: Any,
     handler: str,
     args: tuple[Any, ...],
 ) -> None:
@@ -350,8 +348,8 @@ async def test_store_handlers_refuse_an_ended_session(
     session was ended elsewhere. Now each handler checks the store first, as guarded events do,
     and signs the tab out instead."""
     auth, app = store_layer
-    root, state = await _signed_in_tab(auth, app, "tab-a")
-    _, other = await _signed_in_tab(auth, app, "tab-b")
+    root, state = await signed_in_tab(auth, app, "tab-a")
+    _, other = await signed_in_tab(auth, app, "tab-b")
     devices = sub(root, DevicesState)
     ended = json.loads(state._session_json)
     await auth.revocations.end_session(ended["id"], user_id=ended["user"]["id"])
@@ -373,7 +371,7 @@ async def test_store_handlers_refuse_an_ended_session(
 # -- uploads ------------------------------------------------------------------------------------
 
 
-async def test_an_upload_needs_the_tabs_binding(layer: Any) -> None:  # noqa: F811
+async def test_an_upload_needs_the_tabs_binding(layer: Any) -> None:
     """Reflex's ``/_upload`` runs a handler on the tab named by a header, without a socket."""
     _, app = layer
     app.roots["victim"] = make_root("/profile")
@@ -517,7 +515,7 @@ async def test_every_browser_gets_an_httponly_binding(scope_type: str, https: bo
     ],
 )
 async def test_a_cross_site_websocket_never_reaches_reflex(
-    layer: Any,  # noqa: F811
+    layer: Any,
     scheme: str,
     headers: dict[str, str],
     opened: bool,
@@ -553,7 +551,7 @@ async def test_a_cross_site_websocket_never_reaches_reflex(
 
 
 async def test_tab_exists_never_creates_a_state(
-    layer: Any,  # noqa: F811
+    layer: Any,
     tmp_path: Any,
     monkeypatch: Any,
 ) -> None:
@@ -620,7 +618,7 @@ def test_a_binding_sent_twice_is_no_binding() -> None:
 
 
 async def test_a_socket_sharing_the_planted_binding_acts_only_on_its_own_cookie(
-    layer: Any,  # noqa: F811
+    layer: Any,
 ) -> None:
     """The victim's tab is bound to the planted ``BIND`` and shows the victim's session; the
     attacker's socket presents ``BIND`` too but not the victim's HttpOnly session cookie, and
@@ -631,21 +629,21 @@ async def test_a_socket_sharing_the_planted_binding_acts_only_on_its_own_cookie(
     await auth.create_session(jar, ADA)
     root = make_root("/dashboard", cookie=f"session={jar.read()}")
     from_socket(root, f"session_bind={BIND}; session={jar.read()}", sid="victim")
-    await _preprocess(root, HYDRATE_AND_LOAD)
+    await preprocess(root, HYDRATE_AND_LOAD)
     sub(root, GuardedState).count = 7
     assert sub(root, SessionState).user["id"] == "1"
     from_socket(root, f"session_bind={BIND}", sid="attacker")
-    update = await _preprocess(root, f"{GuardedState.get_full_name()}.bump")
+    update = await preprocess(root, f"{GuardedState.get_full_name()}.bump")
     assert update is not None
     assert update.events[0].payload["path"].startswith("/login")
     assert sub(root, SessionState).status == "unauthenticated"
     assert sub(root, GuardedState).count == 0
-    assert await _preprocess(root, f"{GuardedState.get_full_name()}.free") is None
+    assert await preprocess(root, f"{GuardedState.get_full_name()}.free") is None
     assert "ada" not in json.dumps(root.dict(), default=str).lower()
 
 
 async def test_a_pending_login_goes_only_to_the_page_that_signed_in(
-    layer: Any,  # noqa: F811
+    layer: Any,
 ) -> None:
     """The attacker polls sync with the planted binding and the token; the victim signs in. The
     login cookie needs the one-time proof the server sent to the victim's socket."""
@@ -665,7 +663,7 @@ async def test_a_pending_login_goes_only_to_the_page_that_signed_in(
 
 
 async def test_another_socket_taking_the_tab_drops_its_pending_login(
-    layer: Any,  # noqa: F811
+    layer: Any,
 ) -> None:
     """The victim signed in and closed the tab before its sync; the attacker's socket (planted
     binding) hydrates the tab: the pending login and its proof are gone, nothing to collect."""
@@ -675,7 +673,7 @@ async def test_another_socket_taking_the_tab_drops_its_pending_login(
     from_socket(root, f"session_bind={BIND}", sid="victim")
     state.login(ADA)
     from_socket(root, f"session_bind={BIND}", sid="attacker")
-    assert await _preprocess(root, HYDRATE) is None
+    assert await preprocess(root, HYDRATE) is None
     state = sub(root, SessionState)
     assert state._login_proof == ""
     assert [op for op in state._pending if op["op"] == "login"] == []
@@ -685,7 +683,7 @@ async def test_another_socket_taking_the_tab_drops_its_pending_login(
 
 
 async def test_a_sync_never_moves_the_tab_onto_another_session(
-    layer: Any,  # noqa: F811
+    layer: Any,
 ) -> None:
     """The attacker syncs with the planted binding and *their own* session cookie: the victim's
     tab keeps the victim's session; the answer only says to reconnect (what a real browser whose
@@ -696,7 +694,7 @@ async def test_a_sync_never_moves_the_tab_onto_another_session(
     await auth.create_session(attacker, BOB)
     root = app.roots.setdefault("victim", make_root("/dashboard"))
     from_socket(root, f"session_bind={BIND}; session={victim.read()}", sid="victim")
-    await _preprocess(root, HYDRATE_AND_LOAD)
+    await preprocess(root, HYDRATE_AND_LOAD)
     state = sub(root, SessionState)
     state.take_pending()
     response = await _sync(auth, app, "victim", f"session_bind={BIND}; session={attacker.read()}")
@@ -710,12 +708,12 @@ async def test_a_sync_never_moves_the_tab_onto_another_session(
 
 
 async def test_logout_ends_the_stored_session_without_waiting_for_the_sync(
-    store_layer: Any,  # noqa: F811
+    store_layer: Any,
 ) -> None:
     """Red team F2: the logout was applied only when the browser's sync arrived, so a tab closed
     (or a sync blocked) right after "Log out" left a session that a copied cookie could use."""
     auth, app = store_layer
-    _, state = await _signed_in_tab(auth, app, "tab-a")
+    _, state = await signed_in_tab(auth, app, "tab-a")
     session = state.current_session()
     assert await auth.is_live(session)
     await SessionState.logout.fn(state)
@@ -767,7 +765,7 @@ class _Namespace:
 
 
 async def test_the_login_proof_goes_to_the_signing_socket_alone(
-    layer: Any,  # noqa: F811
+    layer: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Red team round 2, F1: the proof travelled as a state var, and Reflex sends a tab's update
@@ -793,7 +791,7 @@ async def test_the_login_proof_goes_to_the_signing_socket_alone(
 
 
 async def test_an_event_whose_socket_no_longer_holds_the_tab_runs_nothing(
-    layer: Any,  # noqa: F811
+    layer: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Reflex may process an event after its socket closed, and send the update to the socket
@@ -822,11 +820,11 @@ async def test_an_event_whose_socket_no_longer_holds_the_tab_runs_nothing(
     assert update.events == []
     # an upload (no router data of its own: checked over HTTP by UploadGuard) is not judged by
     # the socket, which may live on another worker
-    assert await _preprocess(root, free) is None
+    assert await preprocess(root, free) is None
 
 
 async def test_an_expired_users_data_is_forgotten_at_the_next_login(
-    layer: Any,  # noqa: F811
+    layer: Any,
     clock: FakeClock,
 ) -> None:
     """Red team round 2, F2: the admin's session expired while /admin was open; the next user
@@ -838,12 +836,12 @@ async def test_an_expired_users_data_is_forgotten_at_the_next_login(
     clock.advance(601)
     assert state.current_session() is None
     state.login(BOB)
-    assert await _preprocess(root, f"{GuardedState.get_full_name()}.free") is None
+    assert await preprocess(root, f"{GuardedState.get_full_name()}.free") is None
     assert sub(root, GuardedState).count == 0
 
 
 def test_a_forbidden_update_from_the_page_is_refused_without_a_traceback(
-    layer: Any,  # noqa: F811
+    layer: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Red team round 2, F6: ``update({"user": {"role": "admin"}})`` raised out of the handler,

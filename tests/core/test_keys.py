@@ -7,10 +7,10 @@ import hashlib
 import hmac
 
 import pytest
-from conftest import SECRET
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from testkit import SECRET
 
 from reflex_session import keys
 

@@ -20,19 +20,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from conftest import BIND, SECRET
-from reflex_base.utils.exceptions import LockExpiredError
-from test_reflex_state import (
+from layer_helpers import (
     ADA,
     FakeApp,
     GuardedState,
-    _preprocess,
-    _signed_in_tab,
-    layer,  # noqa: F401 - the fixture
     make_root,
-    store_layer,  # noqa: F401 - the fixture
+    preprocess,
+    signed_in_tab,
     sub,
 )
+from reflex_base.utils.exceptions import LockExpiredError
+from testkit import BIND, SECRET
 
 from reflex_session import ReflexSession
 from reflex_session.reflex import SessionState
@@ -42,11 +40,11 @@ from reflex_session.stores import StoreUnavailable
 from reflex_session.testing import FakeClock
 
 
-async def test_guarded_event_while_the_store_is_down_keeps_the_session(store_layer: Any) -> None:  # noqa: F811
+async def test_guarded_event_while_the_store_is_down_keeps_the_session(store_layer: Any) -> None:
     auth, app = store_layer
-    root, state = await _signed_in_tab(auth, app, "tab-down")
+    root, state = await signed_in_tab(auth, app, "tab-down")
     name = f"{GuardedState.get_full_name()}.bump"
-    assert await _preprocess(root, name) is None  # allowed while the store answers
+    assert await preprocess(root, name) is None  # allowed while the store answers
 
     store = auth.config.store
     real_get = store.get
@@ -55,7 +53,7 @@ async def test_guarded_event_while_the_store_is_down_keeps_the_session(store_lay
         raise StoreUnavailable("memory", "down for the test")
 
     store.get = down  # type: ignore[method-assign]
-    update = await _preprocess(root, name)
+    update = await preprocess(root, name)
     assert update is not None, "the event ran although the session could not be checked"
     assert not update.events, "the tab was sent away as if signed out"
     assert sub(root, GuardedState).count == 0
@@ -63,17 +61,17 @@ async def test_guarded_event_while_the_store_is_down_keeps_the_session(store_lay
     assert state._pending == [], "an operation was queued for the sync to apply later"
 
     store.get = real_get  # type: ignore[method-assign]
-    assert await _preprocess(root, name) is None  # back: the same tab's event runs again
+    assert await preprocess(root, name) is None  # back: the same tab's event runs again
     assert sub(root, SessionState).status == "authenticated"
     # a real revocation is still a sign-out
     await auth.revocations.end_user_sessions(ADA["id"])
-    update = await _preprocess(root, name)
+    update = await preprocess(root, name)
     assert update is not None
     assert update.events[0].payload["path"].startswith("/login")
     assert [op["op"] for op in state._pending] == ["logout"]
 
 
-async def test_a_lost_tab_state_reads_the_cookie_again(layer: Any) -> None:  # noqa: F811
+async def test_a_lost_tab_state_reads_the_cookie_again(layer: Any) -> None:
     auth, _ = layer
     jar = auth.jar(None)
     await auth.create_session(jar, ADA)
@@ -87,20 +85,20 @@ async def test_a_lost_tab_state_reads_the_cookie_again(layer: Any) -> None:  # n
         root = make_root("/dashboard", cookie=cookie)
         state = sub(root, SessionState)
         assert state.status == "loading"
-        assert await _preprocess(root, event) is None, f"{event} refused on a valid cookie"
+        assert await preprocess(root, event) is None, f"{event} refused on a valid cookie"
         assert state.status == "authenticated"
         assert state.user["email"] == ADA["email"]
         assert [op["op"] for op in state._pending] == ["pull"]  # the newest cookie, via HTTP
     # without a cookie, the same fresh state is refused as before
     root = make_root("/dashboard")
-    update = await _preprocess(root, f"{GuardedState.get_full_name()}.bump")
+    update = await preprocess(root, f"{GuardedState.get_full_name()}.bump")
     assert update is not None
     assert update.events[0].payload["path"].startswith("/login")
     assert sub(root, GuardedState).count == 0
 
 
 def test_the_sync_hook_fires_for_a_fresh_state_that_reuses_a_seen_seq(
-    layer: Any,  # noqa: F811
+    layer: Any,
     clock: FakeClock,
 ) -> None:
     """A tab given a fresh state (new token after a restart, Redis emptied) must never repeat a

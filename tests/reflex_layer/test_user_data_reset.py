@@ -11,14 +11,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import reflex as rx
-from test_reflex_state import (
+from layer_helpers import (
     ADA,
     BOB,
-    _preprocess,
-    _signed_in_tab,
-    layer,  # noqa: F401 - the fixture
     make_root,
-    store_layer,  # noqa: F401 - the fixture
+    preprocess,
+    signed_in_tab,
     sub,
 )
 
@@ -62,7 +60,7 @@ def _assert_forgotten(root: Any) -> None:
     assert sub(root, PreferencesState).language == "fr", "user_data = False kept"
 
 
-async def test_logout_resets_the_user_data(layer: Any) -> None:  # noqa: F811
+async def test_logout_resets_the_user_data(layer: Any) -> None:
     root = make_root("/dashboard")
     sub(root, SessionState).login(ADA)
     _fill(root)
@@ -71,7 +69,7 @@ async def test_logout_resets_the_user_data(layer: Any) -> None:  # noqa: F811
 
 
 async def test_another_users_login_resets_the_previous_users_data(
-    layer: Any,  # noqa: F811
+    layer: Any,
 ) -> None:
     """``login`` is a plain method an app's handler calls; the reset happens before the tab's
     next event can read anything."""
@@ -80,11 +78,11 @@ async def test_another_users_login_resets_the_previous_users_data(
     state.login(ADA)
     _fill(root)
     state.login(BOB)
-    assert await _preprocess(root, f"{InboxState.get_full_name()}.read") is None
+    assert await preprocess(root, f"{InboxState.get_full_name()}.read") is None
     _assert_forgotten(root)
 
 
-async def test_a_refresh_or_same_user_relogin_keeps_the_data(layer: Any) -> None:  # noqa: F811
+async def test_a_refresh_or_same_user_relogin_keeps_the_data(layer: Any) -> None:
     """The control: nothing is reset while the user stays the same."""
     root = make_root("/dashboard")
     state = sub(root, SessionState)
@@ -92,18 +90,18 @@ async def test_a_refresh_or_same_user_relogin_keeps_the_data(layer: Any) -> None
     _fill(root)
     state.login(ADA)
     SessionState.refresh.fn(state)
-    assert await _preprocess(root, f"{InboxState.get_full_name()}.read") is None
+    assert await preprocess(root, f"{InboxState.get_full_name()}.read") is None
     assert sub(root, InboxState).messages == ["salary review", "medical results"]
 
 
 async def test_a_revocation_pushed_to_the_tab_resets_the_data(
-    store_layer: Any,  # noqa: F811
+    store_layer: Any,
 ) -> None:
     auth, app = store_layer
-    root, _ = await _signed_in_tab(auth, app, "tab-a")
+    root, _ = await signed_in_tab(auth, app, "tab-a")
     _fill(root)
     await auth.revocations.end_user_sessions("1")
     assert await push_revocation("1") == 1
     # reset before the tab's next event sees anything (the redirect to login that follows)
-    await _preprocess(root, f"{InboxState.get_full_name()}.read")
+    await preprocess(root, f"{InboxState.get_full_name()}.read")
     _assert_forgotten(root)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from conftest import SECRET
+from testkit import SECRET
 
 from reflex_session import ConfigError, ReflexSession, SessionCodec
 from reflex_session.keys import derive_kid

@@ -1,7 +1,8 @@
 """Interop with Node's ``jose``: it reads our cookies, and we read its tokens (spec §2).
 
-Runs ``node tests/interop/jose_cli.mjs``. Node and ``jose`` (installed in tests/interop/node_modules
-by the test script) are required: when they are missing these tests FAIL, they never skip.
+Runs ``node tests/core/interop/jose_cli.mjs``. Node and ``jose`` (installed in
+tests/core/interop/node_modules by the test script) are required: when they are missing these
+tests FAIL, they never skip.
 ``jose`` checks ``exp`` against the real time, so the clock here is a FakeClock set to now.
 """
 
@@ -33,7 +34,7 @@ def _node() -> str:
     assert node is not None, "node is not installed (CI installs it; see scripts/test.sh)"
     assert CLI.is_file(), f"{CLI} is missing"
     assert (INTEROP / "node_modules" / "jose" / "package.json").is_file(), (
-        "jose is not installed: run `npm install` in tests/interop"
+        "jose is not installed: run `npm install` in tests/core/interop"
     )
     return node
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import set_cookie_value
+from testkit import set_cookie_value
 
 from reflex_session import ReflexSession
 from reflex_session.errors import TokenExpired, UnknownKey

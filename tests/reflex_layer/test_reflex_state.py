@@ -8,127 +8,32 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import reflex as rx
-from conftest import BIND, OTHER_BIND, SECRET
-from reflex.istate.manager.memory import StateManagerMemory
-from reflex_base import constants
-from reflex_base.event import Event
+from layer_helpers import (
+    ADA,
+    BOB,
+    AdminOnlyState,
+    FakeApp,
+    GuardedState,
+    make_root,
+    preprocess,
+    signed_in_tab,
+    sub,
+)
+from testkit import BIND, OTHER_BIND, SECRET
 
-from reflex_session import CookieTooLarge, ReflexSession, patterns, route
+from reflex_session import CookieTooLarge, ReflexSession
 from reflex_session.clock import now_ms
-from reflex_session.reflex import DevicesState, SessionState, guarded, protected, require_auth
+from reflex_session.reflex import DevicesState, SessionState
 from reflex_session.reflex.middleware import SessionEventMiddleware
 from reflex_session.reflex.routing import decide
 from reflex_session.reflex.runtime import ClientOptions, set_runtime
 from reflex_session.reflex.sync import SyncEndpoint, apply_operations
-from reflex_session.reflex.tab import presented_binding
 from reflex_session.testing import FakeClock
-
-
-class GuardedState(SessionState):
-    count: int = 0
-
-    @rx.event
-    @guarded
-    def bump(self) -> None:
-        self.count += 1
-
-    @rx.event
-    def free(self) -> None:
-        self.count += 100
-
-
-@protected(role="admin")
-class AdminOnlyState(SessionState):
-    hits: int = 0
-
-    @rx.event
-    def hit(self) -> None:
-        self.hits += 1
-
-
-@require_auth(role="admin")
-def admin_page() -> rx.Component:
-    return rx.text("admin")
-
-
-class _Page:
-    def __init__(self, component: Any) -> None:
-        self.component = component
-
-
-class FakeApp:
-    """What the layer needs from rx.App: the page table and ``modify_state``."""
-
-    def __init__(self) -> None:
-        self._unevaluated_pages = {"admin": _Page(admin_page)}
-        self.roots: dict[str, Any] = {}
-        # what the sync endpoint asks to know whether a tab exists (without creating it)
-        self.state_manager = StateManagerMemory(states=self.roots)
-
-    @contextlib.asynccontextmanager
-    async def modify_state(self, token: Any) -> AsyncIterator[Any]:
-        yield self.roots.setdefault(token.ident, make_root())
-
-
-def make_root(
-    path: str = "/dashboard", cookie: str = "", query: str = "", bind: str | None = BIND
-) -> Any:
-    """A tab's root state, bound (like after its first event) to the browser with ``bind``."""
-    root = rx.State(_reflex_internal_init=True)
-    set_router(root, path, cookie, query, bind)
-    if bind is not None:
-        sub(root, SessionState).bind_to(presented_binding(root))
-    return root
-
-
-def set_router(
-    root: Any, path: str, cookie: str = "", query: str = "", bind: str | None = BIND
-) -> None:
-    if bind is not None:
-        cookie = f"session_bind={bind}" + (f"; {cookie}" if cookie else "")
-    data = {
-        constants.RouteVar.PATH: path,
-        constants.RouteVar.ORIGIN: path + (f"?{query}" if query else ""),
-        constants.RouteVar.HEADERS: {
-            "cookie": cookie,
-            "origin": "http://testserver",
-            "host": "testserver",
-        },
-        constants.RouteVar.CLIENT_TOKEN: "tab-1",
-    }
-    # what Reflex's event processor does before every event (base_state_processor.py)
-    root.router_data = root._update_router_vars(data, root.router_data or {})
-
-
-def sub(root: Any, cls: type) -> Any:
-    return root.get_substate(cls.get_full_name().split(".")[1:])
-
-
-@pytest.fixture
-def layer(clock: FakeClock) -> tuple[ReflexSession[Any], FakeApp]:
-    auth = ReflexSession(
-        secret_key=SECRET,
-        clock=clock,
-        session_expiry=600,
-        refresh_threshold=60,
-        routes=[route.public("/login"), route.auth(patterns.dashboard)],
-    )
-    app = FakeApp()
-    set_runtime(app, auth, ClientOptions())  # type: ignore[arg-type]
-    from reflex_session.reflex import routing
-
-    routing._page_specs.cache_clear()
-    return auth, app
-
-
-ADA = {"id": "1", "email": "ada@example.com", "name": "Ada", "role": "admin", "team": "core"}
-BOB = {"id": "2", "email": "bob@example.com", "name": "Bob", "role": "user"}
 
 
 def test_login_makes_the_state_live_at_once_and_queues_the_cookie(
@@ -250,22 +155,14 @@ async def test_operations_apply_to_the_browsers_newest_cookie(layer: Any, clock:
     assert await apply_operations(auth, auth.jar(None), [{"op": "refresh", "at": 0}]) is None
 
 
-async def _preprocess(root: Any, handler: str) -> Any:
-    return await SessionEventMiddleware().preprocess(
-        app=None,  # type: ignore[arg-type]
-        state=root,
-        event=Event(name=handler, payload={}),
-    )
-
-
 async def test_guarded_handler_is_refused_after_expiry(layer: Any, clock: FakeClock) -> None:
     root = make_root("/dashboard", query="tab=2")
     state = sub(root, SessionState)
     state.login(ADA)
     name = f"{GuardedState.get_full_name()}.bump"
-    assert await _preprocess(root, name) is None  # allowed while valid
+    assert await preprocess(root, name) is None  # allowed while valid
     clock.advance(601)
-    update = await _preprocess(root, name)
+    update = await preprocess(root, name)
     assert update is not None, "an expired session's event must be refused"
     (redirect,) = update.events
     assert redirect.name == "_redirect"
@@ -275,23 +172,23 @@ async def test_guarded_handler_is_refused_after_expiry(layer: Any, clock: FakeCl
     assert state.status == "unauthenticated"
     assert any("status" in key or "status" in str(v) for key, v in update.delta.items())
     # an unguarded handler of the same state is not touched by the guard
-    assert await _preprocess(root, f"{GuardedState.get_full_name()}.free") is None
+    assert await preprocess(root, f"{GuardedState.get_full_name()}.free") is None
 
 
 async def test_protected_state_requires_the_role(layer: Any) -> None:
     root = make_root("/")
     sub(root, SessionState).login(BOB)
-    update = await _preprocess(root, f"{AdminOnlyState.get_full_name()}.hit")
+    update = await preprocess(root, f"{AdminOnlyState.get_full_name()}.hit")
     assert update is not None
     assert update.events[0].payload["path"] == "/"
     root = make_root("/")
     sub(root, SessionState).login(ADA)
-    assert await _preprocess(root, f"{AdminOnlyState.get_full_name()}.hit") is None
+    assert await preprocess(root, f"{AdminOnlyState.get_full_name()}.hit") is None
 
 
 async def test_navigation_applies_rules_and_page_requirements(layer: Any) -> None:
     root = make_root("/dashboard", query="x=1")
-    update = await _preprocess(
+    update = await preprocess(
         root, "reflex___state____state.reflex___state____on_load_internal_state.on_load_internal"
     )
     assert update is not None
@@ -360,44 +257,13 @@ async def test_sync_endpoint_checks_origin_and_binding_and_sets_the_cookie(layer
 # -- store mode: revocation at the moment of the event, and pushed to open tabs ----------------
 
 
-@pytest.fixture
-def store_layer(clock: FakeClock) -> tuple[ReflexSession[Any], FakeApp]:
-    from reflex_session.stores import MemoryStore
-
-    auth = ReflexSession(
-        secret_key=SECRET,
-        clock=clock,
-        session_expiry=600,
-        store=MemoryStore(clock=clock),
-        routes=[route.public("/login"), route.auth(patterns.dashboard)],
-    )
-    app = FakeApp()
-    set_runtime(app, auth, ClientOptions())  # type: ignore[arg-type]
-    return auth, app
-
-
-async def _signed_in_tab(auth: Any, app: FakeApp, token: str) -> tuple[Any, Any]:
-    """A tab whose login went through the sync (so the store holds its session)."""
-    root = app.roots.setdefault(token, make_root("/dashboard"))
-    data = root.router_data
-    root.router_data = root._update_router_vars(
-        {**data, constants.RouteVar.CLIENT_TOKEN: token}, data
-    )
-    state = sub(root, SessionState)
-    state.login(ADA)
-    jar = auth.jar(None)
-    await apply_operations(auth, jar, list(state._pending))
-    state.take_pending()
-    return root, state
-
-
 async def test_revoked_session_is_refused_at_the_next_event(store_layer: Any) -> None:
     auth, app = store_layer
-    root, state = await _signed_in_tab(auth, app, "tab-a")
+    root, state = await signed_in_tab(auth, app, "tab-a")
     name = f"{GuardedState.get_full_name()}.bump"
-    assert await _preprocess(root, name) is None
+    assert await preprocess(root, name) is None
     await auth.revocations.end_user_sessions("1")  # signed out everywhere, from another device
-    update = await _preprocess(root, name)
+    update = await preprocess(root, name)
     assert update is not None
     assert update.events[0].payload["path"].startswith("/login")
     assert state.status == "unauthenticated"
@@ -409,8 +275,8 @@ async def test_revocation_and_refresh_are_pushed_to_open_tabs(store_layer: Any) 
     from reflex_session.reflex.live import push_refresh, push_revocation
 
     auth, app = store_layer
-    _, first = await _signed_in_tab(auth, app, "tab-1")
-    _, second = await _signed_in_tab(auth, app, "tab-2")
+    _, first = await signed_in_tab(auth, app, "tab-1")
+    _, second = await signed_in_tab(auth, app, "tab-2")
     # a change made elsewhere reaches both tabs from the store
     assert await auth.devices.update_user_sessions("1", {"team": "research"}) == 2
     assert await push_refresh("1") == 2
@@ -439,7 +305,7 @@ async def test_relay_carries_a_revocation_between_workers_within_a_second(
     if not url:
         pytest.fail("REDIS_URL is not set: run the suite with scripts/test.sh")
     auth, app = store_layer
-    _, tab = await _signed_in_tab(auth, app, "tab-relay")
+    _, tab = await signed_in_tab(auth, app, "tab-relay")
     channel = f"reflex-session-test:{uuid.uuid4().hex}"
     worker_a, worker_b = RedisRelay(url, channel), RedisRelay(url, channel)
     listener = asyncio.create_task(worker_b.run())
@@ -464,7 +330,6 @@ def test_install_composes_an_existing_api_transformer_and_wires_everything() -> 
     from starlette.applications import Starlette
 
     from reflex_session.reflex import install
-    from reflex_session.reflex.middleware import SessionEventMiddleware
 
     theirs = Starlette()
 
@@ -522,7 +387,7 @@ async def test_server_only_names_are_refused_as_events(layer: Any, handler: str)
     root = make_root("/")
     state = sub(root, SessionState)
     for target in (SessionState, GuardedState):
-        update = await _preprocess(root, f"{target.get_full_name()}.{handler}")
+        update = await preprocess(root, f"{target.get_full_name()}.{handler}")
         assert update is not None, f"{target.__name__}.{handler} reached the state"
         assert update.delta == {}
         assert update.events == []

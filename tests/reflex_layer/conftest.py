@@ -1,0 +1,45 @@
+"""Fixtures of the Reflex-layer tests: an installed layer over a fake app, in cookie mode
+(``layer``) and in store mode (``store_layer``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from layer_helpers import FakeApp
+from testkit import SECRET
+
+from reflex_session import ReflexSession, patterns, route
+from reflex_session.reflex import routing
+from reflex_session.reflex.runtime import ClientOptions, set_runtime
+from reflex_session.stores import MemoryStore
+from reflex_session.testing import FakeClock
+
+
+@pytest.fixture
+def layer(clock: FakeClock) -> tuple[ReflexSession[Any], FakeApp]:
+    auth = ReflexSession(
+        secret_key=SECRET,
+        clock=clock,
+        session_expiry=600,
+        refresh_threshold=60,
+        routes=[route.public("/login"), route.auth(patterns.dashboard)],
+    )
+    app = FakeApp()
+    set_runtime(app, auth, ClientOptions())  # type: ignore[arg-type]
+    routing._page_specs.cache_clear()
+    return auth, app
+
+
+@pytest.fixture
+def store_layer(clock: FakeClock) -> tuple[ReflexSession[Any], FakeApp]:
+    auth = ReflexSession(
+        secret_key=SECRET,
+        clock=clock,
+        session_expiry=600,
+        store=MemoryStore(clock=clock),
+        routes=[route.public("/login"), route.auth(patterns.dashboard)],
+    )
+    app = FakeApp()
+    set_runtime(app, auth, ClientOptions())  # type: ignore[arg-type]
+    return auth, app
