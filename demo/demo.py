@@ -30,6 +30,7 @@ from reflex_session.reflex import (
     install,
     login_form,
     logout_button,
+    notify,
     protected,
     register_form,
     require_auth,
@@ -37,7 +38,6 @@ from reflex_session.reflex import (
     session_expiry_banner,
     user_menu,
 )
-from reflex_session.reflex.live import notify
 from reflex_session.stores import SessionStore, SQLStore
 
 from . import accounts

@@ -22,7 +22,7 @@ from .codec import SessionCodec
 from .config import SessionConfig, WriteTrigger
 from .cookies import CookieJar
 from .errors import CookieTooLarge, NoSession
-from .lifecycle import UNSET, merged, new_session, refreshed
+from .lifecycle import UNSET, is_expired, merged, new_session, refreshed
 from .rules import Decision, RouteGuard
 from .session import Session, UserT, thaw
 
@@ -92,9 +92,14 @@ class SessionEngine(Generic[UserT]):
         decoded = self.codec.read(token)
         return decoded.session if decoded else None
 
-    def should_reissue(self, session: Session[Any]) -> bool:
+    def is_session_expired(self, session: Session[Any]) -> bool:
+        """Whether ``session`` has expired by this engine's clock (the reference's
+        ``isSessionExpired``)."""
+        return is_expired(session, now_ms(self.clock))
+
+    def should_refresh_session(self, session: Session[Any]) -> bool:
         """Whether a read now would extend the session (the backend's one re-issue rule)."""
-        return self.config.auto_refresh and self.backend.reissue_due(session)
+        return self.config.auto_refresh and self.backend.should_refresh(session)
 
     def new_session(
         self,
@@ -225,7 +230,7 @@ class SessionEngine(Generic[UserT]):
         session, stale_key = await self.load_session(jar)
         if session is None:
             return None
-        if self.should_reissue(session):
+        if self.should_refresh_session(session):
             return await self._refresh(jar, session)
         if stale_key:
             self.backend.reseal(jar, session)
@@ -281,7 +286,7 @@ class SessionEngine(Generic[UserT]):
                 return await self.backend.save(
                     jar, refreshed(current, now_ms(self.clock), self.policy)
                 )
-            return await self.backend.reissue(jar, session)
+            return await self.backend.refresh(jar, session)
         except CookieTooLarge:
             log.error("the refreshed session does not fit in a cookie; kept but not extended")
             return session

@@ -44,11 +44,11 @@ class Backend(abc.ABC, Generic[UserT]):
         """Keep a freshly made session; whatever the jar held before is ended first."""
 
     @abc.abstractmethod
-    def reissue_due(self, session: Session[Any]) -> bool:
+    def should_refresh(self, session: Session[Any]) -> bool:
         """Whether a read now should extend the session (the one re-issue rule per backend)."""
 
     @abc.abstractmethod
-    async def reissue(self, jar: CookieJar, session: Session[UserT]) -> Session[UserT] | None:
+    async def refresh(self, jar: CookieJar, session: Session[UserT]) -> Session[UserT] | None:
         """Extend ``session`` now (capped by its absolute limit); ``None`` if it is gone."""
 
     @abc.abstractmethod
@@ -74,7 +74,7 @@ class Backend(abc.ABC, Generic[UserT]):
         """
 
     @abc.abstractmethod
-    async def revoke(self, session: Session[Any]) -> None:
+    async def end_session(self, session: Session[Any]) -> None:
         """End ``session`` by its id (a logout that may never reach the browser)."""
 
     @abc.abstractmethod

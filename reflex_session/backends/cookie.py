@@ -80,11 +80,11 @@ class CookieBackend(Backend[UserT]):
         # nothing to end: the new cookie replaces the old one, which carried no server state
         return self._write(jar, session)
 
-    def reissue_due(self, session: Session[Any]) -> bool:
+    def should_refresh(self, session: Session[Any]) -> bool:
         """The refresh-threshold rule (:func:`~reflex_session.lifecycle.should_refresh`), now."""
         return should_refresh(session, now_ms(self.clock), self.policy)
 
-    async def reissue(self, jar: CookieJar, session: Session[UserT]) -> Session[UserT] | None:
+    async def refresh(self, jar: CookieJar, session: Session[UserT]) -> Session[UserT] | None:
         """Reseal ``session`` with a later idle expiry, capped by the absolute one.
 
         Never ``None``: a cookie has no stored copy that could be gone (revocation was checked when
@@ -112,11 +112,11 @@ class CookieBackend(Backend[UserT]):
         if self.revocations is not None and token:
             decoded = self.codec.read(token)
             if decoded is not None:  # a copy of this cookie is refused from now on
-                await self.revoke(decoded.session)
+                await self.end_session(decoded.session)
         if token:
             self.codec.forget(token)
 
-    async def revoke(self, session: Session[Any]) -> None:
+    async def end_session(self, session: Session[Any]) -> None:
         """Record ``session`` as ended in the revocation store; a no-op without one."""
         if self.revocations is not None:
             await self.revocations.end_session(session.id, user_id=session.user.id)

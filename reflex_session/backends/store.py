@@ -195,11 +195,11 @@ class StoreBackend(Backend[UserT]):
             )
         return session
 
-    def reissue_due(self, session: Session[Any]) -> bool:
+    def should_refresh(self, session: Session[Any]) -> bool:
         """The refresh rule with ``touch_after`` as its threshold: one store write per window."""
         return should_refresh(session, now_ms(self.clock), self._touch_policy)
 
-    async def reissue(self, jar: CookieJar, session: Session[UserT]) -> Session[UserT] | None:
+    async def refresh(self, jar: CookieJar, session: Session[UserT]) -> Session[UserT] | None:
         """Move the store's expiry and the cookie's together (one store write)."""
         moved = refreshed(session, now_ms(self.clock), self.policy)
         if not await self.store.touch(session.id, moved.expires_at / 1000):
@@ -234,7 +234,7 @@ class StoreBackend(Backend[UserT]):
         if sid is not None:
             await self.destroy(sid)
 
-    async def revoke(self, session: Session[Any]) -> None:
+    async def end_session(self, session: Session[Any]) -> None:
         """Destroy ``session`` and its data by id: its browser's cookie then finds nothing."""
         await self.destroy(session.id)
 

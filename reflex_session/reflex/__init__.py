@@ -15,6 +15,7 @@ from .forms import (
 )
 from .guard import guarded, protected, require_auth
 from .install import install
+from .live import RedisRelay, notify, push_refresh, push_revocation, set_relay
 from .state import SessionState
 from .widgets import (
     login_form,
@@ -30,6 +31,7 @@ __all__ = [
     "FormRefused",
     "LoginAttempt",
     "LoginResult",
+    "RedisRelay",
     "RegistrationAttempt",
     "ServiceUnavailable",
     "SessionClient",
@@ -39,11 +41,15 @@ __all__ = [
     "install",
     "login_form",
     "logout_button",
+    "notify",
     "protected",
+    "push_refresh",
+    "push_revocation",
     "register_form",
     "require_auth",
     "session_client",
     "session_countdown",
     "session_expiry_banner",
+    "set_relay",
     "user_menu",
 ]

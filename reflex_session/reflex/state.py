@@ -40,7 +40,7 @@ from ..binding import digest
 from ..clock import now_ms
 from ..errors import ReflexSessionError
 from ..http.origin import handshake_is_https
-from ..lifecycle import is_expired, merged, parse_update
+from ..lifecycle import merged, parse_update
 from ..rules import Decision
 from ..securitylog import refused
 from ..session import Session
@@ -192,7 +192,7 @@ class SessionState(rx.State):
             session = _session_from_json(self._session_json, id(auth.user_type))
         except (KeyError, TypeError, ValueError):
             return None
-        if is_expired(session, now_ms(auth.clock)):
+        if auth.is_session_expired(session):
             return None
         return session
 
@@ -377,7 +377,7 @@ class SessionState(rx.State):
             session, stale_key = None, False
         self.show(session)
         await self.forget_user_data()
-        if session is not None and (stale_key or auth.should_reissue(session)):
+        if session is not None and (stale_key or auth.should_refresh_session(session)):
             # the cookie needs re-issuing (threshold passed, or an old secret): one HTTP pull
             self._queue("pull")
 
@@ -498,7 +498,7 @@ class SessionState(rx.State):
         auth = get_auth()
         if session is not None:
             try:
-                await auth.backend.revoke(session)
+                await auth.backend.end_session(session)
             except StoreUnavailable:
                 log.error("session store unavailable at logout; the sync will end it")
         result = self._logout()
