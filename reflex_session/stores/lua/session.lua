@@ -37,9 +37,9 @@ local function is_live(expires, now)
   return expires and tonumber(expires) > now
 end
 
--- Native TTLs only collect garbage; they only ever grow here.
-local function extend(key, ttl)
-  if redis.call('TTL', key) < ttl then redis.call('EXPIRE', key, ttl) end
+-- A user's index set lives as long as their longest session: its TTL only ever grows.
+local function extend(ukey, ttl)
+  if redis.call('TTL', ukey) < ttl then redis.call('EXPIRE', ukey, ttl) end
 end
 
 -- Write a whole session (hash skey, id sid): replacing a live one keeps created_at, and meta
