@@ -92,6 +92,7 @@ _SCRIPTS: Final = (
     "add_csrf",
     "consume_csrf",
     "purge_one",
+    "unindex",
 )
 #: A script's answer when it must write the index set of a user it was not given.
 _NEED_INDEX: Final = "need-index"
@@ -160,6 +161,7 @@ class RedisStore(SessionStore):
         self._add_csrf_script = scripts["add_csrf"]
         self._consume_script = scripts["consume_csrf"]
         self._purge_script = scripts["purge_one"]
+        self._unindex_script = scripts["unindex"]
         # Session id -> the owner this process last saw. Only a guess of which index set a
         # script will need (the script checks it), so a stale or missing entry costs one more
         # round trip, never correctness; bounded, oldest forgotten first.
@@ -283,7 +285,8 @@ class RedisStore(SessionStore):
             elif session.is_live(now):
                 found.append(session)
         if stale:
-            await self._call(self.redis.srem(ukey, *stale))
+            keys = [ukey, *map(self._skey, stale)]
+            await self._call(self._unindex_script(keys=keys, args=[0, user_id, *stale]))
         return found
 
     async def _destroy_for_user(self, user_id: str, except_sid: str | None) -> int:

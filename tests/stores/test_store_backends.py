@@ -177,6 +177,11 @@ async def test_redis_list_for_user_drops_ids_of_vanished_sessions() -> None:
         await store.redis.delete(f"{prefix}s:{gone}")  # as if its TTL had run out
         assert [s.sid for s in await store.list_for_user("u")] == [kept]
         assert await store.redis.smembers(f"{prefix}u:u") == {kept}
+        # ...but only while it is still gone: a session re-created meanwhile stays listed
+        await store.set(gone, {}, user_id="u", expires_at=clock.time() + 60)
+        keys = [f"{prefix}u:u", f"{prefix}s:{gone}"]
+        assert await store._unindex_script(keys=keys, args=[0, "u", gone]) == 0
+        assert await store.redis.smembers(f"{prefix}u:u") == {kept, gone}
     finally:
         keys = [k async for k in store.redis.scan_iter(match=prefix + "*")]
         if keys:
