@@ -38,7 +38,9 @@ set cannot be placed together by a per-user hash tag (``get(sid)`` does not know
 splitting them would give up the atomicity above. So, for Cluster, give the prefix a hash tag,
 e.g. ``prefix="{rs}:"``: all of this store's keys then share one slot, on one shard (sessions
 are small; Cluster still gives failover), and every script is valid as it is. With the default
-prefix the store needs a single Redis (or a primary behind Sentinel), as before.
+prefix the store needs a single Redis (or a primary behind Sentinel), as before. (The store
+still takes a ``redis.asyncio.Redis``, not a ``RedisCluster`` client, and ``purge_expired``
+scans one server: the scripts are ready for Cluster, the client wiring is not yet.)
 """
 
 from __future__ import annotations
