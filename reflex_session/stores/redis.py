@@ -212,14 +212,18 @@ class RedisStore(SessionStore):
         owner last seen for ``sid`` is added. When the script names an owner it was not given,
         it has written nothing: remember that owner and run it again with that set too.
         """
-        known = [u for u in (*users, self._hints.get(sid)) if u]
+        known = [u for u in users if u]
+        hint = self._hints.get(sid)
+        if hint is not None and hint not in known:
+            known.append(hint)
         for _ in range(_ATTEMPTS):
-            known = list(dict.fromkeys(known))
-            argv = [len(known), *known, *args]
-            result = await self._call(script(keys=[*keys, *map(self._ukey, known)], args=argv))
+            index_keys = [self._ukey(u) for u in known]
+            result = await self._call(
+                script(keys=keys + index_keys, args=[len(known), *known, *args])
+            )
             if not isinstance(result, list):
                 return result
-            owner = _text(result[1])
+            owner = _text(result[1])  # never one of ``known``: the script had those
             self._hint(sid, owner)
             known.append(owner)
         raise RuntimeError(f"the owner of a Redis session changed {_ATTEMPTS} times in a row")
