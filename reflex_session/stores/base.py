@@ -4,7 +4,8 @@ In store mode the cookie carries only an opaque session id (``sid``); the sessio
 owner and its expiry live in a :class:`SessionStore`. Three backends implement the contract:
 :class:`~reflex_session.stores.memory.MemoryStore` (development only),
 :class:`~reflex_session.stores.sql.SQLStore` (SQLite, PostgreSQL) and
-:class:`~reflex_session.stores.redis.RedisStore`. One contract test suite runs over all three.
+:class:`~reflex_session.stores.redis.RedisStore`. One contract test suite runs over all of them
+(tests/stores/test_store_contract.py: memory, SQLite, PostgreSQL, Redis).
 
 Rules every backend follows:
 
@@ -19,6 +20,10 @@ Rules every backend follows:
 * **The data verbs are atomic.** ``merge``, ``replace_data``, ``pluck`` and ``consume_csrf`` are
   each one indivisible step in every backend: 2 x 100 concurrent merges of distinct keys lose
   nothing, and of 50 concurrent consumers of one CSRF token exactly one wins.
+* **"Sign out everywhere" is atomic.** ``destroy_for_user`` is one transaction (SQL), one script
+  (Redis) or one hold of the lock (memory): a session that exists when it starts cannot survive.
+* **Arguments are checked once**, by the public methods of :class:`SessionStore`, before any
+  backend code runs: the same bad argument raises the same error on every backend.
 * **CSRF tokens are single use.** The store keeps only a digest of each token (the caller hashes
   it) with its own expiry; ``destroy`` and ``destroy_for_user`` remove a session's tokens.
 """
@@ -46,7 +51,6 @@ __all__ = [
     "check_data",
     "check_expires",
     "check_meta",
-    "check_set",
     "check_sid",
     "check_user_id",
     "decode_json",
@@ -118,14 +122,23 @@ class StoredSession:
 class SessionStore(abc.ABC):
     """Where store-mode sessions live. Every method is a coroutine; see the module docstring.
 
+    **Template method.** The public coroutines below are the contract callers use, and they are
+    the only place arguments are checked: each one validates and normalises its arguments once
+    (ids, JSON data as its stored text, expiry as a finite float) and then calls one protected
+    hook (``_get``, ``_set``, ...) that a backend implements. So a bad argument raises the same
+    exception with the same message on every backend, before any backend code runs, and a hook
+    never sees an unchecked value. Backends implement the hooks and ``close`` (and may override
+    :meth:`purge_expired`); they do not override the public methods.
+
     A store is also an async context manager that closes itself.
     """
 
-    @abc.abstractmethod
+    # -- the contract (public; validates, then calls the hook) --------------------------------
+
     async def get(self, sid: str) -> StoredSession | None:
         """The live session ``sid``, or ``None`` when it is missing or expired."""
+        return await self._get(check_sid(sid))
 
-    @abc.abstractmethod
     async def set(
         self,
         sid: str,
@@ -142,27 +155,42 @@ class SessionStore(abc.ABC):
         ``None``). ``touched_at`` becomes now. A changed ``user_id`` moves the session from the
         old user's list to the new one's.
         """
+        check_sid(sid)
+        user = check_user_id(user_id)
+        text = check_data(data)
+        expires = check_expires(expires_at)
+        await self._set(sid, text, user, expires, check_meta(meta))
 
-    @abc.abstractmethod
     async def touch(self, sid: str, expires_at: float) -> bool:
         """Move the expiry to ``expires_at`` and ``touched_at`` to now; ``False`` if not live."""
+        check_sid(sid)
+        return await self._touch(sid, check_expires(expires_at))
 
-    @abc.abstractmethod
     async def destroy(self, sid: str) -> None:
         """Remove the session and its CSRF tokens (nothing happens when it does not exist)."""
+        await self._destroy(check_sid(sid))
 
-    @abc.abstractmethod
     async def list_for_user(self, user_id: str) -> list[StoredSession]:
         """The user's live sessions, most recently touched first."""
+        found = await self._list_for_user(check_user_id(user_id, optional=False) or "")
+        # sorted here, once, so the order is the same whatever order a backend found them in
+        found.sort(key=lambda s: s.touched_at, reverse=True)
+        return found
 
-    @abc.abstractmethod
     async def destroy_for_user(self, user_id: str, *, except_sid: str | None = None) -> int:
-        """End all the user's sessions but ``except_sid``; return how many live ones ended.
+        """End all the user's sessions but ``except_sid``, atomically; return how many live ones
+        ended. Expired leftovers are removed too but not counted.
 
-        Expired leftovers are removed too but not counted.
+        Atomic means: no session of the user that existed when the call began survives it
+        (except ``except_sid``), even while other requests log the user in or out; a session
+        created concurrently either ends too or was created after the call. This is "sign out
+        everywhere", so a list-then-destroy loop (which misses a session created in between and
+        costs one round trip per session) is not good enough.
         """
+        user = check_user_id(user_id, optional=False) or ""
+        keep = None if except_sid is None else check_sid(except_sid, "except_sid")
+        return await self._destroy_for_user(user, keep)
 
-    @abc.abstractmethod
     async def merge(
         self,
         sid: str,
@@ -179,28 +207,45 @@ class SessionStore(abc.ABC):
         the patch, owned by ``user_id`` and ending at ``expires_at`` (then required). On a live
         session ``user_id`` and ``expires_at`` are ignored: use ``set`` and ``touch`` for those.
         """
+        check_sid(sid)
+        text = check_data(patch, "patch")
+        owner: tuple[str | None, float] | None = None
+        if create:
+            user = check_user_id(user_id)
+            if expires_at is None:
+                raise ValueError("merge(create=True) needs expires_at")
+            owner = (user, check_expires(expires_at))
+        return await self._merge(sid, text, owner)
 
-    @abc.abstractmethod
     async def replace_data(self, sid: str, data: Mapping[str, Any]) -> bool:
         """Atomically replace the whole data, keeping owner and expiry; ``False`` if not live."""
+        check_sid(sid)
+        return await self._replace_data(sid, check_data(data))
 
-    @abc.abstractmethod
     async def pluck(self, sid: str, key: str) -> Any:
         """Atomically remove the top-level ``key`` and return its value (``None`` if absent)."""
+        check_sid(sid)
+        if not isinstance(key, str):
+            raise TypeError(f"key must be a string (a top-level data key), not {type(key)!r}")
+        return await self._pluck(sid, key)
 
-    @abc.abstractmethod
     async def add_csrf(self, sid: str, token_digest: str, expires_at: float) -> None:
         """Remember a CSRF token's digest for ``sid`` until ``expires_at``."""
+        check_sid(sid)
+        check_sid(token_digest, "token_digest")
+        await self._add_csrf(sid, token_digest, check_expires(expires_at))
 
-    @abc.abstractmethod
     async def consume_csrf(self, sid: str, token_digest: str) -> bool:
         """Atomically use up a token: ``True`` exactly once, for an issued, unexpired token."""
+        check_sid(sid)
+        return await self._consume_csrf(sid, check_sid(token_digest, "token_digest"))
 
     async def purge_expired(self) -> int:
         """Delete expired sessions and CSRF tokens now; return how many sessions went.
 
         Stores also purge on their own from time to time (Redis through its TTLs), so calling
-        this is never required. The default does nothing.
+        this is never required (docs/deploy.md suggests a scheduled job). The default does
+        nothing.
         """
         return 0
 
@@ -218,6 +263,58 @@ class SessionStore(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    # -- the hooks a backend implements (arguments already checked) ---------------------------
+
+    @abc.abstractmethod
+    async def _get(self, sid: str) -> StoredSession | None:
+        """:meth:`get`."""
+
+    @abc.abstractmethod
+    async def _set(
+        self, sid: str, data: str, user_id: str | None, expires_at: float, meta: str | None
+    ) -> None:
+        """:meth:`set`, with ``data`` and ``meta`` as their JSON text (``meta`` ``None``: keep
+        a live session's meta, else ``{}``)."""
+
+    @abc.abstractmethod
+    async def _touch(self, sid: str, expires_at: float) -> bool:
+        """:meth:`touch`."""
+
+    @abc.abstractmethod
+    async def _destroy(self, sid: str) -> None:
+        """:meth:`destroy`."""
+
+    @abc.abstractmethod
+    async def _list_for_user(self, user_id: str) -> list[StoredSession]:
+        """The user's live sessions, in any order (:meth:`list_for_user` sorts them)."""
+
+    @abc.abstractmethod
+    async def _destroy_for_user(self, user_id: str, except_sid: str | None) -> int:
+        """:meth:`destroy_for_user`: one atomic step (transaction, script or lock)."""
+
+    @abc.abstractmethod
+    async def _merge(
+        self, sid: str, patch: str, create: tuple[str | None, float] | None
+    ) -> dict[str, Any] | None:
+        """:meth:`merge` with ``patch`` as JSON text; ``create`` is ``(user_id, expires_at)``
+        of the session to start when ``sid`` is not live, or ``None`` to start none."""
+
+    @abc.abstractmethod
+    async def _replace_data(self, sid: str, data: str) -> bool:
+        """:meth:`replace_data` with ``data`` as JSON text."""
+
+    @abc.abstractmethod
+    async def _pluck(self, sid: str, key: str) -> Any:
+        """:meth:`pluck`."""
+
+    @abc.abstractmethod
+    async def _add_csrf(self, sid: str, token_digest: str, expires_at: float) -> None:
+        """:meth:`add_csrf`."""
+
+    @abc.abstractmethod
+    async def _consume_csrf(self, sid: str, token_digest: str) -> bool:
+        """:meth:`consume_csrf`."""
 
 
 def new_sid() -> str:
@@ -253,18 +350,6 @@ def check_sid(sid: object, what: str = "sid") -> str:
     if not isinstance(sid, str) or not sid or len(sid) > MAX_ID_LENGTH:
         raise ValueError(f"{what} must be a non-empty string of at most {MAX_ID_LENGTH} characters")
     return sid
-
-
-def check_set(
-    sid: object,
-    data: Mapping[str, Any],
-    user_id: object,
-    expires_at: object,
-    meta: Mapping[str, str] | None,
-) -> tuple[str | None, str, float, str | None]:
-    """Every ``set`` argument checked at once: (user id, data JSON, expiry, meta JSON)."""
-    check_sid(sid)
-    return check_user_id(user_id), check_data(data), check_expires(expires_at), check_meta(meta)
 
 
 def check_user_id(user_id: object, *, optional: bool = True) -> str | None:

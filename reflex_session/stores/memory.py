@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +16,6 @@ from .base import (
     CSRF_LIMIT,
     SessionStore,
     StoredSession,
-    check_data,
-    check_expires,
-    check_set,
-    check_sid,
-    check_user_id,
     decode_object,
     deep_merge,
     encode_json,
@@ -136,56 +130,47 @@ class MemoryStore(SessionStore):
                 del self._csrf[sid]
         return len(dead)
 
-    # -- the contract ----------------------------------------------------------------------------
+    # -- the hooks (arguments already checked by SessionStore) --------------------------------
 
-    async def get(self, sid: str) -> StoredSession | None:
+    async def _get(self, sid: str) -> StoredSession | None:
         with self._lock:
             record = self._live(sid, self.clock.time())
             return None if record is None else record.snapshot(sid)
 
-    async def set(
-        self,
-        sid: str,
-        data: Mapping[str, Any],
-        *,
-        user_id: str | None,
-        expires_at: float,
-        meta: Mapping[str, str] | None = None,
+    async def _set(
+        self, sid: str, data: str, user_id: str | None, expires_at: float, meta: str | None
     ) -> None:
-        user, text, expires, meta_text = check_set(sid, data, user_id, expires_at, meta)
         with self._lock:
             now = self.clock.time()
             if now - self._last_sweep >= SWEEP_INTERVAL:
                 self._sweep(now)
-            self._put(sid, text, user, expires, meta_text)
+            self._put(sid, data, user_id, expires_at, meta)
 
-    async def touch(self, sid: str, expires_at: float) -> bool:
-        expires = check_expires(expires_at)
+    async def _touch(self, sid: str, expires_at: float) -> bool:
         with self._lock:
             now = self.clock.time()
             record = self._live(sid, now)
             if record is None:
                 return False
-            record.expires_at = expires
+            record.expires_at = expires_at
             record.touched_at = now
             return True
 
-    async def destroy(self, sid: str) -> None:
+    async def _destroy(self, sid: str) -> None:
         with self._lock:
             self._drop(sid)
 
-    async def list_for_user(self, user_id: str) -> list[StoredSession]:
+    async def _list_for_user(self, user_id: str) -> list[StoredSession]:
         with self._lock:
             now = self.clock.time()
-            found = [
+            return [
                 record.snapshot(sid)
                 for sid in self._by_user.get(user_id, ())
                 if (record := self._live(sid, now)) is not None
             ]
-        found.sort(key=lambda s: s.touched_at, reverse=True)
-        return found
 
-    async def destroy_for_user(self, user_id: str, *, except_sid: str | None = None) -> int:
+    async def _destroy_for_user(self, user_id: str, except_sid: str | None) -> int:
+        # one hold of the lock: no other method (of any thread) runs in between
         with self._lock:
             now = self.clock.time()
             ended = 0
@@ -197,44 +182,31 @@ class MemoryStore(SessionStore):
                     ended += 1
             return ended
 
-    async def merge(
-        self,
-        sid: str,
-        patch: Mapping[str, Any],
-        *,
-        create: bool = False,
-        user_id: str | None = None,
-        expires_at: float | None = None,
+    async def _merge(
+        self, sid: str, patch: str, create: tuple[str | None, float] | None
     ) -> dict[str, Any] | None:
-        check_sid(sid)
-        patch_data = decode_object(check_data(patch, "patch"))
-        if create:
-            user = check_user_id(user_id)
-            if expires_at is None:
-                raise ValueError("merge(create=True) needs expires_at")
-            expires = check_expires(expires_at)
+        changes = decode_object(patch)
         with self._lock:
             record = self._live(sid, self.clock.time())
             if record is None:
-                if not create:
+                if create is None:
                     return None
-                data = deep_merge({}, patch_data)
-                self._put(sid, encode_json(data), user, expires, None)
+                data = deep_merge({}, changes)
+                self._put(sid, encode_json(data), create[0], create[1], None)
                 return data
-            data = deep_merge(decode_object(record.data), patch_data)
+            data = deep_merge(decode_object(record.data), changes)
             record.data = encode_json(data)
             return data
 
-    async def replace_data(self, sid: str, data: Mapping[str, Any]) -> bool:
-        text = check_data(data)
+    async def _replace_data(self, sid: str, data: str) -> bool:
         with self._lock:
             record = self._live(sid, self.clock.time())
             if record is None:
                 return False
-            record.data = text
+            record.data = data
             return True
 
-    async def pluck(self, sid: str, key: str) -> Any:
+    async def _pluck(self, sid: str, key: str) -> Any:
         with self._lock:
             record = self._live(sid, self.clock.time())
             if record is None:
@@ -246,14 +218,11 @@ class MemoryStore(SessionStore):
             record.data = encode_json(data)
             return value
 
-    async def add_csrf(self, sid: str, token_digest: str, expires_at: float) -> None:
-        check_sid(sid)
-        check_sid(token_digest, "token_digest")
-        expires = check_expires(expires_at)
+    async def _add_csrf(self, sid: str, token_digest: str, expires_at: float) -> None:
         with self._lock:
             now = self.clock.time()
             tokens = self._csrf.setdefault(sid, {})
-            tokens[token_digest] = expires
+            tokens[token_digest] = expires_at
             for digest in [d for d, e in tokens.items() if e <= now]:
                 del tokens[digest]
             if len(tokens) > CSRF_LIMIT:
@@ -261,7 +230,7 @@ class MemoryStore(SessionStore):
                 for digest in ordered[: len(tokens) - CSRF_LIMIT]:
                     del tokens[digest]
 
-    async def consume_csrf(self, sid: str, token_digest: str) -> bool:
+    async def _consume_csrf(self, sid: str, token_digest: str) -> bool:
         with self._lock:
             tokens = self._csrf.get(sid)
             if not tokens or token_digest not in tokens:

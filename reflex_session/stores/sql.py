@@ -16,6 +16,9 @@ Atomicity:
   transaction, compute in Python, write, commit. On PostgreSQL the row lock serialises
   concurrent writers of one session; a concurrent first insert of the same id (unique
   violation), a deadlock or a serialisation failure restarts the transaction.
+* ``destroy_for_user`` locks the user's rows (``SELECT ... FOR UPDATE``) and deletes them and
+  their CSRF rows in the same transaction: a concurrent ``set`` of one of those sessions waits,
+  then finds the row gone and starts a new session; it cannot resurrect the old one.
 * ``touch``, ``replace_data`` and ``consume_csrf`` are each one conditional statement
   (``UPDATE ... WHERE expires_at > now`` / ``DELETE ... WHERE ...``): only one consumer of a CSRF
   token can delete its row.
@@ -37,7 +40,7 @@ import functools
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Final, TypeVar
@@ -60,11 +63,6 @@ from .base import (
     SessionStore,
     StoredSession,
     StoreUnavailable,
-    check_data,
-    check_expires,
-    check_set,
-    check_sid,
-    check_user_id,
     decode_object,
     deep_merge,
     encode_json,
@@ -318,7 +316,7 @@ class SQLStore(SessionStore):
 
     # -- synchronous operations (worker threads) ---------------------------------------------------
 
-    def _get(self, sid: str, now: float) -> StoredSession | None:
+    def _do_get(self, sid: str, now: float) -> StoredSession | None:
         with self._read() as conn:
             row = conn.execute(self._get_statement, {"sid": sid, "now": now}).first()
         return None if row is None else self._snapshot(row)
@@ -355,7 +353,7 @@ class SQLStore(SessionStore):
         values["meta"] = meta if meta is not None else (row.meta if live else "{}")
         conn.execute(t.update().where(t.c.sid == sid).values(**values))
 
-    def _set(
+    def _do_set(
         self,
         sid: str,
         data: str,
@@ -370,7 +368,7 @@ class SQLStore(SessionStore):
         if now - self._last_purge >= PURGE_INTERVAL:
             self._purge(now)
 
-    def _touch(self, sid: str, expires_at: float, now: float) -> bool:
+    def _do_touch(self, sid: str, expires_at: float, now: float) -> bool:
         t = self.sessions
         with self._write() as conn:
             result = conn.execute(
@@ -380,12 +378,12 @@ class SQLStore(SessionStore):
             )
         return result.rowcount == 1
 
-    def _destroy(self, sid: str) -> None:
+    def _do_destroy(self, sid: str) -> None:
         with self._write() as conn:
             conn.execute(self.sessions.delete().where(self.sessions.c.sid == sid))
             conn.execute(self.csrf.delete().where(self.csrf.c.sid == sid))
 
-    def _list(self, user_id: str, now: float) -> list[StoredSession]:
+    def _do_list(self, user_id: str, now: float) -> list[StoredSession]:
         t = self.sessions
         query = (
             sa.select(t)
@@ -395,7 +393,7 @@ class SQLStore(SessionStore):
         with self._read() as conn:
             return [self._snapshot(row) for row in conn.execute(query)]
 
-    def _destroy_for_user(self, user_id: str, except_sid: str | None, now: float) -> int:
+    def _do_destroy_for_user(self, user_id: str, except_sid: str | None, now: float) -> int:
         t = self.sessions
         condition = t.c.user_id == user_id
         if except_sid is not None:
@@ -410,13 +408,11 @@ class SQLStore(SessionStore):
                 conn.execute(self.csrf.delete().where(self.csrf.c.sid.in_(chunk)))
         return sum(1 for row in rows if row.expires_at > now)
 
-    def _merge(
+    def _do_merge(
         self,
         sid: str,
         patch: dict[str, Any],
-        create: bool,
-        user_id: str | None,
-        expires_at: float | None,
+        create: tuple[str | None, float] | None,
         now: float,
     ) -> dict[str, Any] | None:
         t = self.sessions
@@ -426,13 +422,13 @@ class SQLStore(SessionStore):
                 data = deep_merge(decode_object(row.data), patch)
                 conn.execute(t.update().where(t.c.sid == sid).values(data=encode_json(data)))
                 return data
-            if not create or expires_at is None:
+            if create is None:
                 return None
             data = deep_merge({}, patch)
-            self._put(conn, row, sid, encode_json(data), user_id, expires_at, None, now)
+            self._put(conn, row, sid, encode_json(data), create[0], create[1], None, now)
             return data
 
-    def _replace(self, sid: str, data: str, now: float) -> bool:
+    def _do_replace(self, sid: str, data: str, now: float) -> bool:
         t = self.sessions
         with self._write() as conn:
             result = conn.execute(
@@ -440,7 +436,7 @@ class SQLStore(SessionStore):
             )
         return result.rowcount == 1
 
-    def _pluck(self, sid: str, key: str, now: float) -> Any:
+    def _do_pluck(self, sid: str, key: str, now: float) -> Any:
         t = self.sessions
         with self._write() as conn:
             row = self._locked_row(conn, sid)
@@ -453,7 +449,7 @@ class SQLStore(SessionStore):
             conn.execute(t.update().where(t.c.sid == sid).values(data=encode_json(data)))
             return value
 
-    def _add_csrf(self, sid: str, digest: str, expires_at: float, now: float) -> None:
+    def _do_add_csrf(self, sid: str, digest: str, expires_at: float, now: float) -> None:
         c = self.csrf
         with self._write() as conn:
             conn.execute(c.delete().where(c.c.sid == sid, c.c.digest == digest))
@@ -466,7 +462,7 @@ class SQLStore(SessionStore):
             for chunk in _chunks(extra, 500):
                 conn.execute(c.delete().where(c.c.sid == sid, c.c.digest.in_(chunk)))
 
-    def _consume_csrf(self, sid: str, digest: str, now: float) -> bool:
+    def _do_consume_csrf(self, sid: str, digest: str, now: float) -> bool:
         c = self.csrf
         with self._write() as conn:
             result = conn.execute(
@@ -481,73 +477,45 @@ class SQLStore(SessionStore):
             conn.execute(self.csrf.delete().where(self.csrf.c.expires_at <= now))
         return result.rowcount
 
-    # -- the contract ------------------------------------------------------------------------------
+    # -- the hooks (arguments already checked by SessionStore) --------------------------------
 
-    async def get(self, sid: str) -> StoredSession | None:
-        return await self._run(self._get, sid, self.clock.time())
+    async def _get(self, sid: str) -> StoredSession | None:
+        return await self._run(self._do_get, sid, self.clock.time())
 
-    async def set(
-        self,
-        sid: str,
-        data: Mapping[str, Any],
-        *,
-        user_id: str | None,
-        expires_at: float,
-        meta: Mapping[str, str] | None = None,
+    async def _set(
+        self, sid: str, data: str, user_id: str | None, expires_at: float, meta: str | None
     ) -> None:
-        user, text, expires, meta_text = check_set(sid, data, user_id, expires_at, meta)
-        await self._run(self._set, sid, text, user, expires, meta_text, self.clock.time())
+        await self._run(self._do_set, sid, data, user_id, expires_at, meta, self.clock.time())
 
-    async def touch(self, sid: str, expires_at: float) -> bool:
-        expires = check_expires(expires_at)
-        return await self._run(self._touch, sid, expires, self.clock.time())
+    async def _touch(self, sid: str, expires_at: float) -> bool:
+        return await self._run(self._do_touch, sid, expires_at, self.clock.time())
 
-    async def destroy(self, sid: str) -> None:
-        await self._run(self._destroy, sid)
+    async def _destroy(self, sid: str) -> None:
+        await self._run(self._do_destroy, sid)
 
-    async def list_for_user(self, user_id: str) -> list[StoredSession]:
-        return await self._run(self._list, user_id, self.clock.time())
+    async def _list_for_user(self, user_id: str) -> list[StoredSession]:
+        return await self._run(self._do_list, user_id, self.clock.time())
 
-    async def destroy_for_user(self, user_id: str, *, except_sid: str | None = None) -> int:
-        return await self._run(self._destroy_for_user, user_id, except_sid, self.clock.time())
+    async def _destroy_for_user(self, user_id: str, except_sid: str | None) -> int:
+        return await self._run(self._do_destroy_for_user, user_id, except_sid, self.clock.time())
 
-    async def merge(
-        self,
-        sid: str,
-        patch: Mapping[str, Any],
-        *,
-        create: bool = False,
-        user_id: str | None = None,
-        expires_at: float | None = None,
+    async def _merge(
+        self, sid: str, patch: str, create: tuple[str | None, float] | None
     ) -> dict[str, Any] | None:
-        check_sid(sid)
-        patch_data = decode_object(check_data(patch, "patch"))
-        user: str | None = None
-        expires: float | None = None
-        if create:
-            user = check_user_id(user_id)
-            if expires_at is None:
-                raise ValueError("merge(create=True) needs expires_at")
-            expires = check_expires(expires_at)
-        return await self._run(
-            self._merge, sid, patch_data, create, user, expires, self.clock.time()
-        )
+        changes = decode_object(patch)
+        return await self._run(self._do_merge, sid, changes, create, self.clock.time())
 
-    async def replace_data(self, sid: str, data: Mapping[str, Any]) -> bool:
-        text = check_data(data)
-        return await self._run(self._replace, sid, text, self.clock.time())
+    async def _replace_data(self, sid: str, data: str) -> bool:
+        return await self._run(self._do_replace, sid, data, self.clock.time())
 
-    async def pluck(self, sid: str, key: str) -> Any:
-        return await self._run(self._pluck, sid, key, self.clock.time())
+    async def _pluck(self, sid: str, key: str) -> Any:
+        return await self._run(self._do_pluck, sid, key, self.clock.time())
 
-    async def add_csrf(self, sid: str, token_digest: str, expires_at: float) -> None:
-        check_sid(sid)
-        check_sid(token_digest, "token_digest")
-        expires = check_expires(expires_at)
-        await self._run(self._add_csrf, sid, token_digest, expires, self.clock.time())
+    async def _add_csrf(self, sid: str, token_digest: str, expires_at: float) -> None:
+        await self._run(self._do_add_csrf, sid, token_digest, expires_at, self.clock.time())
 
-    async def consume_csrf(self, sid: str, token_digest: str) -> bool:
-        return await self._run(self._consume_csrf, sid, token_digest, self.clock.time())
+    async def _consume_csrf(self, sid: str, token_digest: str) -> bool:
+        return await self._run(self._do_consume_csrf, sid, token_digest, self.clock.time())
 
     async def purge_expired(self) -> int:
         return await self._run(self._purge, self.clock.time())

@@ -7,14 +7,18 @@ The behaviour every store shares is in test_store_contract.py.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.crc import key_slot
+from redis.exceptions import ResponseError
 from store_fixtures import HOUR, required_env
 
 import reflex_session.stores as stores
@@ -27,7 +31,8 @@ from reflex_session.stores import (
     StoreUnavailable,
     new_sid,
 )
-from reflex_session.stores.base import GC_SLACK, gc_ttl
+from reflex_session.stores.base import GC_SLACK, encode_json, gc_ttl
+from reflex_session.stores.redis import lua_source
 from reflex_session.testing import FakeClock
 
 STORES_DIR = Path(stores.__file__).parent
@@ -172,10 +177,196 @@ async def test_redis_list_for_user_drops_ids_of_vanished_sessions() -> None:
         await store.redis.delete(f"{prefix}s:{gone}")  # as if its TTL had run out
         assert [s.sid for s in await store.list_for_user("u")] == [kept]
         assert await store.redis.smembers(f"{prefix}u:u") == {kept}
+        # ...but only while it is still gone: a session re-created meanwhile stays listed
+        await store.set(gone, {}, user_id="u", expires_at=clock.time() + 60)
+        keys = [f"{prefix}u:u", f"{prefix}s:{gone}"]
+        assert await store._unindex_script(keys=keys, args=[0, "u", gone]) == 0
+        assert await store.redis.smembers(f"{prefix}u:u") == {kept, gone}
     finally:
         keys = [k async for k in store.redis.scan_iter(match=prefix + "*")]
         if keys:
             await store.redis.delete(*keys)
+        await store.close()
+
+
+async def _drop_keys(store: RedisStore) -> None:
+    keys = [k async for k in store.redis.scan_iter(match=_glob(store.prefix) + "*")]
+    if keys:
+        await store.redis.delete(*keys)
+
+
+def _glob(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+LUA_DIR = STORES_DIR / "lua"
+
+
+def test_lua_scripts_are_files_that_build_no_key_names() -> None:
+    """Every key a script touches comes from KEYS (directly or through the INDEX of session.lua).
+
+    A static check: no script sees the prefix, no ``redis.call`` concatenates a key name, and the
+    key argument of every call is KEYS[...], INDEX[...] or a local copied from them.
+    """
+    scripts = sorted(LUA_DIR.glob("*.lua"))
+    assert {p.stem for p in scripts} >= {"json", "session", "set", "merge", "destroy_for_user"}
+    allowed = re.compile(r"(KEYS\[.+\]|INDEX\[.+\]|skey|ckey|ukey)$")
+    for path in scripts:
+        text = path.read_text("utf-8")
+        assert "prefix" not in text.lower().replace("hash-tagged prefix", ""), path.name
+        for call in re.finditer(r"redis\.call\('(\w+)',\s*([^,)]+)", text):
+            command, key = call.group(1), call.group(2).strip()
+            assert allowed.match(key), f"{path.name}: {command} {key}"
+        for line in text.splitlines():
+            if "redis.call(" in line:
+                assert ".." not in line, f"{path.name}: {line.strip()}"
+        for local in re.finditer(r"local (skey|ckey|ukey)\b[^=\n]*=\s*([^\n]+)", text):
+            assert local.group(2).startswith(("KEYS[", "INDEX[")), f"{path.name}: {local.group(0)}"
+    assert "local ckey = KEYS[1]" in lua_source("add_csrf")
+
+
+@pytest.mark.redis
+async def test_redis_cjson_would_change_data_so_the_merge_works_on_text() -> None:
+    """Why lua/json.lua exists: Redis' own cjson does not give data back as it was.
+
+    Each case is stored and merged exactly by RedisStore (the contract's FIDELITY test), while a
+    cjson round trip on this very server changes it.
+    """
+    url = required_env("REDIS_URL", "Redis")
+    clock = FakeClock()
+    store = RedisStore(url, prefix=f"rs-test:{new_sid()[:8]}:", clock=clock)
+    cases = {
+        "empty array becomes an object": {"a": []},
+        "a float becomes an int": {"f": 1.0},
+        "a timestamp loses digits": {"t": 1767225600.123456},
+        "an integer past 2**53 loses digits": {"n": 2**53 + 1},
+        "keys are reordered": {"z": 1, "a": 2, "m": 3, "b": 4},
+    }
+    try:
+        roundtrip = "return cjson.encode(cjson.decode(ARGV[1]))"
+        for why, value in cases.items():
+            text = encode_json(value)
+            changed = json.loads(await store.redis.eval(roundtrip, 0, text))
+            assert json.dumps(changed) != json.dumps(value), why
+            sid = new_sid()
+            await store.set(sid, value, user_id=None, expires_at=clock.time() + 60)
+            merged = await store.merge(sid, {"other": {}})
+            assert json.dumps(merged) == json.dumps({**value, "other": {}}), why
+        with pytest.raises(ResponseError, match="invalid unicode escape"):
+            await store.redis.eval(roundtrip, 0, encode_json({"s": "\ud800"}))
+        # the precision cjson can be given is capped below the 17 digits a double needs
+        with pytest.raises(ResponseError, match="between 1 and 14"):
+            await store.redis.eval("cjson.encode_number_precision(17)", 0)
+    finally:
+        await _drop_keys(store)
+        await store.close()
+
+
+@pytest.mark.redis
+async def test_redis_destroy_for_user_reads_the_index_again_when_a_login_slips_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A login between Python's read of the index and the script: the script sees the set
+    changed, deletes nothing, and the second run ends the new session too."""
+    url = required_env("REDIS_URL", "Redis")
+    clock = FakeClock()
+    prefix = f"rs-test:{new_sid()[:8]}:"
+    store, elsewhere = (RedisStore(url, prefix=prefix, clock=clock) for _ in range(2))
+    try:
+        old = [new_sid() for _ in range(3)]
+        for sid in old:
+            await store.set(sid, {}, user_id="u", expires_at=clock.time() + 60)
+        slipped = new_sid()
+        real_smembers = store.redis.smembers
+        reads = 0
+
+        async def smembers_then_login(key: str) -> Any:
+            nonlocal reads
+            reads += 1
+            members = await real_smembers(key)
+            if reads == 1:
+                await elsewhere.set(slipped, {}, user_id="u", expires_at=clock.time() + 60)
+            return members
+
+        monkeypatch.setattr(store.redis, "smembers", smembers_then_login)
+        assert await store.destroy_for_user("u") == 4
+        assert reads == 2
+        assert await store.get(slipped) is None
+        assert await store.redis.exists(f"{prefix}u:u") == 0
+    finally:
+        await _drop_keys(store)
+        await store.close()
+        await elsewhere.close()
+
+
+@pytest.mark.redis
+async def test_redis_store_that_never_saw_a_session_still_keeps_its_index() -> None:
+    """A fresh store has no owner hint: the script names the owner, the store runs it again."""
+    url = required_env("REDIS_URL", "Redis")
+    clock = FakeClock()
+    prefix = f"rs-test:{new_sid()[:8]}:"
+    first = RedisStore(url, prefix=prefix, clock=clock)
+    try:
+        sid = new_sid()
+        await first.set(sid, {}, user_id="owner", expires_at=clock.time() + 100)
+        for _ in range(2):  # with no hint, then with the hint the first run left
+            fresh = RedisStore(url, prefix=prefix, clock=clock)
+            try:
+                assert await fresh.touch(sid, clock.time() + HOUR) is True
+                ttl = await fresh.redis.ttl(f"{prefix}u:owner")
+                assert HOUR + GC_SLACK - 2 <= ttl <= HOUR + GC_SLACK
+            finally:
+                await fresh.close()
+        fresh = RedisStore(url, prefix=prefix, clock=clock)
+        try:
+            clock.advance(2 * HOUR)
+            assert await fresh.purge_expired() == 1
+            assert await fresh.redis.exists(f"{prefix}u:owner") == 0
+            await first.set(sid, {}, user_id="owner", expires_at=clock.time() + 100)
+            await fresh.destroy(sid)
+            assert await first.list_for_user("owner") == []
+            assert await fresh.redis.exists(f"{prefix}u:owner") == 0
+        finally:
+            await fresh.close()
+    finally:
+        await _drop_keys(first)
+        await first.close()
+
+
+@pytest.mark.redis
+async def test_redis_hash_tagged_prefix_puts_every_key_in_one_slot() -> None:
+    """With ``prefix="{...}:"`` every script's keys share a hash slot: what Redis Cluster needs."""
+    url = required_env("REDIS_URL", "Redis")
+    clock = FakeClock()
+    prefix = f"{{rs-test-{new_sid()[:8]}}}:"
+    store = RedisStore(url, prefix=prefix, clock=clock)
+    declared: list[str] = []
+    scripts = [name for name in vars(store) if name.endswith("_script")]
+    for name in scripts:
+        script = getattr(store, name)
+
+        def recording(*, keys: list[str], args: list[Any], _script: Any = script) -> Any:
+            declared.extend(keys)
+            return _script(keys=keys, args=args)
+
+        setattr(store, name, recording)
+    try:
+        sid, other = new_sid(), new_sid()
+        later = clock.time() + HOUR
+        await store.set(sid, {"a": 1}, user_id="u1", expires_at=later)
+        await store.set(sid, {"a": 1}, user_id="u2", expires_at=later)
+        await store.merge(other, {"b": {}}, create=True, user_id="u2", expires_at=later)
+        await store.touch(sid, later + 1)
+        await store.add_csrf(sid, "d", later)
+        assert await store.consume_csrf(sid, "d") is True
+        assert await store.pluck(other, "b") == {}
+        assert await store.replace_data(other, {"c": []}) is True
+        assert await store.destroy_for_user("u2", except_sid=other) == 1
+        await store.destroy(other)
+        assert len(declared) > 10
+        assert {key_slot(k.encode()) for k in declared} == {key_slot(prefix.encode())}
+    finally:
+        await _drop_keys(store)
         await store.close()
 
 

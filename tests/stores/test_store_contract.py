@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -20,7 +22,14 @@ from hypothesis import strategies as st
 from store_fixtures import HOUR, Backend, backend_fixture, pg_table_fixture, store_fixture
 
 from reflex_session.session import deep_merge
-from reflex_session.stores import SessionStore, StoredSession, new_sid
+from reflex_session.stores import (
+    MemoryStore,
+    RedisStore,
+    SessionStore,
+    SQLStore,
+    StoredSession,
+    new_sid,
+)
 from reflex_session.testing import FakeClock
 
 FIXTURES = (backend_fixture, pg_table_fixture, store_fixture)  # used by name
@@ -200,6 +209,177 @@ async def test_bad_arguments_are_refused(store: SessionStore, clock: FakeClock) 
         await store.merge(new_sid(), {"a": 1}, create=True)
 
 
+# --- arguments are checked once, by SessionStore, the same way everywhere -------------------------
+
+SID = "the-session-under-test"
+SID_RULE = "sid must be a non-empty string of at most 255 characters"
+USER_RULE = "user_id must be a non-empty string of at most 255 characters"
+DIGEST_RULE = "token_digest must be a non-empty string of at most 255 characters"
+Call = Callable[[SessionStore, float], Awaitable[Any]]
+
+#: (what, call(store, a valid expiry), exception, the start of its message): one per argument
+#: rule of every public method, including the methods whose backends checked nothing before.
+BAD_CALLS: list[tuple[str, Call, type[Exception], str]] = [
+    ("get-empty-sid", lambda s, t: s.get(""), ValueError, SID_RULE),
+    ("get-long-sid", lambda s, t: s.get("x" * 256), ValueError, SID_RULE),
+    ("get-int-sid", lambda s, t: s.get(7), ValueError, SID_RULE),  # type: ignore[arg-type]
+    (
+        "set-list-data",
+        lambda s, t: s.set(SID, [], user_id=None, expires_at=t),  # type: ignore[arg-type]
+        TypeError,
+        "session data must be a mapping",
+    ),
+    (
+        "set-nan-data",
+        lambda s, t: s.set(SID, {"x": math.nan}, user_id=None, expires_at=t),
+        TypeError,
+        "session data must be JSON-serialisable",
+    ),
+    (
+        "set-empty-user",
+        lambda s, t: s.set(SID, {}, user_id="", expires_at=t),
+        ValueError,
+        USER_RULE,
+    ),
+    (
+        "set-text-expiry",
+        lambda s, t: s.set(SID, {}, user_id=None, expires_at=str(t)),  # type: ignore[arg-type]
+        TypeError,
+        "expires_at must be Unix seconds",
+    ),
+    (
+        "set-bool-expiry",
+        lambda s, t: s.set(SID, {}, user_id=None, expires_at=True),
+        TypeError,
+        "expires_at must be Unix seconds",
+    ),
+    (
+        "set-infinite-expiry",
+        lambda s, t: s.set(SID, {}, user_id=None, expires_at=math.inf),
+        ValueError,
+        "expires_at must be finite",
+    ),
+    (
+        "set-int-meta",
+        lambda s, t: s.set(SID, {}, user_id=None, expires_at=t, meta={"n": 1}),  # type: ignore[dict-item]
+        TypeError,
+        "session meta must map strings to strings",
+    ),
+    ("touch-empty-sid", lambda s, t: s.touch("", t), ValueError, SID_RULE),
+    ("touch-nan-expiry", lambda s, t: s.touch(SID, math.nan), ValueError, "expires_at must be"),
+    ("destroy-long-sid", lambda s, t: s.destroy("x" * 256), ValueError, SID_RULE),
+    ("list-empty-user", lambda s, t: s.list_for_user(""), ValueError, USER_RULE),
+    (
+        "list-no-user",
+        lambda s, t: s.list_for_user(None),  # type: ignore[arg-type]
+        ValueError,
+        USER_RULE,
+    ),
+    ("destroy-for-empty-user", lambda s, t: s.destroy_for_user(""), ValueError, USER_RULE),
+    (
+        "destroy-for-user-empty-except",
+        lambda s, t: s.destroy_for_user("user-1", except_sid=""),
+        ValueError,
+        "except_sid must be a non-empty string",
+    ),
+    (
+        "merge-list-patch",
+        lambda s, t: s.merge(SID, [("a", 1)]),  # type: ignore[arg-type]
+        TypeError,
+        "session patch must be a mapping",
+    ),
+    (
+        "merge-create-no-expiry",
+        lambda s, t: s.merge(SID, {"a": 1}, create=True),
+        ValueError,
+        "merge(create=True) needs expires_at",
+    ),
+    (
+        "merge-create-empty-user",
+        lambda s, t: s.merge(SID, {"a": 1}, create=True, user_id="", expires_at=t),
+        ValueError,
+        USER_RULE,
+    ),
+    ("merge-empty-sid", lambda s, t: s.merge("", {"a": 1}), ValueError, SID_RULE),
+    (
+        "replace-bytes-data",
+        lambda s, t: s.replace_data(SID, {"a": b"x"}),
+        TypeError,
+        "session data must be JSON-serialisable",
+    ),
+    ("replace-empty-sid", lambda s, t: s.replace_data("", {}), ValueError, SID_RULE),
+    (
+        "pluck-int-key",
+        lambda s, t: s.pluck(SID, 1),  # type: ignore[arg-type]
+        TypeError,
+        "key must be a string",
+    ),
+    ("pluck-empty-sid", lambda s, t: s.pluck("", "a"), ValueError, SID_RULE),
+    ("add-csrf-empty-digest", lambda s, t: s.add_csrf(SID, "", t), ValueError, DIGEST_RULE),
+    (
+        "add-csrf-text-expiry",
+        lambda s, t: s.add_csrf(SID, "d", "soon"),  # type: ignore[arg-type]
+        TypeError,
+        "expires_at must be Unix seconds",
+    ),
+    ("consume-long-digest", lambda s, t: s.consume_csrf(SID, "d" * 256), ValueError, DIGEST_RULE),
+    ("consume-empty-sid", lambda s, t: s.consume_csrf("", "d"), ValueError, SID_RULE),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"), [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS]
+)
+async def test_bad_arguments_raise_the_same_error_on_every_backend(
+    store: SessionStore, clock: FakeClock, call: Call, error: type[Exception], message: str
+) -> None:
+    expires = clock.time() + HOUR
+    await store.set(SID, {"keep": [1, {}]}, user_id="user-1", expires_at=expires, meta={"a": "b"})
+    await store.add_csrf(SID, "d", expires)
+    before = await store.get(SID)
+
+    with pytest.raises(error, match="^" + re.escape(message)):
+        await call(store, expires)
+
+    assert await store.get(SID) == before  # nothing was written
+    assert [s.sid for s in await store.list_for_user("user-1")] == [SID]
+    assert await store.consume_csrf(SID, "d") is True
+
+
+class _NoBackend(SessionStore):
+    """A store whose every hook fails the test: validation must happen before any of them."""
+
+    async def close(self) -> None:
+        pass
+
+    async def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a backend hook ran with an argument the base class should refuse")
+
+    _get = _set = _touch = _destroy = _list_for_user = _destroy_for_user = _fail
+    _merge = _replace_data = _pluck = _add_csrf = _consume_csrf = _fail
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"), [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS]
+)
+async def test_arguments_are_checked_before_any_backend_code(
+    call: Call, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match="^" + re.escape(message)):
+        await call(_NoBackend(), 2_000_000_000.0)
+
+
+@pytest.mark.parametrize("cls", [MemoryStore, SQLStore, RedisStore])
+def test_backends_implement_hooks_not_the_public_methods(cls: type[SessionStore]) -> None:
+    """A backend that overrides a public method would skip (or repeat) the checks."""
+    public = {
+        "get", "set", "touch", "destroy", "list_for_user", "destroy_for_user", "merge",
+        "replace_data", "pluck", "add_csrf", "consume_csrf",
+    }  # fmt: skip
+    assert public.isdisjoint(vars(cls)), sorted(public & set(vars(cls)))
+    assert not getattr(cls, "__abstractmethods__", None)
+
+
 # --- expiry and touch -----------------------------------------------------------------------------
 
 
@@ -333,6 +513,73 @@ async def test_destroy_for_user(store: SessionStore, clock: FakeClock) -> None:
     assert await store.list_for_user("user-1") == []
     assert await store.destroy_for_user("user-1") == 0
     assert await store.destroy_for_user("never-seen") == 0
+
+
+async def test_destroy_for_user_keeps_except_sid_untouched(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    keep = await new_session(store, clock, {"a": {"b": []}}, meta={"ip": "203.0.113.7"})
+    other = await new_session(store, clock)
+    await store.add_csrf(keep, "digest", clock.time() + 60)
+    before = await store.get(keep)
+
+    assert await store.destroy_for_user("user-1", except_sid=keep) == 1
+
+    assert await store.get(keep) == before
+    assert [s.sid for s in await store.list_for_user("user-1")] == [keep]
+    assert await store.consume_csrf(keep, "digest") is True
+    assert await store.get(other) is None
+
+
+async def test_destroy_for_user_except_sid_of_someone_else_spares_nothing_of_theirs(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    mine = [await new_session(store, clock) for _ in range(2)]
+    theirs = await new_session(store, clock, user_id="user-2")
+
+    assert await store.destroy_for_user("user-1", except_sid=theirs) == 2
+    assert await store.destroy_for_user("user-1", except_sid=new_sid()) == 0
+
+    assert all([await store.get(sid) is None for sid in mine])
+    assert await store.get(theirs) is not None
+    assert [s.sid for s in await store.list_for_user("user-2")] == [theirs]
+
+
+async def test_an_ended_session_cannot_come_back(store: SessionStore, clock: FakeClock) -> None:
+    sid = await new_session(store, clock, {"secret": 1})
+    clock.advance(10)
+    await store.destroy_for_user("user-1")
+
+    assert await store.touch(sid, clock.time() + HOUR) is False
+    assert await store.merge(sid, {"x": 1}) is None
+    assert await store.replace_data(sid, {"x": 1}) is False
+    assert await store.pluck(sid, "secret") is None
+    assert await store.list_for_user("user-1") == []
+    # creating again under the same id starts over: no old data, a new created_at
+    expires = clock.time() + HOUR
+    assert await store.merge(sid, {"x": 1}, create=True, user_id="user-1", expires_at=expires) == {
+        "x": 1
+    }
+    got = await store.get(sid)
+    assert got is not None
+    assert got.created_at == clock.time()
+
+
+async def test_set_by_another_instance_moves_the_session_between_users(
+    backend: Backend, clock: FakeClock
+) -> None:
+    """The second store never saw the session, so it cannot know its owner in advance."""
+    one, two = backend.make(), backend.make()
+    sid = await new_session(one, clock, user_id="alice")
+
+    await two.set(sid, {}, user_id="bob", expires_at=clock.time() + HOUR)
+    assert await one.list_for_user("alice") == []
+    await one.set(sid, {}, user_id="carol", expires_at=clock.time() + HOUR)  # one thinks: alice
+    assert await two.list_for_user("bob") == []
+    assert [s.sid for s in await two.list_for_user("carol")] == [sid]
+    assert await two.touch(sid, clock.time() + 2 * HOUR) is True
+    assert await two.destroy_for_user("carol") == 1
+    assert await one.get(sid) is None
 
 
 # --- data verbs -----------------------------------------------------------------------------------
@@ -544,6 +791,61 @@ async def test_csrf_reissue_moves_expiry(store: SessionStore, clock: FakeClock) 
     assert await store.consume_csrf(sid, "d") is False
 
 
+# --- data comes back exactly as it went in, also through a merge ----------------------------------
+
+#: What a JSON library inside the store (e.g. Redis' cjson) would change: [] vs {}, 1.0 vs 1,
+#: digits beyond 14, integers beyond 2**53, key order, lone surrogates, non-ASCII text.
+FIDELITY: dict[str, Any] = {
+    "zebra": "keys stay in insertion order",
+    "float_one": 1.0,
+    "negative_zero": -0.0,
+    "int_one": 1,
+    "precise": 0.30000000000000004,
+    "timestamp": 1767225600.123456,
+    "beyond_2_53": 2**53 + 1,
+    "beyond_2_64": 2**64 + 1,
+    "tiny": 5e-324,
+    "empty_object": {},
+    "empty_array": [],
+    "empties": [{}, [], [[]], {"": {}}],
+    "nested": {"a": {"b": {"c": {"d": [1.0, {"e": {}}]}}}},
+    "unicode": "héllo ✓ 日本 \U0001f600",
+    "lone_surrogate": "\ud800",
+    "separators": "\u2028\u2029\x00\x1f/",
+    "alpha": 1,
+}
+
+
+async def test_merge_keeps_types_order_and_text_exactly(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    sid = await new_session(store, clock, FIDELITY)
+    patch = {
+        "nested": {"a": {"b": {"new": 2.5, "c": {"d": []}}}, "z": {}},
+        "empty_object": {"filled": "ü"},
+        "empty_array": {},
+        "added_last": [1.0, 2**70],
+    }
+    expected = deep_merge(roundtrip(FIDELITY), roundtrip(patch))
+
+    merged = await store.merge(sid, patch)
+    got = await store.get(sid)
+
+    assert got is not None
+    for result in (merged, got.data):
+        assert result is not None
+        assert json.dumps(result) == json.dumps(expected)  # same values, same types, same order
+        assert list(result) == list(expected)
+        assert type(result["float_one"]) is float
+        assert result["empty_array"] == {}
+        assert result["empties"] == [{}, [], [[]], {"": {}}]
+        assert result["nested"]["a"]["b"]["c"] == {"d": []}
+        assert result["beyond_2_64"] == 2**64 + 1
+    assert repr(await store.pluck(sid, "negative_zero")) == "-0.0"
+    assert await store.pluck(sid, "lone_surrogate") == "\ud800"
+    assert await store.pluck(sid, "timestamp") == 1767225600.123456
+
+
 # --- the merge is deep_merge, for any JSON --------------------------------------------------------
 
 KEYS = st.sampled_from(
@@ -658,3 +960,35 @@ async def test_concurrent_pluck_has_one_winner(backend: Backend, clock: FakeCloc
     session = await one.get(sid)
     assert session is not None
     assert session.data == {"other": 1}
+
+
+async def test_concurrent_logins_cannot_slip_past_destroy_for_user(
+    backend: Backend, clock: FakeClock
+) -> None:
+    """Sign out everywhere while the user logs in, is touched and signs out elsewhere.
+
+    Afterwards every session that existed before is gone (but the kept one); each new session
+    either ended or is listed, never half of it; and the count says exactly how many ended.
+    """
+    one, two = backend.make(), backend.make()
+    before = [await new_session(one, clock, user_id="target") for _ in range(8)]
+    keep = before[0]
+    logins = [new_sid() for _ in range(16)]
+    expires = clock.time() + HOUR
+
+    results = await asyncio.gather(
+        *(two.set(sid, {"n": 1}, user_id="target", expires_at=expires) for sid in logins[:8]),
+        one.destroy_for_user("target", except_sid=keep),
+        *(two.set(sid, {"n": 1}, user_id="target", expires_at=expires) for sid in logins[8:]),
+        *(two.touch(sid, expires + 60) for sid in before[1:]),
+        two.destroy(before[-1]),
+    )
+    ended = results[8]
+
+    assert await one.get(keep) is not None
+    assert all([await one.get(sid) is None for sid in before[1:]])
+    live = {sid for sid in logins if await one.get(sid) is not None}
+    listed = {s.sid for s in await one.list_for_user("target")}
+    assert listed == live | {keep}
+    # the session destroyed on its own may have ended either way
+    assert ended in (len(before) - 1 + len(logins) - len(live) - k for k in (0, 1))
