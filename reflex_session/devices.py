@@ -42,10 +42,14 @@ class Devices(Generic[UserT]):
 
     async def end_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:
         """ "Sign out everywhere" (optionally but this session): returns how many ended."""
-        ended = [s.sid for s in await self.list_sessions(user_id) if s.sid != except_session_id]
-        for sid in ended:
-            await self._backend.destroy(sid)
-        return len(ended)
+        keep = (
+            ()
+            if except_session_id is None
+            else (except_session_id, except_session_id + DATA_SUFFIX)
+        )
+        # one atomic step in the store: a login racing this call cannot survive it
+        ended = await self._store.destroy_for_user(user_id, keep=keep)
+        return sum(1 for sid in ended if not sid.endswith(DATA_SUFFIX))
 
     async def update_user_sessions(self, user_id: str, user: Mapping[str, Any]) -> int:
         """Merge ``user`` into every live session of ``user_id`` (e.g. after a profile or role

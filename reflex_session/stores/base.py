@@ -34,7 +34,7 @@ import abc
 import json
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, Self
@@ -177,19 +177,23 @@ class SessionStore(abc.ABC):
         found.sort(key=lambda s: s.touched_at, reverse=True)
         return found
 
-    async def destroy_for_user(self, user_id: str, *, except_sid: str | None = None) -> int:
-        """End all the user's sessions but ``except_sid``, atomically; return how many live ones
-        ended. Expired leftovers are removed too but not counted.
+    async def destroy_for_user(self, user_id: str, *, keep: Iterable[str] = ()) -> list[str]:
+        """End all the user's sessions but those in ``keep``, atomically; return the ids of the
+        live ones that ended. Expired leftovers are removed too but not returned.
 
         Atomic means: no session of the user that existed when the call began survives it
-        (except ``except_sid``), even while other requests log the user in or out; a session
+        (except those kept), even while other requests log the user in or out; a session
         created concurrently either ends too or was created after the call. This is "sign out
         everywhere", so a list-then-destroy loop (which misses a session created in between and
-        costs one round trip per session) is not good enough.
+        costs one round trip per session) is not good enough. ``keep`` is a set, not one id,
+        because one browser's session can span several records (store mode keeps a session's
+        data beside it).
         """
         user = check_user_id(user_id, optional=False) or ""
-        keep = None if except_sid is None else check_sid(except_sid, "except_sid")
-        return await self._destroy_for_user(user, keep)
+        if isinstance(keep, str):
+            raise TypeError("keep must be a collection of session ids, not one string")
+        kept = frozenset(check_sid(sid, "keep") for sid in keep)
+        return await self._destroy_for_user(user, kept)
 
     async def merge(
         self,
@@ -290,7 +294,7 @@ class SessionStore(abc.ABC):
         """The user's live sessions, in any order (:meth:`list_for_user` sorts them)."""
 
     @abc.abstractmethod
-    async def _destroy_for_user(self, user_id: str, except_sid: str | None) -> int:
+    async def _destroy_for_user(self, user_id: str, keep: frozenset[str]) -> list[str]:
         """:meth:`destroy_for_user`: one atomic step (transaction, script or lock)."""
 
     @abc.abstractmethod

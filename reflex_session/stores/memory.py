@@ -169,17 +169,17 @@ class MemoryStore(SessionStore):
                 if (record := self._live(sid, now)) is not None
             ]
 
-    async def _destroy_for_user(self, user_id: str, except_sid: str | None) -> int:
+    async def _destroy_for_user(self, user_id: str, keep: frozenset[str]) -> list[str]:
         # one hold of the lock: no other method (of any thread) runs in between
         with self._lock:
             now = self.clock.time()
-            ended = 0
+            ended = []
             for sid in list(self._by_user.get(user_id, ())):
-                if sid == except_sid:
+                if sid in keep:
                     continue
                 record = self._drop(sid)
                 if record is not None and record.expires_at > now:
-                    ended += 1
+                    ended.append(sid)
             return ended
 
     async def _merge(

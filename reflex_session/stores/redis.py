@@ -295,20 +295,21 @@ class RedisStore(SessionStore):
             await self._call(self._unindex_script(keys=keys, args=[0, user_id, *stale]))
         return found
 
-    async def _destroy_for_user(self, user_id: str, except_sid: str | None) -> int:
+    async def _destroy_for_user(self, user_id: str, keep: frozenset[str]) -> list[str]:
         ukey = self._ukey(user_id)
         for _ in range(_ATTEMPTS):
             sids = [_text(s) for s in await self._call(self.redis.smembers(ukey))]
             keys = [ukey]
             for sid in sids:
                 keys += (self._skey(sid), self._ckey(sid))
-            args: list[str | int] = [0, user_id, except_sid or "", repr(self.clock.time()), *sids]
-            ended = int(await self._call(self._destroy_user_script(keys=keys, args=args)))
-            if ended >= 0:
+            kept = [sid for sid in sids if sid in keep]
+            args: list[str | int] = [0, user_id, repr(self.clock.time()), len(kept), *kept, *sids]
+            ended = await self._call(self._destroy_user_script(keys=keys, args=args))
+            if isinstance(ended, list):
                 for sid in sids:
-                    if sid != except_sid:
+                    if sid not in keep:
                         self._hint(sid, None)
-                return ended
+                return [_text(sid) for sid in ended]
         raise RuntimeError(f"the sessions of a user changed {_ATTEMPTS} times during the sign-out")
 
     async def _merge(

@@ -393,11 +393,11 @@ class SQLStore(SessionStore):
         with self._read() as conn:
             return [self._snapshot(row) for row in conn.execute(query)]
 
-    def _do_destroy_for_user(self, user_id: str, except_sid: str | None, now: float) -> int:
+    def _do_destroy_for_user(self, user_id: str, keep: frozenset[str], now: float) -> list[str]:
         t = self.sessions
         condition = t.c.user_id == user_id
-        if except_sid is not None:
-            condition = sa.and_(condition, t.c.sid != except_sid)
+        if keep:
+            condition = sa.and_(condition, t.c.sid.not_in(sorted(keep)))
         with self._write() as conn:
             rows = conn.execute(
                 sa.select(t.c.sid, t.c.expires_at).where(condition).with_for_update()
@@ -406,7 +406,7 @@ class SQLStore(SessionStore):
             for chunk in _chunks(sids, 500):
                 conn.execute(t.delete().where(t.c.sid.in_(chunk)))
                 conn.execute(self.csrf.delete().where(self.csrf.c.sid.in_(chunk)))
-        return sum(1 for row in rows if row.expires_at > now)
+        return [row.sid for row in rows if row.expires_at > now]
 
     def _do_merge(
         self,
@@ -496,8 +496,8 @@ class SQLStore(SessionStore):
     async def _list_for_user(self, user_id: str) -> list[StoredSession]:
         return await self._run(self._do_list, user_id, self.clock.time())
 
-    async def _destroy_for_user(self, user_id: str, except_sid: str | None) -> int:
-        return await self._run(self._do_destroy_for_user, user_id, except_sid, self.clock.time())
+    async def _destroy_for_user(self, user_id: str, keep: frozenset[str]) -> list[str]:
+        return await self._run(self._do_destroy_for_user, user_id, keep, self.clock.time())
 
     async def _merge(
         self, sid: str, patch: str, create: tuple[str | None, float] | None

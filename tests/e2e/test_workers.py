@@ -356,7 +356,7 @@ def end_sessions_in_store(user_id: str) -> None:
     async def end() -> int:
         store = RedisStore(redis_url(), prefix=STORE_PREFIX)
         try:
-            return await store.destroy_for_user(user_id)
+            return len(await store.destroy_for_user(user_id))
         finally:
             await store.close()
 

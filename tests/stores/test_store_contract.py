@@ -277,10 +277,16 @@ BAD_CALLS: list[tuple[str, Call, type[Exception], str]] = [
     ),
     ("destroy-for-empty-user", lambda s, t: s.destroy_for_user(""), ValueError, USER_RULE),
     (
-        "destroy-for-user-empty-except",
-        lambda s, t: s.destroy_for_user("user-1", except_sid=""),
+        "destroy-for-user-empty-keep",
+        lambda s, t: s.destroy_for_user("user-1", keep=[""]),
         ValueError,
-        "except_sid must be a non-empty string",
+        "keep must be a non-empty string",
+    ),
+    (
+        "destroy-for-user-keep-one-string",
+        lambda s, t: s.destroy_for_user("user-1", keep="sid-1"),
+        TypeError,
+        "keep must be a collection of session ids",
     ),
     (
         "merge-list-patch",
@@ -497,9 +503,9 @@ async def test_destroy_for_user(store: SessionStore, clock: FakeClock) -> None:
         await store.add_csrf(sid, "digest", clock.time() + 60)
     clock.advance(5)
 
-    ended = await store.destroy_for_user("user-1", except_sid=mine[0])
+    ended = await store.destroy_for_user("user-1", keep=[mine[0]])
 
-    assert ended == 2  # the expired one is removed but not counted
+    assert sorted(ended) == sorted(mine[1:])  # the expired one is removed but not listed
     assert [s.sid for s in await store.list_for_user("user-1")] == [mine[0]]
     assert await store.get(mine[1]) is None
     assert await store.get(mine[2]) is None
@@ -509,13 +515,13 @@ async def test_destroy_for_user(store: SessionStore, clock: FakeClock) -> None:
     assert await store.get(theirs) is not None
     assert await store.get(anonymous) is not None
 
-    assert await store.destroy_for_user("user-1") == 1
+    assert await store.destroy_for_user("user-1") == [mine[0]]
     assert await store.list_for_user("user-1") == []
-    assert await store.destroy_for_user("user-1") == 0
-    assert await store.destroy_for_user("never-seen") == 0
+    assert await store.destroy_for_user("user-1") == []
+    assert await store.destroy_for_user("never-seen") == []
 
 
-async def test_destroy_for_user_keeps_except_sid_untouched(
+async def test_destroy_for_user_leaves_a_kept_session_untouched(
     store: SessionStore, clock: FakeClock
 ) -> None:
     keep = await new_session(store, clock, {"a": {"b": []}}, meta={"ip": "203.0.113.7"})
@@ -523,7 +529,7 @@ async def test_destroy_for_user_keeps_except_sid_untouched(
     await store.add_csrf(keep, "digest", clock.time() + 60)
     before = await store.get(keep)
 
-    assert await store.destroy_for_user("user-1", except_sid=keep) == 1
+    assert await store.destroy_for_user("user-1", keep=[keep]) == [other]
 
     assert await store.get(keep) == before
     assert [s.sid for s in await store.list_for_user("user-1")] == [keep]
@@ -531,14 +537,14 @@ async def test_destroy_for_user_keeps_except_sid_untouched(
     assert await store.get(other) is None
 
 
-async def test_destroy_for_user_except_sid_of_someone_else_spares_nothing_of_theirs(
+async def test_destroy_for_user_keeping_someone_elses_id_spares_nothing_of_theirs(
     store: SessionStore, clock: FakeClock
 ) -> None:
     mine = [await new_session(store, clock) for _ in range(2)]
     theirs = await new_session(store, clock, user_id="user-2")
 
-    assert await store.destroy_for_user("user-1", except_sid=theirs) == 2
-    assert await store.destroy_for_user("user-1", except_sid=new_sid()) == 0
+    assert sorted(await store.destroy_for_user("user-1", keep=[theirs])) == sorted(mine)
+    assert await store.destroy_for_user("user-1", keep=[new_sid()]) == []
 
     assert all([await store.get(sid) is None for sid in mine])
     assert await store.get(theirs) is not None
@@ -578,7 +584,7 @@ async def test_set_by_another_instance_moves_the_session_between_users(
     assert await two.list_for_user("bob") == []
     assert [s.sid for s in await two.list_for_user("carol")] == [sid]
     assert await two.touch(sid, clock.time() + 2 * HOUR) is True
-    assert await two.destroy_for_user("carol") == 1
+    assert len(await two.destroy_for_user("carol")) == 1
     assert await one.get(sid) is None
 
 
@@ -978,12 +984,12 @@ async def test_concurrent_logins_cannot_slip_past_destroy_for_user(
 
     results = await asyncio.gather(
         *(two.set(sid, {"n": 1}, user_id="target", expires_at=expires) for sid in logins[:8]),
-        one.destroy_for_user("target", except_sid=keep),
+        one.destroy_for_user("target", keep=[keep]),
         *(two.set(sid, {"n": 1}, user_id="target", expires_at=expires) for sid in logins[8:]),
         *(two.touch(sid, expires + 60) for sid in before[1:]),
         two.destroy(before[-1]),
     )
-    ended = results[8]
+    ended = len(results[8])
 
     assert await one.get(keep) is not None
     assert all([await one.get(sid) is None for sid in before[1:]])

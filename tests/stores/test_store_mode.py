@@ -92,6 +92,28 @@ async def test_sign_out_everywhere_but_here(auth: ReflexSession[Any]) -> None:
     assert await auth.devices.list_sessions("u-ada") == []
 
 
+async def test_sign_out_everywhere_keeps_this_devices_data_and_ends_the_others(
+    auth: ReflexSession[Any],
+) -> None:
+    """One atomic store call ends the other sessions with their data and CSRF tokens; the
+    kept session's data record (stored beside it) stays whole, and only sessions are counted."""
+    here, there = auth.jar(None), auth.jar(None)
+    kept = await auth.create_session(here, ADA)
+    await auth.create_session(there, ADA)
+    here, there = browser(auth, cookie_of(here)), browser(auth, cookie_of(there))
+    await auth.data.set(here, {"cart": {"apples": 2}})
+    await auth.data.set(there, {"cart": {"pears": 1}})
+    token = await auth.data.new_csrf_token(there)
+
+    assert await auth.revocations.end_user_sessions("u-ada", except_session_id=kept.id) == 1
+
+    assert await auth.data.get(here) == {"cart": {"apples": 2}}
+    assert await auth.get_session(here) is not None
+    assert await auth.data.get(there) is None
+    assert await auth.get_session(there) is None
+    assert await auth.data.validate_csrf_token(there, token) is False
+
+
 async def test_touch_after_moves_store_and_cookie_together_once_per_window(
     auth: ReflexSession[Any], store: SessionStore, clock: FakeClock
 ) -> None:
