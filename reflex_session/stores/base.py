@@ -339,6 +339,7 @@ def encode_json(value: Any) -> str:
 
 
 def decode_json(text: str | bytes) -> Any:
+    """Decode stored JSON (the inverse of :func:`encode_json`)."""
     return json.loads(text)
 
 
@@ -351,18 +352,25 @@ def decode_object(text: str | bytes) -> dict[str, Any]:
 
 
 def check_sid(sid: object, what: str = "sid") -> str:
+    """A session id (or other key) as every backend can store it: a bounded, non-empty string.
+
+    Checked once, in the base class, so a hostile id never reaches a SQL query or a Lua script.
+    """
     if not isinstance(sid, str) or not sid or len(sid) > MAX_ID_LENGTH:
         raise ValueError(f"{what} must be a non-empty string of at most {MAX_ID_LENGTH} characters")
     return sid
 
 
 def check_user_id(user_id: object, *, optional: bool = True) -> str | None:
+    """A user id under the same rule as a session id (``None`` allowed where ``optional``)."""
     if user_id is None and optional:
         return None
     return check_sid(user_id, "user_id")
 
 
 def check_expires(expires_at: object) -> float:
+    """Unix seconds as a finite float: a NaN expiry would compare false with everything and
+    keep a session forever."""
     if isinstance(expires_at, bool) or not isinstance(expires_at, int | float):
         raise TypeError("expires_at must be Unix seconds (a float)")
     value = float(expires_at)

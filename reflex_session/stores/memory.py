@@ -239,6 +239,7 @@ class MemoryStore(SessionStore):
             return expires > self.clock.time()
 
     async def purge_expired(self) -> int:
+        """Drop expired sessions and CSRF tokens now (the store also sweeps as it goes)."""
         with self._lock:
             return self._sweep(self.clock.time())
 
