@@ -35,11 +35,6 @@ TYPICAL_USER = {
 }
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 def build_auth(clock: FakeClock, **overrides: Any) -> ReflexSession[Any]:
     settings: dict[str, Any] = {
         "secret_key": SECRET,

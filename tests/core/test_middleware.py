@@ -38,11 +38,6 @@ PAGES = ["/", "/login", "/dashboard", "/dashboard/settings", "/admin", "/admin/u
 OTHER = ["/assets/app.js", "/favicon.ico", "/_event", "/ping", "/_upload", "/robots.txt"]
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 def build_auth(clock: FakeClock, **overrides: Any) -> ReflexSession[Any]:
     settings: dict[str, Any] = {
         "secret_key": SECRET,

@@ -16,14 +16,14 @@ from reflex_session.stores import MemoryStore
 from reflex_session.testing import FakeClock
 
 
-@pytest.fixture
-def layer(clock: FakeClock) -> tuple[ReflexSession[Any], FakeApp]:
+def installed(clock: FakeClock, **settings: Any) -> tuple[ReflexSession[Any], FakeApp]:
+    """A ReflexSession installed over a fresh fake app (what ``install`` registers)."""
     auth = ReflexSession(
         secret_key=SECRET,
         clock=clock,
         session_expiry=600,
-        refresh_threshold=60,
         routes=[route.public("/login"), route.auth(patterns.dashboard)],
+        **settings,
     )
     app = FakeApp()
     set_runtime(app, auth, ClientOptions())  # type: ignore[arg-type]
@@ -32,14 +32,12 @@ def layer(clock: FakeClock) -> tuple[ReflexSession[Any], FakeApp]:
 
 
 @pytest.fixture
+def layer(clock: FakeClock) -> tuple[ReflexSession[Any], FakeApp]:
+    """Cookie mode."""
+    return installed(clock, refresh_threshold=60)
+
+
+@pytest.fixture
 def store_layer(clock: FakeClock) -> tuple[ReflexSession[Any], FakeApp]:
-    auth = ReflexSession(
-        secret_key=SECRET,
-        clock=clock,
-        session_expiry=600,
-        store=MemoryStore(clock=clock),
-        routes=[route.public("/login"), route.auth(patterns.dashboard)],
-    )
-    app = FakeApp()
-    set_runtime(app, auth, ClientOptions())  # type: ignore[arg-type]
-    return auth, app
+    """Store mode (a MemoryStore on the test's clock)."""
+    return installed(clock, store=MemoryStore(clock=clock))
