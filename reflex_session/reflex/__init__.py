@@ -15,7 +15,7 @@ from .forms import (
 )
 from .guard import guarded, protected, require_auth
 from .install import install
-from .live import RedisRelay, notify, push_refresh, push_revocation, set_relay
+from .live import RedisRelay, notify, push_refresh, push_revocation
 from .state import SessionState
 from .widgets import (
     login_form,
@@ -50,6 +50,5 @@ __all__ = [
     "session_client",
     "session_countdown",
     "session_expiry_banner",
-    "set_relay",
     "user_menu",
 ]

@@ -27,7 +27,7 @@ from typing import Any
 import reflex as rx
 
 from ..errors import ConfigError, ReflexSessionError
-from .runtime import get_extension
+from .runtime import get_runtime
 from .state import SessionState
 
 __all__ = [
@@ -112,12 +112,14 @@ async def _call(fn: Callable[[Any], Any], argument: Any) -> Any:
 
 
 def _hook(name: str) -> Callable[[Any], Any]:
-    fn = get_extension(name)
+    """The app's ``authenticate`` or ``register`` hook; a clear error when it was not given."""
+    runtime = get_runtime()
+    fn = runtime.authenticate if name == "authenticate" else runtime.register
     if fn is None:
         raise ConfigError(
             name, "is not configured", f"pass {name}=... to reflex_session.reflex.install()"
         )
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 class AuthFormState(SessionState):

@@ -93,7 +93,7 @@ def protected(
     """Guard every event handler of a state class (and of its substates)."""
 
     def decorate(state_cls: S) -> S:
-        protect_state(state_cls.get_full_name(), spec_for(role, requires))  # type: ignore[attr-defined]
+        protect_state(state_cls, spec_for(role, requires))
         return state_cls
 
     return decorate(cls) if cls is not None else decorate

@@ -31,11 +31,11 @@ from ..http.middleware import SessionMiddleware, raw_path_of
 from ..http.origin import cross_site_reason
 from ..securitylog import refused
 from .client import session_client
-from .live import RedisRelay, set_relay
+from .live import RedisRelay
 from .logsafety import install_log_redaction
 from .middleware import SessionEventMiddleware
 from .routing import decide
-from .runtime import ClientOptions, set_extension, set_runtime
+from .runtime import ClientOptions, set_runtime
 from .sync import SyncEndpoint
 from .tab import UploadGuard
 
@@ -79,6 +79,9 @@ def install(
 
     ``authenticate`` and ``register`` back the drop-in forms (see :mod:`.forms`).
     """
+    # several workers share Reflex's Redis: revocations travel between them over pub/sub
+    url = live_redis_url or os.environ.get("REFLEX_REDIS_URL") or _config_redis_url()
+    relay = RedisRelay(url) if url else None
     set_runtime(
         app,
         auth,
@@ -91,17 +94,12 @@ def install(
             expiring_soon=expiring_soon,
             on_session_change=on_session_change,
         ),
+        authenticate=authenticate,
+        register=register,
+        relay=relay,
     )
-    # several workers share Reflex's Redis: revocations travel between them over pub/sub
-    url = live_redis_url or os.environ.get("REFLEX_REDIS_URL") or _config_redis_url()
-    if url:
-        relay = RedisRelay(url)
-        set_relay(relay)
+    if relay is not None:
         app.register_lifespan_task(relay.run)
-    else:
-        set_relay(None)
-    set_extension("authenticate", authenticate)
-    set_extension("register", register)
     transformer = asgi_transformer(auth)
     existing = app.api_transformer
     if existing is None:

@@ -20,18 +20,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .presence import REGISTRY, TabRegistry
-from .runtime import get_app, get_auth
+from .runtime import get_app, get_auth, get_runtime
 from .state import SessionState
 
 __all__ = [
-    "REGISTRY",
     "RedisRelay",
-    "TabRegistry",
     "notify",
     "push_refresh",
     "push_revocation",
-    "set_relay",
 ]
 
 log = logging.getLogger("reflex_session")
@@ -47,6 +43,7 @@ async def _for_each_tab(user_id: str, skip_token: str | None, action: TabAction)
     from reflex.istate.manager.token import BaseStateToken
 
     app = get_app()
+    tabs = get_runtime().tabs
     limit = asyncio.Semaphore(16)
 
     async def one(token: str) -> bool:
@@ -56,14 +53,14 @@ async def _for_each_tab(user_id: str, skip_token: str | None, action: TabAction)
                     state: Any = await root.get_state(SessionState)
                     session = state.current_session()
                     if session is None or session.user.id != user_id:
-                        REGISTRY.remove(user_id, token)
+                        tabs.remove(user_id, token)
                         return False
                     return await action(state, session)
             except Exception:
                 log.exception("could not push a session change to an open tab")
                 return False
 
-    tokens = [t for t in reversed(REGISTRY.tokens(user_id)) if t != skip_token]
+    tokens = [t for t in reversed(tabs.tokens(user_id)) if t != skip_token]
     return sum(await asyncio.gather(*(one(t) for t in tokens)))
 
 
@@ -159,20 +156,10 @@ class RedisRelay:
                 await asyncio.sleep(1)
 
 
-_relay: dict[str, RedisRelay] = {}
-
-
-def set_relay(relay: RedisRelay | None) -> None:
-    """Make :func:`notify` publish through ``relay`` (``None``: push in this process only)."""
-    _relay.clear()
-    if relay is not None:
-        _relay["relay"] = relay
-
-
 async def notify(kind: str, user_id: str, *, skip_token: str | None = None) -> None:
     """Tell every open tab of ``user_id`` (on every worker) to re-check: ``"revoke"`` or
     ``"refresh"``. Without a relay the pushes happen here, in this process."""
-    relay = _relay.get("relay")
+    relay = get_runtime().relay
     if relay is not None:
         try:
             await relay.publish(kind, user_id)

@@ -56,14 +56,18 @@ def _is_session_state(root: type[BaseState], state_path: str) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
-def _handler_requirement(
+def _requirement(
     root: type[BaseState], state_path: str, handler_name: str
 ) -> RequirementSpec | None:
-    """The ``@guarded`` requirement of a handler, looked up once per handler name."""
+    """What an event needs: its state's ``@protected`` requirement (or its nearest protected
+    ancestor's), else its handler's ``@guarded`` one. Looked up once per handler name."""
     try:
         state_cls = root.get_class_substate(state_path)
     except (ValueError, IndexError):
         return None
+    spec = state_requirement(state_cls)
+    if spec is not None:
+        return spec
     handler = state_cls.event_handlers.get(handler_name)
     return requirement_of(handler.fn) if handler is not None else None
 
@@ -138,9 +142,7 @@ class SessionEventMiddleware(rx.Middleware):
             # login, update_session, setvar...: server code only, never from a websocket
             refused("event %s refused: not callable from the browser", handler_name)
             return StateUpdate()
-        spec = state_requirement(state_path)
-        if spec is None:
-            spec = _handler_requirement(type(state).get_root_state(), state_path, handler_name)
+        spec = _requirement(type(state).get_root_state(), state_path, handler_name)
         if spec is None:
             return None
         session_state = await state.get_state(SessionState)

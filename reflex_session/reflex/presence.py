@@ -1,8 +1,8 @@
 """Which open tabs show which user: the per-process map that live revocation reads.
 
-``SessionState`` records a tab here whenever it shows a session and forgets it when the tab's
-user changes; :mod:`.live` reads it to find the tabs to sign out or refresh. It is its own
-module so that the state can record tabs without importing the push code (which opens states).
+``SessionState`` records a tab in the installed runtime's map whenever it shows a session and
+forgets it when the tab's user changes; :mod:`.live` reads it to find the tabs to sign out or
+refresh.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-__all__ = ["REGISTRY", "TabRegistry"]
+__all__ = ["TabRegistry"]
 
 
 class TabRegistry:
@@ -50,6 +50,3 @@ class TabRegistry:
         """The client tokens of ``user_id``'s tabs, oldest first (a copy, safe to iterate)."""
         with self._lock:
             return list(self._tabs.get(user_id, ()))
-
-
-REGISTRY = TabRegistry()

@@ -36,7 +36,6 @@ class RequirementSpec:
 
 
 _ATTR = "__reflex_session_requirement__"
-_STATES: dict[str, RequirementSpec] = {}
 
 
 def spec_for(
@@ -70,17 +69,16 @@ def requirement_of(obj: object) -> RequirementSpec | None:
     return None
 
 
-def protect_state(full_name: str, spec: RequirementSpec) -> None:
-    """Require ``spec`` for every handler of the state ``full_name`` and of its substates."""
-    _STATES[full_name] = spec
+def protect_state(state_cls: type, spec: RequirementSpec) -> None:
+    """Require ``spec`` for every handler of ``state_cls`` and of its substates.
+
+    Recorded on the class itself, not in a table: Reflex's substates are subclasses, so each
+    one finds its nearest protected ancestor's requirement by plain attribute lookup.
+    """
+    setattr(state_cls, _ATTR, spec)
 
 
-def state_requirement(state_path: str) -> RequirementSpec | None:
-    """The requirement of the state at ``state_path`` or of its nearest protected ancestor."""
-    parts = state_path.split(".")
-    while parts:
-        spec = _STATES.get(".".join(parts))
-        if spec is not None:
-            return spec
-        parts.pop()
-    return None
+def state_requirement(state_cls: type) -> RequirementSpec | None:
+    """The requirement of ``state_cls`` or of its nearest protected ancestor."""
+    spec = getattr(state_cls, _ATTR, None)
+    return spec if isinstance(spec, RequirementSpec) else None

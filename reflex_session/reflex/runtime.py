@@ -1,72 +1,94 @@
-"""The one ``ReflexSession`` an app installed, and the install options, for the Reflex layer.
+"""What ``install`` set up, in one place: the layer's only registry.
 
-State classes are created by Reflex, not by us, so they cannot be handed the session object in a
-constructor; :func:`reflex_session.reflex.install` registers it here once at app start.
+State classes and event middleware are created by Reflex, not by us, so they cannot be handed
+the session object in a constructor. :func:`reflex_session.reflex.install` therefore records
+one :class:`Runtime` here at app start — the app, its ``ReflexSession``, the client options,
+the app's form hooks, the live relay and the map of open tabs — and everything else reads it
+through :func:`get_runtime`. Installing again replaces it whole, so nothing of an earlier
+install (another test's tabs, a relay) can leak into the next.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..config import ClientOptions
 from ..errors import ConfigError
+from .presence import TabRegistry
 
 if TYPE_CHECKING:
     from reflex.app import App
 
     from ..auth import ReflexSession
+    from .live import RedisRelay
 
 __all__ = [
     "ClientOptions",
+    "Runtime",
     "get_app",
     "get_auth",
-    "get_extension",
     "get_options",
-    "set_extension",
+    "get_runtime",
     "set_runtime",
 ]
 
 
-_state: dict[str, Any] = {}
+@dataclass
+class Runtime:
+    """The installed layer of this process."""
+
+    app: App
+    auth: ReflexSession[Any]
+    options: ClientOptions = field(default_factory=ClientOptions)
+    #: the app's credential check behind the drop-in login form (``None``: no form)
+    authenticate: Callable[[Any], Any] | None = None
+    #: the app's sign-up behind the drop-in registration form (``None``: no form)
+    register: Callable[[Any], Any] | None = None
+    #: publishes live revocations to every worker (``None``: this process only)
+    relay: RedisRelay | None = None
+    #: which open tabs show which user (read by the live pushes)
+    tabs: TabRegistry = field(default_factory=TabRegistry)
 
 
-def set_runtime(app: App, auth: ReflexSession[Any], options: ClientOptions) -> None:
-    """Register the app, its ``ReflexSession`` and the client options (``install`` does it once)."""
-    _state.update(app=app, auth=auth, options=options)
+_installed: list[Runtime] = []
 
 
-def get_auth() -> ReflexSession[Any]:
-    """The installed ``ReflexSession``.
+def set_runtime(
+    app: App, auth: ReflexSession[Any], options: ClientOptions, **extras: Any
+) -> Runtime:
+    """Record what ``install`` set up (``extras``: the other :class:`Runtime` fields)."""
+    runtime = Runtime(app, auth, options, **extras)
+    _installed[:] = [runtime]
+    return runtime
 
-    Raises :class:`ConfigError` saying how to fix it when ``install`` was not called, rather than a
-    bare ``KeyError`` deep inside an event.
+
+def get_runtime() -> Runtime:
+    """The installed :class:`Runtime`.
+
+    Raises :class:`ConfigError` saying how to fix it when ``install`` was not called, rather
+    than a bare error deep inside an event.
     """
-    try:
-        return _state["auth"]  # type: ignore[no-any-return]
-    except KeyError:
+    if not _installed:
         raise ConfigError(
             "install",
             "no ReflexSession is installed",
             "call reflex_session.reflex.install(app, auth) in your app module after rx.App()",
-        ) from None
+        )
+    return _installed[0]
+
+
+def get_auth() -> ReflexSession[Any]:
+    """The installed ``ReflexSession``."""
+    return get_runtime().auth
 
 
 def get_app() -> App:
-    """The app ``install`` was given (raises like :func:`get_auth` before ``install``)."""
-    get_auth()
-    return _state["app"]  # type: ignore[no-any-return]
+    """The app ``install`` was given."""
+    return get_runtime().app
 
 
 def get_options() -> ClientOptions:
     """The client options ``install`` was given; the defaults before ``install``."""
-    return _state.get("options") or ClientOptions()
-
-
-def set_extension(name: str, value: Any) -> None:
-    """App-provided functions the layer calls (``authenticate``, ``register``)."""
-    _state[f"ext:{name}"] = value
-
-
-def get_extension(name: str) -> Any:
-    """The app-provided function registered as ``name``, or ``None`` if the app gave none."""
-    return _state.get(f"ext:{name}")
+    return _installed[0].options if _installed else ClientOptions()

@@ -45,9 +45,8 @@ from ..rules import Decision
 from ..securitylog import refused
 from ..session import Session
 from ..stores.base import StoreUnavailable
-from .presence import REGISTRY
 from .routing import decide, path_of
-from .runtime import get_app, get_auth, get_options
+from .runtime import get_app, get_auth, get_options, get_runtime
 
 __all__ = ["SessionState"]
 
@@ -215,12 +214,13 @@ class SessionState(rx.State):
         # must be forgotten too when the next user signs in at this tab
         current = self._stored_session()
         before = current.id if current else None
+        tabs = get_runtime().tabs
         token = self.router.session.client_token
         if current is not None and (session is None or session.user.id != current.user.id):
-            REGISTRY.remove(current.user.id, token)
+            tabs.remove(current.user.id, token)
             self._forget_user = True
         if session is not None:
-            REGISTRY.add(session.user.id, token)
+            tabs.add(session.user.id, token)
         if session is None:
             if self._session_json:
                 self._session_json = ""

@@ -32,7 +32,7 @@ from reflex_base.event import Event
 
 from reflex_session import ReflexSession
 from reflex_session.binding import BindingCookie, new_value
-from reflex_session.reflex import live, runtime
+from reflex_session.reflex import runtime
 from reflex_session.reflex.install import install
 from reflex_session.reflex.logsafety import (
     REDACTED,
@@ -528,8 +528,7 @@ def test_install_is_idempotent_and_uninstall_restores(auth: ReflexSession[Any]) 
 
 def test_install_wires_the_layer(make_auth: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """``install(app, auth)`` installs the layer, with the app's own cookie name."""
-    monkeypatch.setattr(runtime, "_state", dict(runtime._state))  # install() sets globals
-    monkeypatch.setattr(live, "_relay", dict(live._relay))
+    monkeypatch.setattr(runtime, "_installed", list(runtime._installed))  # install() records
     monkeypatch.delenv("REFLEX_REDIS_URL", raising=False)
     auth = make_auth(cookie_name="sid")
     uninstall_log_redaction()
