@@ -32,23 +32,16 @@ const strict = {
 export default [
   { ignores: ['tests/js/node_modules/**'] },
   {
-    files: ['reflex_session/reflex/session_core.js'],
-    languageOptions: {
-      ecmaVersion: 2022,
-      sourceType: 'module',
-      // no browser globals at all: every browser object is injected, so node --test can fake it
-      globals: {},
-    },
+    // the package's browser code: no browser globals at all, every browser object is injected
+    // (so node --test can fake it) ...
+    files: ['reflex_session/**/*.js'],
+    languageOptions: { ecmaVersion: 2022, sourceType: 'module', globals: {} },
     rules: strict,
   },
   {
+    // ... except in the React glue, which hands the real window to the logic
     files: ['reflex_session/reflex/session_client.js'],
-    languageOptions: {
-      ecmaVersion: 2022,
-      sourceType: 'module',
-      globals: { ...globals.browser },
-    },
-    rules: strict,
+    languageOptions: { globals: { ...globals.browser } },
   },
   {
     files: ['tests/js/**/*.js'],
