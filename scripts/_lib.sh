@@ -234,6 +234,20 @@ ensure_node_interop() {
     fi
 }
 
+# ---------------------------------------------------------------------------------------------
+# The browser code's tests and lint (tests/js: node --test, ESLint from the npm registry):
+# `npm ci` when node_modules is missing or older than package.json / package-lock.json.
+# ---------------------------------------------------------------------------------------------
+ensure_node_browser() {
+    local dir="$ROOT/tests/js"
+    local stamp="$dir/node_modules/.package-lock.json"  # written by npm ci
+    command -v node >/dev/null 2>&1 || die "node not found (Node.js 20+ is required)"
+    if [[ ! -f "$stamp" || "$dir/package-lock.json" -nt "$stamp" || "$dir/package.json" -nt "$stamp" ]]; then
+        log "npm ci in tests/js"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+}
+
 # One short block of tool versions (after the ensure_*/start_* helpers have run).
 print_versions() {
     local reflex_v bun_v chromium_v pg_v redis_v

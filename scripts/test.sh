@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs/starts what the tests need, then ruff, mypy and pytest.
+# The whole test suite: installs/starts what the tests need, then ruff, mypy, the browser code's
+# lint and unit tests (ESLint, node --test in tests/js) and pytest.
 # Usage: scripts/test.sh [pytest args...]     (works from any directory; idempotent)
 set -euo pipefail
 # shellcheck source=scripts/_lib.sh
@@ -15,6 +16,7 @@ ensure_chromium
 start_postgres
 start_redis
 ensure_node_interop
+ensure_node_browser
 log "set-up done in $((SECONDS - start))s"
 print_versions
 
@@ -24,6 +26,10 @@ log "ruff format --check"
 ruff format --check .
 log "mypy"
 mypy
+log "eslint (reflex_session/reflex/*.js, tests/js)"
+(cd tests/js && npm run --silent lint)
+log "node --test (tests/js)"
+(cd tests/js && npm run --silent test)
 log "pytest $*"
 rc=0
 pytest "$@" || rc=$?

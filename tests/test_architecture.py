@@ -5,7 +5,8 @@
 * no import cycles, counting imports placed inside functions (they only hide a cycle);
 * no module reads or writes another module's private members (``obj._name`` where ``_name``
   is defined in another of our modules), and nothing private is imported across modules;
-* no JavaScript or Lua inside a ``.py`` file.
+* no JavaScript or Lua inside a ``.py`` file;
+* every public definition has a docstring.
 """
 
 from __future__ import annotations
@@ -196,3 +197,31 @@ def test_no_javascript_or_lua_inside_python(name: str) -> None:
     ]
     hits = [s[:60] for s in strings if FOREIGN.search(s)]
     assert hits == [], f"{name} carries code of another language in a string: {hits}"
+
+
+def _undocumented(name: str) -> list[str]:
+    """Public classes, functions and methods of ``name`` without a docstring."""
+    missing: list[str] = []
+
+    def walk(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                continue
+            if node.name.startswith("_") or any(
+                ast.unparse(d) in ("overload", "typing.overload")
+                or ast.unparse(d).endswith(".setter")
+                for d in node.decorator_list
+            ):
+                continue
+            if ast.get_docstring(node) is None:
+                missing.append(f"{prefix}{node.name} (line {node.lineno})")
+            if isinstance(node, ast.ClassDef):
+                walk(node.body, f"{prefix}{node.name}.")
+
+    walk(TREES[name].body, "")
+    return missing
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_every_public_definition_says_why_it_exists(name: str) -> None:
+    assert _undocumented(name) == []

@@ -106,14 +106,13 @@ def test_the_sync_hook_fires_for_a_fresh_state_that_reuses_a_seen_seq(
     state's first operation would never reach the cookie (found by the secret rotation fault
     test: the connect-time pull that moves a cookie to the new key never reached the browser).
     A tab's counter starts at the clock's milliseconds when it is bound, so a later state's
-    first value is above anything the earlier one reached in normal use; and the hook depends
-    on ``sync_seq``."""
+    first value is above anything the earlier one reached in normal use; and the component gets
+    ``sync_seq`` as its ``syncSeq`` prop (its sync effect depends on that prop:
+    ``tests/js/components.test.js``)."""
     from reflex_session.reflex.client import session_client
 
-    hooks = [str(hook) for hook in session_client().add_hooks()]
-    seq = str(SessionState.sync_seq)
-    (sync_hook,) = [h for h in hooks if "rs.seq = seq;" in h]
-    assert seq in sync_hook.rsplit("}, [", 1)[1]
+    props = session_client().render()["props"]
+    assert f"syncSeq:{SessionState.sync_seq!s}" in props
     old = sub(make_root(), SessionState)
     for _ in range(50):
         old.queue_pull()

@@ -10,10 +10,10 @@ and ``touch``), never rewrites the session from a stale copy.
 
 Cookie mode has no server copy to merge into: the cookie *is* the session, so two writes racing
 from one browser can only keep one of them. The Reflex layer therefore serialises a browser's
-session writes across its tabs (``navigator.locks`` in ``reflex/client.py``), and the cookie-mode
-case here replays that order — one write at a time, tabs interleaved at random, each write made
-on the newest cookie — and shows that refreshes and updates then keep every field. The same
-promise in a real browser is ``tests/e2e/test_reflex_layer.py``'s two-tab test.
+session writes across its tabs (``navigator.locks`` in ``reflex/session_core.js``), and the
+cookie-mode case here replays that order — one write at a time, tabs interleaved at random, each
+write made on the newest cookie — and shows that refreshes and updates then keep every field. The
+same promise in a real browser is ``tests/e2e/test_reflex_layer.py``'s two-tab test.
 """
 
 from __future__ import annotations
