@@ -8,7 +8,7 @@ from .auth import ReflexSession
 from .backends import Revocations
 from .clock import SYSTEM_CLOCK, Clock, SystemClock
 from .codec import SessionCodec
-from .config import SessionConfig
+from .config import ClientOptions, SessionConfig
 from .cookies import CookieJar, CookiePolicy
 from .data import SessionData
 from .devices import Devices
@@ -36,6 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     "SYSTEM_CLOCK",
     "ClaimsError",
+    "ClientOptions",
     "Clock",
     "ConfigError",
     "CookieJar",

@@ -22,7 +22,7 @@ are seconds), so a session reads back from its cookie exactly as it was written.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,17 +120,6 @@ def refreshed(session: Session[UserT], now_ms: int, policy: Policy) -> Session[U
 
 
 UNSET: Any = object()
-#: Fields of the session that no update may change: identity and time are the lifecycle's.
-_IMMUTABLE = (
-    "id",
-    "createdAt",
-    "created_at",
-    "expiresAt",
-    "expires_at",
-    "expiryDate",
-    "lastActivity",
-    "last_activity",
-)
 
 
 def merged(
@@ -162,38 +151,3 @@ def merged(
                 raise ForbiddenUpdate(name, "must be a string or None")
             changes[name] = value
     return session.replace(**changes) if changes else session
-
-
-def parse_update(
-    body: Any, *, allow_tokens: bool, user_fields: Sequence[str] | None = None
-) -> dict[str, Any]:
-    """Validate an update as it arrives on the wire (camelCase) and return ``merged`` kwargs.
-
-    Raises :class:`ForbiddenUpdate` for anything that is not an allowed field, so that a PATCH
-    that tries to move ``expiresAt``, swap ``user.id`` or grant itself ``role: "admin"`` changes
-    nothing. ``user_fields`` lists the user fields the caller may change (``None``: any but id).
-    """
-    if not isinstance(body, Mapping):
-        raise ForbiddenUpdate("body", "must be a JSON object")
-    kwargs: dict[str, Any] = {}
-    for key, value in body.items():
-        if key == "user":
-            if not isinstance(value, Mapping):
-                raise ForbiddenUpdate("user", "must be an object")
-            if user_fields is not None:
-                for name in value:
-                    if name != "id" and name not in user_fields:  # id: merged() checks it
-                        raise ForbiddenUpdate(
-                            f"user.{name}",
-                            "not changeable from the browser (see client_user_fields)",
-                        )
-            kwargs["user"] = value
-        elif key in ("accessToken", "refreshToken"):
-            if not allow_tokens:
-                raise ForbiddenUpdate(key, "tokens are set by the server only")
-            kwargs["access_token" if key == "accessToken" else "refresh_token"] = value
-        elif key in _IMMUTABLE:
-            raise ForbiddenUpdate(key, "set by the session lifecycle, not by updates")
-        else:
-            raise ForbiddenUpdate(key, "unknown session field")
-    return kwargs

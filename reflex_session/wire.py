@@ -20,15 +20,18 @@ Wire names are the reference's camelCase; Python names are snake_case. Readers h
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .errors import ForbiddenUpdate
 from .session import Session, UserT
 
 __all__ = [
     "ID_CLAIMS",
+    "IMMUTABLE",
     "changes_since",
     "from_claims",
+    "from_patch",
     "from_record",
     "from_tab",
     "id_claims",
@@ -197,3 +200,51 @@ def changes_since(before: Session[Any], after: Session[Any]) -> dict[str, Any]:
         tokens["refresh_token"] = after.refresh_token
     user = {key: value for key, value in new.items() if old.get(key, missing) != value}
     return patch_of(user or None, tokens)
+
+
+#: Fields of the session that no update may change: identity and time are the lifecycle's.
+IMMUTABLE = (
+    "id",
+    "createdAt",
+    "created_at",
+    "expiresAt",
+    "expires_at",
+    "expiryDate",
+    "lastActivity",
+    "last_activity",
+)
+
+
+def from_patch(
+    body: Any, *, allow_tokens: bool, user_fields: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Validate an update as it arrives on the wire (camelCase) and return ``merged`` kwargs.
+
+    Raises :class:`ForbiddenUpdate` for anything that is not an allowed field, so that a PATCH
+    that tries to move ``expiresAt``, swap ``user.id`` or grant itself ``role: "admin"`` changes
+    nothing. ``user_fields`` lists the user fields the caller may change (``None``: any but id).
+    """
+    if not isinstance(body, Mapping):
+        raise ForbiddenUpdate("body", "must be a JSON object")
+    kwargs: dict[str, Any] = {}
+    for key, value in body.items():
+        if key == "user":
+            if not isinstance(value, Mapping):
+                raise ForbiddenUpdate("user", "must be an object")
+            if user_fields is not None:
+                for name in value:
+                    if name != "id" and name not in user_fields:  # id: merged() checks it
+                        raise ForbiddenUpdate(
+                            f"user.{name}",
+                            "not changeable from the browser (see client_user_fields)",
+                        )
+            kwargs["user"] = value
+        elif key in ("accessToken", "refreshToken"):
+            if not allow_tokens:
+                raise ForbiddenUpdate(key, "tokens are set by the server only")
+            kwargs["access_token" if key == "accessToken" else "refresh_token"] = value
+        elif key in IMMUTABLE:
+            raise ForbiddenUpdate(key, "set by the session lifecycle, not by updates")
+        else:
+            raise ForbiddenUpdate(key, "unknown session field")
+    return kwargs

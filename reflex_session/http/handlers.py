@@ -30,9 +30,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import CookieTooLarge, ForbiddenUpdate
-from ..lifecycle import parse_update
 from ..securitylog import refused
 from ..stores.base import StoreUnavailable
+from ..wire import from_patch
 from .common import NO_STORE_HEADERS, jar_for_scope
 from .origin import cross_site_reason
 
@@ -124,7 +124,7 @@ class SessionAPI:
         except (ValueError, RecursionError):
             return self._json({"error": "invalid_json"}, 400)
         try:
-            changes = parse_update(
+            changes = from_patch(
                 data, allow_tokens=False, user_fields=self.auth.config.client_user_fields
             )
         except ForbiddenUpdate as exc:

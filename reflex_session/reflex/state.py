@@ -40,11 +40,12 @@ from ..binding import digest
 from ..clock import now_ms
 from ..errors import ReflexSessionError
 from ..http.origin import handshake_is_https
-from ..lifecycle import merged, parse_update
+from ..lifecycle import merged
 from ..rules import Decision
 from ..securitylog import refused
 from ..session import Session
 from ..stores.base import StoreUnavailable
+from ..wire import from_patch
 from .routing import decide, path_of
 from .runtime import get_app, get_auth, get_options, get_runtime
 
@@ -461,7 +462,7 @@ class SessionState(rx.State):
         payload comes from the browser. Server code uses :meth:`update_session` instead.
         """
         try:
-            kwargs = parse_update(
+            kwargs = from_patch(
                 changes, allow_tokens=False, user_fields=get_auth().config.client_user_fields
             )
             self.update_session(kwargs.get("user"))

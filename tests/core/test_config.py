@@ -361,3 +361,28 @@ def test_derived_settings_come_from_the_config(make_auth) -> None:
     assert auth.cookie_policy is auth.config.cookie_policy
     assert auth.policy.refresh_threshold == auth.config.refresh_threshold == 1800
     assert auth.cookie_policy.name_for(True) == "__Host-sid"
+
+
+# -- the client options: milliseconds, as documented ---------------------------------------
+
+
+def test_client_options_are_milliseconds(make_auth) -> None:
+    """``ClientOptions`` says milliseconds; ``expiring_soon`` used to be read as seconds."""
+    from reflex_session import ClientOptions
+
+    policy = make_auth(session_expiry=3600).policy
+    assert ClientOptions(expiring_soon=90_000).soon_ms(policy) == 90_000
+    assert ClientOptions().soon_ms(policy) == 720_000  # a fifth of a one-hour session
+    assert ClientOptions(activity_refresh_interval=5_000).activity_ms(policy) == 5_000
+    assert ClientOptions().activity_ms(policy) == 1000 * policy.refresh_threshold
+
+
+@pytest.mark.parametrize(
+    "setting", ["expiring_soon", "refresh_interval", "activity_refresh_interval"]
+)
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "90", True])
+def test_client_option_times_must_be_positive_milliseconds(setting, bad) -> None:
+    from reflex_session import ClientOptions
+
+    with pytest.raises(ConfigError, match=setting):
+        ClientOptions(**{setting: bad})

@@ -14,11 +14,11 @@ from reflex_session.lifecycle import (
     is_expired,
     merged,
     new_session,
-    parse_update,
     refreshed,
     should_refresh,
 )
 from reflex_session.testing import DEFAULT_START
+from reflex_session.wire import from_patch
 
 T0 = int(DEFAULT_START * 1000)  # a whole second, in ms
 S = 1000  # one second in ms
@@ -295,7 +295,7 @@ def test_merged_refuses_a_non_object_user() -> None:
         merged(rich_session(), user=["name", "x"])  # type: ignore[arg-type]
 
 
-# -- parse_update ----------------------------------------------------------------------------
+# -- wire.from_patch ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -312,35 +312,35 @@ def test_merged_refuses_a_non_object_user() -> None:
         "__proto__",
     ],
 )
-def test_parse_update_refuses_lifecycle_and_unknown_fields(field: str) -> None:
+def test_from_patch_refuses_lifecycle_and_unknown_fields(field: str) -> None:
     with pytest.raises(ForbiddenUpdate) as info:
-        parse_update({"user": {"name": "x"}, field: 1}, allow_tokens=True)
+        from_patch({"user": {"name": "x"}, field: 1}, allow_tokens=True)
     assert info.value.field == field
 
 
 @pytest.mark.parametrize("field", ["accessToken", "refreshToken"])
-def test_parse_update_refuses_tokens_unless_allowed(field: str) -> None:
+def test_from_patch_refuses_tokens_unless_allowed(field: str) -> None:
     with pytest.raises(ForbiddenUpdate) as info:
-        parse_update({field: "t"}, allow_tokens=False)
+        from_patch({field: "t"}, allow_tokens=False)
     assert info.value.field == field
     expected = "access_token" if field == "accessToken" else "refresh_token"
-    assert parse_update({field: "t"}, allow_tokens=True) == {expected: "t"}
+    assert from_patch({field: "t"}, allow_tokens=True) == {expected: "t"}
 
 
-def test_parse_update_accepts_a_user_object() -> None:
-    assert parse_update({"user": {"name": "B"}}, allow_tokens=False) == {"user": {"name": "B"}}
-    assert parse_update({}, allow_tokens=False) == {}
+def test_from_patch_accepts_a_user_object() -> None:
+    assert from_patch({"user": {"name": "B"}}, allow_tokens=False) == {"user": {"name": "B"}}
+    assert from_patch({}, allow_tokens=False) == {}
 
 
 @pytest.mark.parametrize("body", [None, [], "user", 1, {"user": "x"}, {"user": ["name"]}])
-def test_parse_update_refuses_malformed_bodies(body) -> None:
+def test_from_patch_refuses_malformed_bodies(body) -> None:
     with pytest.raises(ForbiddenUpdate):
-        parse_update(body, allow_tokens=True)
+        from_patch(body, allow_tokens=True)
 
 
-def test_parse_update_output_feeds_merged() -> None:
+def test_from_patch_output_feeds_merged() -> None:
     session = rich_session()
-    kwargs = parse_update(
+    kwargs = from_patch(
         {"user": {"prefs": {"theme": "light"}}, "accessToken": "a9"}, allow_tokens=True
     )
     result = merged(session, **kwargs)
