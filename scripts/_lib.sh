@@ -222,31 +222,24 @@ ensure_chromium() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Node side of the interop tests: `npm ci` in tests/core/interop when node_modules is missing/stale.
+# Node packages of the tests, from their committed lock files: `npm ci` only when node_modules is
+# missing or older than package.json / package-lock.json.
 # ---------------------------------------------------------------------------------------------
-ensure_node_interop() {
-    local dir="$ROOT/tests/core/interop"
+_npm_ci_if_stale() {
+    local dir="$ROOT/$1"
     local stamp="$dir/node_modules/.package-lock.json"  # written by npm ci
     command -v node >/dev/null 2>&1 || die "node not found (Node.js 20+ is required)"
     if [[ ! -f "$stamp" || "$dir/package-lock.json" -nt "$stamp" || "$dir/package.json" -nt "$stamp" ]]; then
-        log "npm ci in tests/core/interop"
+        log "npm ci in $1"
         (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     fi
 }
 
-# ---------------------------------------------------------------------------------------------
-# The browser code's tests and lint (tests/js: node --test, ESLint from the npm registry):
-# `npm ci` when node_modules is missing or older than package.json / package-lock.json.
-# ---------------------------------------------------------------------------------------------
-ensure_node_browser() {
-    local dir="$ROOT/tests/js"
-    local stamp="$dir/node_modules/.package-lock.json"  # written by npm ci
-    command -v node >/dev/null 2>&1 || die "node not found (Node.js 20+ is required)"
-    if [[ ! -f "$stamp" || "$dir/package-lock.json" -nt "$stamp" || "$dir/package.json" -nt "$stamp" ]]; then
-        log "npm ci in tests/js"
-        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-    fi
-}
+# Node's jose, for the interop tests (tests/core/interop).
+ensure_node_interop() { _npm_ci_if_stale tests/core/interop; }
+
+# ESLint, for the browser code's lint (tests/js; its unit tests need only node --test).
+ensure_node_browser() { _npm_ci_if_stale tests/js; }
 
 # One short block of tool versions (after the ensure_*/start_* helpers have run).
 print_versions() {
