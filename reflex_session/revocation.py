@@ -14,11 +14,12 @@ means everywhere) at the price of one store read per request; it cannot list a u
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from .clock import Clock, now_ms
 from .session import Session
-from .stores.base import SessionStore
+from .stores.base import MAX_ID_LENGTH, SessionStore
 
 __all__ = ["RevocationList"]
 
@@ -34,7 +35,11 @@ class RevocationList:
         self.horizon = horizon  # seconds: the longest any session can live (max_lifetime)
 
     def _key(self, user_id: str) -> str:
-        return _PREFIX + user_id
+        key = _PREFIX + user_id
+        if len(key) <= MAX_ID_LENGTH:
+            return key  # the readable form, as every record written so far
+        # a user id the store takes (<= 255 characters) must not make its key one it refuses
+        return _PREFIX + "sha256:" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()
 
     async def _merge(self, user_id: str, patch: dict[str, Any]) -> None:
         await self.store.merge(

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..clock import now_ms
 from .runtime import get_app, get_auth, get_runtime
 from .state import SessionState
 
@@ -71,6 +72,7 @@ async def push_revocation(user_id: str, *, skip_token: str | None = None) -> int
     (its own state is changed by that event, and its lock is already held).
     """
     auth = get_auth()
+    get_runtime().note_revocation(user_id, now_ms(auth.clock))
 
     async def sign_out_if_gone(state: Any, session: Any) -> bool:
         if await auth.is_live(session):

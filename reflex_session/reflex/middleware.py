@@ -129,10 +129,16 @@ class SessionEventMiddleware(rx.Middleware):
             # let the next sync apply the browser's newest cookie
             log.warning("tab state without a binding on a live socket (state lost?): reloading")
             await (await state.get_state(SessionState)).reload_for_socket()
+        session_state = await state.get_state(SessionState)
+        if session_state.revoked_since_check():
+            # a session of this user ended since the tab last checked: whatever the event,
+            # it runs only if the tab's own session is still live (one store read)
+            refusal = await self._recheck(session_state, name)
+            if refusal is not None:
+                return refusal
         if name == _navigation_event():
             if not get_options().refetch_on_path_change:
                 return None
-            session_state = await state.get_state(SessionState)
             await _reload_if_lost(session_state)
             return await self._refuse(session_state, session_state.route_redirect())
         state_path, _, handler_name = name.rpartition(".")
@@ -145,7 +151,6 @@ class SessionEventMiddleware(rx.Middleware):
         spec = _requirement(type(state).get_root_state(), state_path, handler_name)
         if spec is None:
             return None
-        session_state = await state.get_state(SessionState)
         await _reload_if_lost(session_state)
         path = path_of(session_state.router.url)
         location = refusal_for(spec, session_state.current_session(), path)
@@ -166,6 +171,21 @@ class SessionEventMiddleware(rx.Middleware):
             session_state.sign_out(tell_browser=revoked)
             await session_state.forget_user_data()
         return await self._refuse(session_state, rx.redirect(location, replace=True))
+
+    async def _recheck(self, session_state: SessionState, name: str) -> StateUpdate | None:
+        """Check the tab's session against the store now; sign the tab out if it ended."""
+        session = session_state.current_session()
+        live = True if session is None else await _is_live(session)
+        if live is None:
+            return StateUpdate()  # the store is down: refuse, keep the session (see below)
+        if live:
+            session_state.mark_checked()
+            return None
+        log.info("event %s refused: the tab's session was ended", name.rpartition(".")[2])
+        path = path_of(session_state.router.url)
+        session_state.sign_out()
+        await session_state.forget_user_data()
+        return await self._refuse(session_state, rx.redirect(login_location(path), replace=True))
 
     @staticmethod
     async def _refuse(session_state: SessionState, redirect: Any) -> StateUpdate | None:

@@ -50,8 +50,25 @@ class Runtime:
     relay: RedisRelay | None = None
     #: which open tabs show which user (read by the live pushes)
     tabs: TabRegistry = field(default_factory=TabRegistry)
+    #: user id -> when (ms) this worker last heard of a revocation of that user's sessions
+    revoked: dict[str, int] = field(default_factory=dict)
+
+    def note_revocation(self, user_id: str, at_ms: int) -> None:
+        """Remember that some session of ``user_id`` ended at ``at_ms``.
+
+        Every tab of the user re-checks its session at its next event (of any kind), so a tab
+        the live push could not reach — one that fell out of :attr:`tabs`, or lives on a worker
+        that missed the message — still cannot go on as the user. Bounded: the oldest marks go
+        first (a mark only speeds up what the per-event guard of ``@guarded`` handlers and the
+        tab's expiry already enforce).
+        """
+        self.revoked.pop(user_id, None)
+        self.revoked[user_id] = at_ms
+        while len(self.revoked) > _MAX_REVOKED:
+            del self.revoked[next(iter(self.revoked))]
 
 
+_MAX_REVOKED = 100_000
 _installed: list[Runtime] = []
 
 

@@ -127,6 +127,9 @@ class SessionState(rx.State):
     _login_proof: str = ""
     #: The last minute an event of the tab's browser arrived (see :meth:`keep_alive`).
     _alive_minute: int = 0
+    #: When (ms) the tab's session was last known to be live (read from the cookie or the
+    #: store, or checked by a guarded event); compared with the runtime's revocation marks.
+    _checked_at: int = 0
     #: Set when the tab's user changed (logout, revocation, another login): the app's user data
     #: in the substates is reset at the next chance (:meth:`forget_user_data`).
     _forget_user: bool = False
@@ -232,6 +235,7 @@ class SessionState(rx.State):
             self.last_activity = 0
             self.is_expiring_soon = False
         else:
+            self._checked_at = now_ms(auth.clock)
             self._session_json = json.dumps(wire.to_tab(session), separators=(",", ":"))
             view = auth.client_view(session)
             if view != self.session:
@@ -277,6 +281,20 @@ class SessionState(rx.State):
         """The digest of the proof the newest queued login needs, ``None`` with no login queued."""
         logins = [op for op in self._pending if op.get("op") == "login"]
         return str(logins[-1].get("proof", "")) if logins else None
+
+    @server_only
+    def revoked_since_check(self) -> bool:
+        """Whether this worker heard of a revocation of the tab's user since the tab's session
+        was last known to be live (then the next event re-checks it)."""
+        shown = self._stored_session()
+        if shown is None:
+            return False
+        return get_runtime().revoked.get(shown.user.id, -1) >= self._checked_at
+
+    @server_only
+    def mark_checked(self) -> None:
+        """The tab's session was just found live (in the store, or the revocation list)."""
+        self._checked_at = now_ms(get_auth().clock)
 
     @server_only
     def has_lapsed(self) -> bool:
@@ -507,18 +525,26 @@ class SessionState(rx.State):
         return result
 
     @server_only
-    def sign_out(self, *, tell_browser: bool = True) -> None:
+    def sign_out(self, *, tell_browser: bool = True, browser_wide: bool = False) -> None:
         """Sign this tab out now: its pending work is dropped and its state emptied (the app's
         user data is flagged for reset, see :meth:`forget_user_data`). With ``tell_browser``
         the next sync clears the browser's cookie too; without it (a session that merely
-        lapsed) there is nothing to clear."""
+        lapsed) there is nothing to clear.
+
+        The logout names the session the tab showed: the sync ends the browser's cookie only if
+        it still holds that session, never a newer one signed in since (in another tab), so a
+        revocation aimed at one session cannot sign out another. ``browser_wide`` (the user's
+        own "Log out") ends whatever session the browser holds.
+        """
+        shown = self._stored_session()
         self._pending = []
         self.show(None)
         if tell_browser:
-            self._queue("logout")
+            target = None if browser_wide or shown is None else shown.id
+            self._queue("logout", session_id=target)
 
     def _logout(self) -> Any:
-        self.sign_out()
+        self.sign_out(browser_wide=True)
         return self.route_redirect()
 
     @rx.event

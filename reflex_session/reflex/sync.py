@@ -84,8 +84,13 @@ async def apply_operations(
                 jar, wire.from_tab(op["session"], auth.user_type), meta=op.get("meta")
             )
         elif kind == "logout":
-            await auth.delete_session(jar)
-            session = None
+            target = op.get("session_id")
+            current, _ = await auth.load_session(jar) if target else (None, False)
+            if current is not None and current.id != target:
+                session = current  # signed in again since: not this logout's session to end
+            else:
+                await auth.delete_session(jar)
+                session = None
         elif kind == "refresh":
             current, _ = await auth.load_session(jar)
             session = await auth.refresh_session(jar) if current else None

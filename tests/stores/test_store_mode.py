@@ -318,3 +318,17 @@ async def test_cookie_mode_sign_out_everywhere_keeps_only_this_one(
 def test_revocation_store_is_for_cookie_mode(store: SessionStore) -> None:
     with pytest.raises(ConfigError, match="revocation_store"):
         ReflexSession(secret_key=SECRET, store=store, revocation_store=store)
+
+
+async def test_cookie_mode_revocation_takes_every_user_id_a_store_takes(
+    cookie_auth: ReflexSession[Any],
+) -> None:
+    """A user id of 248-255 characters made the revocation record's key too long for the store:
+    every read of that user's cookie raised (a 500), and logout could not refuse a copy."""
+    user = {"id": "u" * 250, "name": "Long"}
+    jar = cookie_auth.jar(None)
+    await cookie_auth.create_session(jar, user)
+    copied = cookie_of(jar)
+    assert await cookie_auth.get_session(browser(cookie_auth, copied)) is not None
+    await cookie_auth.delete_session(browser(cookie_auth, copied))
+    assert await cookie_auth.get_session(browser(cookie_auth, copied)) is None
