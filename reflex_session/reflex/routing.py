@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -90,9 +91,12 @@ def login_location(path_with_query: str) -> str:
 
 
 def refusal_for(
-    spec: RequirementSpec, session: Session[Any] | None, path_with_query: str
+    spec: RequirementSpec, session: Session[Any] | None, path_with_query: Callable[[], str]
 ) -> str | None:
-    """Where to send a user whose event is refused by ``spec`` (``None``: allowed)."""
+    """Where to send a user whose event is refused by ``spec`` (``None``: allowed); the page's
+    path is asked for only then (it is the return-to of the login page)."""
     if spec.allows(session):
         return None
-    return login_location(path_with_query) if session is None else get_auth().config.home_path
+    if session is not None:
+        return get_auth().config.home_path
+    return login_location(path_with_query())
