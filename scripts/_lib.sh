@@ -44,21 +44,22 @@ _as_root() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Python: $ROOT/.venv with `pip install -e .[dev]`, reinstalled when pyproject.toml changes.
+# Python: a venv with `pip install -e .[dev]`, reinstalled when pyproject.toml changes.
 # ---------------------------------------------------------------------------------------------
-ensure_venv() {
-    local venv="$ROOT/.venv" stamp="$ROOT/.venv/.reflex-session-installed"
-    local py="${PYTHON:-python3}"
+# _install_venv VENV PYTHON: create VENV with PYTHON (>= 3.11) if needed and install the project.
+_install_venv() {
+    local venv="$1" py="$2" stamp="$1/.reflex-session-installed" name
     local check='import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'
+    name="$(basename "$venv")"
 
     if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "$check" 2>/dev/null; then
         command -v "$py" >/dev/null 2>&1 || die "$py not found; install Python >= 3.11"
         "$py" -c "$check" ||
             die "Python >= 3.11 needed, but $py is $("$py" -c 'import platform; print(platform.python_version())')"
-        log "creating .venv with $("$py" --version 2>&1)"
+        log "creating $name with $("$py" --version 2>&1)"
         "$py" -m venv --clear "$venv"
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip \
-            2>/dev/null || log "warning: could not upgrade pip in .venv; going on"
+            2>/dev/null || log "warning: could not upgrade pip in $name; going on"
         rm -f "$stamp"
     fi
 
@@ -66,19 +67,47 @@ ensure_venv() {
     if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" ]] ||
         ! "$venv/bin/python" -c 'import importlib.metadata as m; m.version("reflex-session")' \
             >/dev/null 2>&1; then
-        log "pip install -e .[dev] (first time takes a minute or two)"
+        log "pip install -e .[dev] in $name (first time takes a minute or two)"
         mkdir -p "$TOOLS"
         "$venv/bin/python" -m pip install --disable-pip-version-check -e "${ROOT}[dev]" \
-            >"$TOOLS/pip.log" 2>&1 || {
-            grep -v "^WARNING: Location" "$TOOLS/pip.log" | tail -n 30 >&2
-            die "pip install -e .[dev] failed (full output: .tools/pip.log)"
+            >"$TOOLS/pip-$name.log" 2>&1 || {
+            grep -v "^WARNING: Location" "$TOOLS/pip-$name.log" | tail -n 30 >&2
+            die "pip install -e .[dev] failed in $name (full output: .tools/pip-$name.log)"
         }
         touch "$stamp"
     fi
+}
 
-    export VIRTUAL_ENV="$venv"
-    export PATH="$venv/bin:$PATH"
+# The main venv ($ROOT/.venv, ${PYTHON:-python3}), put first on PATH.
+ensure_venv() {
+    _install_venv "$ROOT/.venv" "${PYTHON:-python3}"
+    export VIRTUAL_ENV="$ROOT/.venv"
+    export PATH="$ROOT/.venv/bin:$PATH"
     hash -r
+}
+
+# Every other supported CPython this machine offers (3.11 and newer, on PATH or under pyenv),
+# each in its own $ROOT/.venv-3.X, for the suite's non-browser run on each version. Sets
+# EXTRA_VENVS. Versions already covered by the main venv are skipped.
+EXTRA_VENVS=()
+ensure_extra_venvs() {
+    local main minor py found
+    main="$("$ROOT/.venv/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+    EXTRA_VENVS=()
+    for minor in 11 12 13 14 15; do
+        [[ "3.$minor" == "$main" ]] && continue
+        found=""
+        # pyenv's versions first (its shims on PATH may name a version that is not selected)
+        for py in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3."$minor".*/bin/python3."$minor" \
+            "$(command -v "python3.$minor" 2>/dev/null)"; do
+            if [[ -z "$found" && -x "$py" ]] && "$py" -c 'import venv' >/dev/null 2>&1; then
+                found="$py"
+            fi
+        done
+        [[ -n "$found" ]] || continue
+        _install_venv "$ROOT/.venv-3.$minor" "$found"
+        EXTRA_VENVS+=("$ROOT/.venv-3.$minor")
+    done
 }
 
 # ---------------------------------------------------------------------------------------------

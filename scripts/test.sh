@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs/starts what the tests need, then ruff, mypy, the browser code's
-# lint and unit tests (ESLint, node --test in tests/js) and pytest.
+# lint and unit tests (ESLint, node --test in tests/js) and pytest: the whole suite on the main
+# Python, then the non-browser suite on every other supported Python the machine offers.
 # Usage: scripts/test.sh [pytest args...]     (works from any directory; idempotent)
+# With pytest args, only the main Python runs them.
 set -euo pipefail
 # shellcheck source=scripts/_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_lib.sh"
@@ -11,6 +13,7 @@ start=$SECONDS
 # All Debian packages in one apt transaction; the helpers below then find them installed.
 ensure_apt postgresql redis-server chromium chromium-driver fonts-liberation
 ensure_venv
+ensure_extra_venvs
 ensure_bun
 ensure_chromium
 start_postgres
@@ -30,10 +33,19 @@ log "eslint (reflex_session/reflex/*.js, tests/js)"
 (cd tests/js && npm run --silent lint)
 log "node --test (tests/js)"
 (cd tests/js && npm run --silent test)
-log "pytest $*"
+log "pytest $* ($(python --version 2>&1))"
 rc=0
 pytest "$@" || rc=$?
 if ((rc == 5)); then
     log "error: pytest collected no tests (exit code 5): treating as a failure"
+fi
+if (($# == 0)); then
+    for venv in "${EXTRA_VENVS[@]}"; do
+        # the same code, on another interpreter: the browser tests ran once, above
+        log "pytest --ignore=tests/e2e ($("$venv/bin/python" --version 2>&1))"
+        extra=0
+        "$venv/bin/python" -m pytest --ignore=tests/e2e -q -p no:cacheprovider || extra=$?
+        ((extra == 0)) || rc=$extra
+    done
 fi
 exit "$rc"
