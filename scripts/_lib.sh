@@ -19,8 +19,6 @@ TOOLS="$ROOT/.tools"
 BUN_VERSION="1.4.5"
 PG_DB="reflex_session_test"
 PG_USER="reflex_session"
-PG_PASSWORD="reflex_session"  # local test server on 127.0.0.1 only
-REDIS_PORT=6379
 
 # Skip npm's slow registry probe; the public registry is the only one reachable anyway.
 export NPM_CONFIG_REGISTRY="https://registry.npmjs.org/"
@@ -176,69 +174,110 @@ ensure_apt() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# PostgreSQL from Debian, started with pg_ctlcluster (apt does not start it here).
+# Private, throwaway PostgreSQL and Redis for the tests: their own data under .tools/, free ports
+# on 127.0.0.1, started by the test script and stopped when it ends (scripts/stop.sh stops
+# leftovers of a run that was killed). They never touch a server the user already runs: the
+# system cluster, port 5432, port 6379 and the caller's DATABASE_URL / REDIS_URL are left alone.
 # ---------------------------------------------------------------------------------------------
-PG_VERSION=""
-start_postgres() {
-    ensure_apt postgresql
-    PG_VERSION="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)"
-    [[ -n "$PG_VERSION" ]] || die "no PostgreSQL server under /usr/lib/postgresql"
+_free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 
-    if ! pg_lsclusters -h | awk -v v="$PG_VERSION" '$1 == v && $2 == "main" {f = 1} END {exit !f}'; then
-        log "creating PostgreSQL $PG_VERSION cluster"
-        _as_root pg_createcluster "$PG_VERSION" main >/dev/null
-    fi
-    local port status
-    port="$(pg_lsclusters -h | awk -v v="$PG_VERSION" '$1 == v && $2 == "main" {print $3}')"
-    status="$(pg_lsclusters -h | awk -v v="$PG_VERSION" '$1 == v && $2 == "main" {print $4}')"
-    if [[ "$status" != online* ]]; then
-        log "starting PostgreSQL $PG_VERSION on port $port"
-        # /run may be a fresh tmpfs without the socket directory.
-        _as_root install -d -m 2775 -o postgres -g postgres /var/run/postgresql
-        _as_root pg_ctlcluster "$PG_VERSION" main start
-    fi
-    local i
-    for ((i = 0; i < 120; i++)); do
-        pg_isready -q -h 127.0.0.1 -p "$port" && break
-        sleep 0.5
-    done
-    pg_isready -q -h 127.0.0.1 -p "$port" || die "PostgreSQL did not become ready on port $port"
-
-    # Role and database, created only when missing (psql as the postgres superuser, peer auth).
-    (cd / && _as_root runuser -u postgres -- psql -p "$port" -qAtX -v ON_ERROR_STOP=1) <<SQL
-SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', '$PG_USER', '$PG_PASSWORD')
- WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER')\gexec
-SELECT format('CREATE DATABASE %I OWNER %I', '$PG_DB', '$PG_USER')
- WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB')\gexec
-SQL
-
-    if [[ -z "${DATABASE_URL:-}" ]]; then
-        export DATABASE_URL="postgresql+psycopg://$PG_USER:$PG_PASSWORD@127.0.0.1:$port/$PG_DB"
+# Run a PostgreSQL binary as an unprivileged user: initdb and postgres refuse to run as root.
+_as_pg() {
+    if [[ $EUID -eq 0 ]]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
     fi
 }
 
-# ---------------------------------------------------------------------------------------------
-# Redis from Debian, a private daemon on 127.0.0.1:6379 with its files under .tools/redis.
-# ---------------------------------------------------------------------------------------------
+PG_DIR="$TOOLS/postgres"
+# As root the server runs as Debian's `postgres` user, which must be able to reach its folder:
+# when a parent of the checkout is private, the cluster lives under /tmp instead (same per-checkout
+# name, so later runs find it).
+_pg_dir() {
+    if [[ $EUID -eq 0 ]] && ! runuser -u postgres -- test -x "$TOOLS" 2>/dev/null; then
+        PG_DIR="/tmp/reflex-session-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)/postgres"
+    fi
+}
+
+start_postgres() {
+    _pg_dir
+    ensure_apt postgresql
+    local version bin data="$PG_DIR/data" port
+    version="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)"
+    [[ -n "$version" ]] || die "no PostgreSQL server under /usr/lib/postgresql"
+    bin="/usr/lib/postgresql/$version/bin"
+    mkdir -p "$PG_DIR/run"
+    [[ $EUID -eq 0 ]] && chown -R postgres "$PG_DIR"
+    if [[ ! -f "$data/PG_VERSION" || "$(cat "$data/PG_VERSION")" != "$version" ]]; then
+        log "creating a private PostgreSQL $version cluster in .tools/postgres"
+        rm -rf "$data"
+        _as_pg "$bin/initdb" -D "$data" -U "$PG_USER" --auth=trust -E UTF8 --no-sync \
+            >"$PG_DIR/initdb.log" 2>&1 || die "initdb failed (see .tools/postgres/initdb.log)"
+    fi
+    if _as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+        port="$(sed -n 4p "$data/postmaster.pid")"  # a run that was killed left it running
+    else
+        port="$(_free_port)"
+        log "starting the private PostgreSQL on 127.0.0.1:$port"
+        _as_pg "$bin/pg_ctl" -D "$data" -l "$PG_DIR/server.log" -w -t 60 -o \
+            "-p $port -k $PG_DIR/run -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            start >/dev/null || die "PostgreSQL did not start (see .tools/postgres/server.log)"
+    fi
+    PG_BIN="$bin"
+    if ! "$bin/psql" -h 127.0.0.1 -p "$port" -U "$PG_USER" -d postgres -qAtX \
+        -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -qx 1; then
+        "$bin/createdb" -h 127.0.0.1 -p "$port" -U "$PG_USER" "$PG_DB"
+    fi
+    export DATABASE_URL="postgresql+psycopg://$PG_USER@127.0.0.1:$port/$PG_DB"
+}
+
+stop_postgres() {
+    local bin
+    [[ -f "$PG_DIR/data/postmaster.pid" ]] || return 0
+    bin="${PG_BIN:-$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin | sort -V | tail -n1)}"
+    _as_pg "$bin/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+REDIS_DIR="$TOOLS/redis"
 start_redis() {
     ensure_apt redis-server
-    local dir="$TOOLS/redis"
-    if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -qx PONG; then
-        log "starting redis-server on 127.0.0.1:$REDIS_PORT"
-        mkdir -p "$dir"
-        redis-server --daemonize yes --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$dir" \
-            --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save "" --appendonly no
+    local port
+    mkdir -p "$REDIS_DIR"
+    if [[ -f "$REDIS_DIR/port" ]] && port="$(cat "$REDIS_DIR/port")" &&
+        redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -qx PONG &&
+        [[ "$(redis-cli -h 127.0.0.1 -p "$port" config get dir 2>/dev/null | tail -n1)" == "$REDIS_DIR" ]]; then
+        :  # ours, left running by a run that was killed
+    else
+        port="$(_free_port)"
+        log "starting the private redis-server on 127.0.0.1:$port"
+        redis-server --daemonize yes --port "$port" --bind 127.0.0.1 --dir "$REDIS_DIR" \
+            --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --save "" \
+            --appendonly no
+        echo "$port" >"$REDIS_DIR/port"
         local i
         for ((i = 0; i < 50; i++)); do
-            redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -qx PONG && break
+            redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -qx PONG && break
             sleep 0.2
         done
-        redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -qx PONG ||
-            die "redis-server did not answer on port $REDIS_PORT (see $dir/redis.log)"
+        redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -qx PONG ||
+            die "redis-server did not answer on port $port (see .tools/redis/redis.log)"
     fi
-    if [[ -z "${REDIS_URL:-}" ]]; then
-        export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
-    fi
+    export REDIS_URL="redis://127.0.0.1:$port/0"
+}
+
+stop_redis() {
+    [[ -f "$REDIS_DIR/port" ]] || return 0
+    redis-cli -h 127.0.0.1 -p "$(cat "$REDIS_DIR/port")" shutdown nosave >/dev/null 2>&1 || true
+    rm -f "$REDIS_DIR/port"
+}
+
+# Stop what start_postgres / start_redis started (the test script calls it on exit).
+stop_services() {
+    stop_postgres
+    stop_redis
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -276,9 +315,9 @@ print_versions() {
     reflex_v="$(python -c 'import importlib.metadata as m; print(m.version("reflex"))' 2>/dev/null || echo '?')"
     bun_v="$("${REFLEX_BUN_PATH:-bun}" --version 2>/dev/null || echo '?')"
     chromium_v="$(/usr/bin/chromium --version 2>/dev/null || echo '?')"
-    pg_v="$(/usr/lib/postgresql/"${PG_VERSION:-?}"/bin/postgres --version 2>/dev/null |
+    pg_v="$("${PG_BIN:-/nonexistent}"/postgres --version 2>/dev/null |
         sed -n 's/^postgres (PostgreSQL) \([^[:space:]]*\).*/\1/p' || true)"
-    redis_v="$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" info server 2>/dev/null |
+    redis_v="$(redis-cli -u "${REDIS_URL:-redis://127.0.0.1:1}" info server 2>/dev/null |
         sed -n 's/^redis_version:\([^[:space:]]*\).*/\1/p' || true)"
     {
         echo "--- versions ---"

@@ -10,6 +10,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/_lib.sh"
 cd "$ROOT"
 
 start=$SECONDS
+# The tests use only the private servers started below, never one the caller points at.
+unset DATABASE_URL REDIS_URL REFLEX_REDIS_URL
+trap stop_services EXIT
 # All Debian packages in one apt transaction; the helpers below then find them installed.
 ensure_apt postgresql redis-server chromium chromium-driver fonts-liberation
 ensure_venv
