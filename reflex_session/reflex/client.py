@@ -171,7 +171,13 @@ class SessionCountdown(rx.Component):
 
 
 def session_countdown(**props: Any) -> rx.Component:
-    """A ticking ``m:ss`` of the session's remaining time (empty without a session)."""
+    """A ticking ``m:ss`` of the session's remaining time (empty without a session).
+
+    Accessible name: none of its own; it is text inside the sentence around it ("Your session
+    ends in 4:59"), with ``role="timer"`` and ``aria-live="off"`` so a screen reader reads it
+    when the user gets there but is not interrupted every second.
+    Keyboard: none (not focusable: it is text, not a control).
+    """
     auth = get_auth()
     props.setdefault("soon_ms", get_options().soon_ms(auth.policy))
     component: rx.Component = SessionCountdown.create(expires_at=SessionState.expires_at, **props)

@@ -3,6 +3,12 @@
 Every widget reads ``SessionState`` (or a subclass you pass as ``state``), so it works in any app
 whose states inherit it. Inputs carry labels, forms are plain ``<form>`` elements (Enter submits,
 Tab moves), errors are announced (``role="alert"``), and ids are stable for tests.
+
+Accessibility (WCAG 2.1 A/AA, checked with axe-core in ``tests/e2e/test_accessibility.py``): every
+control's accessible name is, or starts with, the text it shows (a speech-input user says what
+they see: WCAG 2.5.3), links inside text are underlined (colour alone does not mark them: 1.4.1),
+and every widget works with the keyboard alone. Each docstring below names the widget's
+accessible name and its keys.
 """
 
 from __future__ import annotations
@@ -105,8 +111,12 @@ def _form_card(
 
 
 def _footer(text: str, label: str, href: str | None, link_id: str) -> rx.Component:
+    """ "No account? Create one": the link is always underlined, because inside a sentence its
+    colour alone (2.7:1 against the text) would not tell it apart (WCAG 1.4.1)."""
     component: rx.Component = (
-        rx.text(text, rx.link(label, href=href, id=link_id), size="2") if href else rx.fragment()
+        rx.text(text, rx.link(label, href=href, id=link_id, underline="always"), size="2")
+        if href
+        else rx.fragment()
     )
     return component
 
@@ -119,7 +129,16 @@ def login_form(
     register_href: str | None = None,
     **props: Any,
 ) -> rx.Component:
-    """Email and password, one generic error, a pending state; lands on the return-to page."""
+    """Email and password, one generic error, a pending state; lands on the return-to page.
+
+    Accessible names: the form is named by ``title`` (``aria-label``; its heading shows the same
+    text), each input by its visible ``<label>`` ("Email", "Password"), the button by
+    ``submit_label`` and the footer link by its text ("Create one", underlined).
+    Keyboard: Tab and Shift+Tab move through email, password, the button and the link in that
+    order; Enter in a field or on the button submits, Space presses the button. A refusal shows
+    in a ``role="alert"`` callout, read out without moving the focus, so the user stays where
+    they typed.
+    """
     return _form_card(
         "login",
         state,
@@ -151,7 +170,15 @@ def register_form(
     login_href: str | None = None,
     **props: Any,
 ) -> rx.Component:
-    """Name, email, password and confirmation; errors from ``register`` are shown as they are."""
+    """Name, email, password and confirmation; errors from ``register`` are shown as they are.
+
+    Accessible names: the form is named by ``title``, each input by its visible ``<label>``
+    ("Name", "Email", "Password", "Confirm password"), the button by ``submit_label`` and the
+    footer link by its text ("Sign in", underlined).
+    Keyboard: Tab and Shift+Tab move through the four fields, the button and the link; Enter in
+    a field or on the button submits, Space presses the button. Errors are announced
+    (``role="alert"``) without taking the focus away from the form.
+    """
     return _form_card(
         "register",
         state,
@@ -173,7 +200,11 @@ def register_form(
 
 
 def logout_button(label: str = "Log out", **props: Any) -> rx.Component:
-    """Signs out this tab at once; the other tabs of the browser follow within a second."""
+    """Signs out this tab at once; the other tabs of the browser follow within a second.
+
+    Accessible name: ``label`` (a native ``<button>`` named by its text, "Log out").
+    Keyboard: reached with Tab; Enter or Space signs out.
+    """
     props.setdefault("id", "logout-button")
     props.setdefault("variant", "soft")
     component: rx.Component = rx.button(label, on_click=SessionState.logout, **props)
@@ -184,6 +215,20 @@ def user_menu(*items: rx.Component, login_href: str = "/login", **props: Any) ->
     """Avatar (image, else initials) and name; a menu with the email, ``items`` and Log out.
 
     Shows a "Sign in" link when nobody is signed in.
+
+    Accessible name: the trigger is a menu button (``aria-haspopup="menu"``) named by the user's
+    display name, exactly as shown; the avatar beside it is decorative (``aria-hidden``: the
+    name is already there, and initials read out would only repeat it). An ``aria-label`` such
+    as "Account menu" would hide the visible name from speech input (WCAG 2.5.3). The menu's
+    items are named by their text ("Log out"); the "Sign in" link by its text.
+    Keyboard: Tab reaches the trigger; Enter, Space or Arrow Down opens the menu with the focus
+    on its first item; Arrow Down/Up (and Home/End, or typing an item's first letters) move
+    between items, Enter or Space selects one, Escape closes the menu and puts the focus back on
+    the trigger. Tab does not leave an open menu (the menu is one stop of the page).
+    The menu is not modal (``modal=False``, overridable through ``props``): a modal one marks
+    the whole page ``aria-hidden`` while it is open, which leaves the page's links focusable
+    inside hidden content (axe's ``aria-hidden-focus``, serious). The keys are the same; a
+    click outside closes it as before.
     """
     trigger = rx.button(
         rx.avatar(
@@ -191,12 +236,13 @@ def user_menu(*items: rx.Component, login_href: str = "/login", **props: Any) ->
             fallback=SessionState.user_initials,
             size="2",
             radius="full",
+            aria_hidden=True,
         ),
         rx.text(SessionState.user_display_name, id="user-menu-name"),
         variant="ghost",
-        aria_label="Account menu",
         id="user-menu-trigger",
     )
+    props.setdefault("modal", False)
     menu = rx.menu.root(
         rx.menu.trigger(trigger),
         rx.menu.content(
@@ -238,6 +284,13 @@ def session_expiry_banner(
     """ "Your session ends in 4:59 — Stay signed in", shown only while the session is ending.
 
     The time ticks in the browser; the button refreshes the session, which hides the banner.
+
+    Accessible name: the banner is a ``role="status"`` live region, so its appearance is read
+    out politely without moving the focus (it must not interrupt typing); the button is named
+    by ``action_label`` ("Stay signed in"). The countdown inside is not live itself: announcing
+    every second would drown everything else.
+    Keyboard: the button is an ordinary tab stop (it appears after the user menu in the page
+    order); Enter or Space extends the session, and the banner goes away.
     """
     props.setdefault("color_scheme", "amber")
     props.setdefault("high_contrast", True)
