@@ -61,7 +61,7 @@ class DevicesState(SessionState):
             log.warning("a devices action needs a store (or a revocation store); refused")
             return None, True
         try:
-            live = await get_auth().is_live(session)
+            live = await self.session_is_live()
         except StoreUnavailable:
             log.error("session store unavailable: a devices action is refused")
             return None, True

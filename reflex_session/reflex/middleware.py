@@ -24,7 +24,7 @@ from ..securitylog import refused
 from ..stores.base import StoreUnavailable
 from .registry import RequirementSpec, requirement_of, state_requirement
 from .routing import login_location, path_of, refusal_for
-from .runtime import get_auth, get_options
+from .runtime import get_options
 from .state import SERVER_ONLY, SessionState
 from .tab import TabBinding, is_hydrate
 
@@ -72,14 +72,14 @@ def _requirement(
     return requirement_of(handler.fn) if handler is not None else None
 
 
-async def _is_live(session: Any) -> bool | None:
-    """Whether the session still exists; ``None`` when the store cannot say (it is down).
+async def _is_live(session_state: SessionState) -> bool | None:
+    """Whether the tab's session still exists; ``None`` when the store cannot say (it is down).
 
     "Cannot say" is not "revoked": the event is refused (fail closed), but the session is kept,
     so the user is still signed in once the store is back.
     """
     try:
-        return await get_auth().is_live(session)
+        return await session_state.session_is_live()
     except StoreUnavailable:
         log.error("session store unavailable: a guarded event is refused")
         return None
@@ -157,7 +157,7 @@ class SessionEventMiddleware(rx.Middleware):
         location = refusal_for(spec, session, lambda: path_of(session_state.router.url))
         revoked = False
         if location is None:
-            live = True if session is None else await _is_live(session)
+            live = True if session is None else await _is_live(session_state)
             if live is None:
                 # the store is down: refuse this event, but neither sign the tab out nor queue a
                 # logout (that would end the session once the store is back)
@@ -175,7 +175,7 @@ class SessionEventMiddleware(rx.Middleware):
     async def _recheck(self, session_state: SessionState, name: str) -> StateUpdate | None:
         """Check the tab's session against the store now; sign the tab out if it ended."""
         session = session_state.current_session()
-        live = True if session is None else await _is_live(session)
+        live = True if session is None else await _is_live(session_state)
         if live is None:
             return StateUpdate()  # the store is down: refuse, keep the session (see below)
         if live:

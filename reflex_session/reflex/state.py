@@ -297,6 +297,30 @@ class SessionState(rx.State):
         self._checked_at = now_ms(get_auth().clock)
 
     @server_only
+    def login_undelivered(self) -> bool:
+        """Whether the tab's session is a login whose cookie the browser has not fetched yet.
+
+        Its store record (store mode) is written by that sync, so until then the session is
+        live by construction: a guarded event in between (a protected page's ``on_load`` after
+        the login's redirect) must not take it for a revoked one.
+        """
+        shown = self._stored_session()
+        return shown is not None and any(
+            op.get("op") == "login" and (op.get("session") or {}).get("id") == shown.id
+            for op in self._pending
+        )
+
+    @server_only
+    async def session_is_live(self) -> bool:
+        """Whether the tab's session may act now: not expired, and not ended where it is kept
+        (one store read in store mode or with a revocation store; none for a login still on its
+        way to the browser). Raises ``StoreUnavailable`` when the store cannot say."""
+        session = self.current_session()
+        if session is None:
+            return False
+        return self.login_undelivered() or await get_auth().is_live(session)
+
+    @server_only
     def has_lapsed(self) -> bool:
         """Whether the tab still shows a session that has expired by the clock."""
         return bool(self._session_json) and self.current_session() is None

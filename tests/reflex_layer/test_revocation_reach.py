@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from layer_helpers import ADA, BOB, preprocess, signed_in_tab, sub
 
 from reflex_session.reflex import DevicesState, SessionState
@@ -67,3 +68,40 @@ async def test_a_tab_outside_the_map_is_signed_out_at_its_next_event(store_layer
     update = await preprocess(root, f"{SessionState.get_full_name()}.recalculate")
     assert state.status == "unauthenticated"
     assert update is not None  # refused, with the redirect to login
+
+
+async def test_a_guarded_event_right_after_login_does_not_sign_the_tab_out(
+    store_layer: Any,
+) -> None:
+    """In store mode the session's record is written by the sync that delivers the login
+    cookie. A guarded event (an ``on_load`` of a protected page after the login's redirect)
+    that came before that sync found no record, took the fresh login for a revoked session and
+    signed the user out (seen as an intermittent "back on /login" under load)."""
+    from layer_helpers import GuardedState, make_root
+
+    from reflex_session.reflex.sync import apply_operations
+
+    auth, _app = store_layer
+    root = make_root("/dashboard")
+    state = sub(root, SessionState)
+    state.login(ADA)
+    assert await preprocess(root, f"{GuardedState.get_full_name()}.bump") is None
+    assert state.status == "authenticated"
+    # and the login is still delivered by the sync that follows
+    jar = auth.jar(None)
+    delivered = await apply_operations(auth, jar, state.take_pending())
+    assert delivered is not None
+    assert await auth.is_live(delivered)
+
+
+@pytest.mark.usefixtures("store_layer")
+async def test_the_devices_page_right_after_login_lists_the_new_session() -> None:
+    from layer_helpers import make_root
+
+    root = make_root("/devices")
+    state = sub(root, SessionState)
+    state.login(ADA)
+    devices = sub(root, DevicesState)
+    await DevicesState.load_devices.fn(devices)
+    assert state.status == "authenticated"
+    assert [op["op"] for op in state._pending] == ["login"]  # not turned into a logout
