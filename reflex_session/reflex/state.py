@@ -302,11 +302,20 @@ class SessionState(rx.State):
 
         Its store record (store mode) is written by that sync, so until then the session is
         live by construction: a guarded event in between (a protected page's ``on_load`` after
-        the login's redirect) must not take it for a revoked one.
+        the login's redirect) must not take it for a revoked one. Only for as long as a queued
+        operation lives, and only while no session of the user was ended since: a client that
+        never syncs cannot keep a session out of reach of revocation.
         """
         shown = self._stored_session()
-        return shown is not None and any(
-            op.get("op") == "login" and (op.get("session") or {}).get("id") == shown.id
+        if shown is None:
+            return False
+        now = now_ms(get_auth().clock)
+        revoked = get_runtime().revoked.get(shown.user.id, -1)
+        return any(
+            op.get("op") == "login"
+            and (op.get("session") or {}).get("id") == shown.id
+            and now - op["at"] < PENDING_TTL_MS
+            and revoked < op["at"]
             for op in self._pending
         )
 

@@ -105,3 +105,29 @@ async def test_the_devices_page_right_after_login_lists_the_new_session() -> Non
     await DevicesState.load_devices.fn(devices)
     assert state.status == "authenticated"
     assert [op["op"] for op in state._pending] == ["login"]  # not turned into a logout
+
+
+@pytest.mark.usefixtures("store_layer")
+async def test_an_undelivered_login_is_not_a_shelter_from_revocation(clock: Any) -> None:
+    """A client that never fetches its login cookie keeps the session's store record unwritten:
+    the grace lasts only as long as a queued operation, and ends with any revocation of the
+    user."""
+    from layer_helpers import GuardedState, make_root
+
+    from reflex_session.reflex.runtime import get_runtime
+
+    bump = f"{GuardedState.get_full_name()}.bump"
+    root = make_root("/dashboard")
+    state = sub(root, SessionState)
+    state.login(ADA)
+    clock.advance(61)  # the queued login expired unapplied
+    assert await preprocess(root, bump) is not None
+    assert state.status == "unauthenticated"
+
+    root = make_root("/dashboard")
+    state = sub(root, SessionState)
+    state.login(ADA)
+    clock.advance(1)
+    get_runtime().note_revocation(ADA["id"], int(clock.time() * 1000))
+    assert await preprocess(root, bump) is not None
+    assert state.status == "unauthenticated"
