@@ -29,6 +29,7 @@ import secrets
 import types
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, overload
+from urllib.parse import urlencode
 
 import reflex as rx
 from reflex.state import StateUpdate
@@ -182,6 +183,19 @@ class SessionState(rx.State):
         """The user's name, else their email, else their id (``""`` without a session)."""
         user = self.user
         return str(user.get("name") or user.get("email") or user.get("id") or "")
+
+    @rx.var
+    def return_to_query(self) -> str:
+        """``?callbackUrl=<page>``: this page's safe return-to, for a link to a sibling page
+        (the login form's "Create one", the register form's "Sign in"), so registering keeps
+        the return-to exactly as signing in does; ``""`` when there is none."""
+        auth = get_auth()
+        param = auth.config.return_to_param
+        value = self.router.url.query_parameters.get(param)
+        if not isinstance(value, str) or not value:
+            return ""
+        target = auth.guard.return_to_from(value)
+        return "" if target == auth.config.home_path else "?" + urlencode({param: target})
 
     # -- reading the session on the server ----------------------------------------------------
 

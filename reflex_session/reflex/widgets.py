@@ -112,11 +112,14 @@ def _form_card(
 
 def _footer(text: str, label: str, href: str | None, link_id: str) -> rx.Component:
     """ "No account? Create one": the link is always underlined, because inside a sentence its
-    colour alone (2.7:1 against the text) would not tell it apart (WCAG 1.4.1)."""
-    component: rx.Component = (
-        rx.text(text, rx.link(label, href=href, id=link_id, underline="always"), size="2")
-        if href
-        else rx.fragment()
+    colour alone (2.7:1 against the text) would not tell it apart (WCAG 1.4.1). It carries this
+    page's return-to, so switching between signing in and registering never loses it."""
+    if not href:
+        empty: rx.Component = rx.fragment()
+        return empty
+    target = f"{href}{SessionState.return_to_query}"
+    component: rx.Component = rx.text(
+        text, rx.link(label, href=target, id=link_id, underline="always"), size="2"
     )
     return component
 

@@ -293,6 +293,33 @@ def test_register_signs_in_and_reaches_the_dashboard(demo: DemoServer, ctx: Any)
     text_is(page, "#user-menu-name", name)
 
 
+def test_the_register_link_keeps_the_return_to_and_registering_lands_there(
+    sqlite_demo: DemoServer, ctx: Any
+) -> None:
+    """A visitor sent to sign in from a protected page follows "Create one": the register page
+    keeps the return-to, and the new account lands on the page it came for (it used to land
+    on /). The "Sign in" link back keeps it too."""
+    page = ctx.new_page()
+    page.goto(sqlite_demo.url + "/profile?tab=2")
+    assert path_of(page) == "/login"
+    page.wait_for_selector("#login-email")
+    wait_ready(page)
+    page.click("#register-link")
+    page.wait_for_selector("#register-email")
+    assert parse_qs(urlsplit(page.url).query)["callbackUrl"] == ["/profile?tab=2"], page.url
+    href = page.get_attribute("#login-link", "href") or ""
+    assert parse_qs(urlsplit(href).query)["callbackUrl"] == ["/profile?tab=2"], href
+    wait_ready(page)
+    page.fill("#register-name", "Ada Return")
+    page.fill("#register-email", unique_email("return-to"))
+    page.fill("#register-password", PASSWORD)
+    page.fill("#register-confirm", PASSWORD)
+    page.click("#register-submit")
+    page.wait_for_selector("#profile-heading")
+    assert page.url == sqlite_demo.url + "/profile?tab=2"
+    text_is(page, "#user-menu-name", "Ada Return")
+
+
 def test_wrong_password_and_unknown_email_get_the_same_generic_error(
     demo: DemoServer, ctx: Any
 ) -> None:
