@@ -10,11 +10,11 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def _runnable_block() -> str:
+def _runnable_block(heading: str = "## Using the core without Reflex") -> str:
     text = README.read_text()
-    section = text.split("## Using the core without Reflex", 1)[1]
+    section = text.split(heading, 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "the core example is missing from the README"
+    assert match, f"the example under {heading!r} is missing from the README"
     return match.group(1)
 
 
@@ -28,6 +28,21 @@ def test_readme_core_example_runs_and_prints_the_login_redirect() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "/login?callbackUrl=%2Fdashboard%2Fsettings%3Ftab%3D2"
+
+
+def test_readme_store_mode_example_runs_as_written(tmp_path: Path) -> None:
+    """Once it used ``os`` without importing it and a top-level ``await``."""
+    result = subprocess.run(
+        [sys.executable, "-c", _runnable_block("## Store mode: sessions you can take back")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},  # no DATABASE_URL: the in-memory SQLite default
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "True", "None"]
 
 
 def test_readme_names_the_two_commands_that_ci_runs() -> None:

@@ -174,9 +174,15 @@ class SessionState(rx.State):
 
     @rx.var
     def user_initials(self) -> str:
-        """Up to two initials for an avatar fallback ("Ada Lovelace" -> "AL")."""
-        words = self.user_display_name.replace("@", " ").replace(".", " ").split()
-        return "".join(w[0] for w in words[:2]).upper()
+        """Up to two initials for an avatar fallback: the first and last names' ("Ada Lovelace"
+        and "Nora N. Renamed" -> "AL", "NR"), or an email's local part's ("ada@x.io" -> "A")."""
+        name = self.user_display_name
+        if "@" in name:
+            name = name.partition("@")[0]
+        words = [w for w in name.replace(".", " ").replace("_", " ").split() if w[:1].isalnum()]
+        if not words:
+            return ""
+        return (words[0][0] + (words[-1][0] if len(words) > 1 else "")).upper()
 
     @rx.var
     def user_display_name(self) -> str:

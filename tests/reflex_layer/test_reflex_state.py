@@ -421,3 +421,23 @@ async def test_sync_keeps_the_operations_when_the_store_is_down(clock: FakeClock
         assert [op["op"] for op in state._pending] == ["login"]  # kept for the next sync
         big = await client.post(url, content=b"{" + b" " * 5000 + b"}")
         assert big.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("user", "initials"),
+    [
+        ({"id": "1", "name": "Ada Lovelace"}, "AL"),
+        ({"id": "1", "name": "Nora N. Renamed"}, "NR"),  # was "NN"
+        ({"id": "1", "name": "Plato"}, "P"),
+        ({"id": "1", "email": "ada.l@example.com"}, "AL"),
+        ({"id": "1", "email": "grace@example.com"}, "G"),
+        ({"id": "42"}, "4"),
+        ({"id": "1", "name": "  -- "}, ""),
+    ],
+)
+def test_initials_come_from_the_first_and_last_names(
+    layer: Any, user: dict[str, str], initials: str
+) -> None:
+    state = sub(make_root("/"), SessionState)
+    state.login(user)
+    assert state.user_initials == initials
