@@ -179,6 +179,12 @@ ensure_apt() {
 # leftovers of a run that was killed). They never touch a server the user already runs: the
 # system cluster, port 5432, port 6379 and the caller's DATABASE_URL / REDIS_URL are left alone.
 # ---------------------------------------------------------------------------------------------
+# A random password kept in FILE (0600), made once: local users cannot use the private servers.
+_secret_file() {
+    [[ -s "$1" ]] || (umask 077 && python3 -c 'import secrets; print(secrets.token_hex(16))' >"$1")
+    cat "$1"
+}
+
 _free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -205,16 +211,21 @@ _pg_dir() {
 start_postgres() {
     _pg_dir
     ensure_apt postgresql
-    local version bin data="$PG_DIR/data" port
+    local version bin data="$PG_DIR/data" port password
     version="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)"
     [[ -n "$version" ]] || die "no PostgreSQL server under /usr/lib/postgresql"
     bin="/usr/lib/postgresql/$version/bin"
     mkdir -p "$PG_DIR/run"
+    if [[ ! -s "$PG_DIR/password" ]]; then
+        rm -rf "$data"  # a cluster from before passwords: made again
+    fi
+    password="$(_secret_file "$PG_DIR/password")"
     [[ $EUID -eq 0 ]] && chown -R postgres "$PG_DIR"
     if [[ ! -f "$data/PG_VERSION" || "$(cat "$data/PG_VERSION")" != "$version" ]]; then
         log "creating a private PostgreSQL $version cluster in .tools/postgres"
         rm -rf "$data"
-        _as_pg "$bin/initdb" -D "$data" -U "$PG_USER" --auth=trust -E UTF8 --no-sync \
+        _as_pg "$bin/initdb" -D "$data" -U "$PG_USER" --auth=scram-sha-256 \
+            --pwfile="$PG_DIR/password" -E UTF8 --no-sync \
             >"$PG_DIR/initdb.log" 2>&1 || die "initdb failed (see .tools/postgres/initdb.log)"
     fi
     if _as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
@@ -227,11 +238,11 @@ start_postgres() {
             start >/dev/null || die "PostgreSQL did not start (see .tools/postgres/server.log)"
     fi
     PG_BIN="$bin"
-    if ! "$bin/psql" -h 127.0.0.1 -p "$port" -U "$PG_USER" -d postgres -qAtX \
-        -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -qx 1; then
-        "$bin/createdb" -h 127.0.0.1 -p "$port" -U "$PG_USER" "$PG_DB"
+    if ! PGPASSWORD="$password" "$bin/psql" -h 127.0.0.1 -p "$port" -U "$PG_USER" -d postgres \
+        -qAtX -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -qx 1; then
+        PGPASSWORD="$password" "$bin/createdb" -h 127.0.0.1 -p "$port" -U "$PG_USER" "$PG_DB"
     fi
-    export DATABASE_URL="postgresql+psycopg://$PG_USER@127.0.0.1:$port/$PG_DB"
+    export DATABASE_URL="postgresql+psycopg://$PG_USER:$password@127.0.0.1:$port/$PG_DB"
 }
 
 stop_postgres() {
@@ -242,35 +253,40 @@ stop_postgres() {
 }
 
 REDIS_DIR="$TOOLS/redis"
+_redis_cli() {
+    REDISCLI_AUTH="$(cat "$REDIS_DIR/password" 2>/dev/null)" redis-cli -h 127.0.0.1 "$@"
+}
+
 start_redis() {
     ensure_apt redis-server
-    local port
+    local port password
     mkdir -p "$REDIS_DIR"
+    password="$(_secret_file "$REDIS_DIR/password")"
     if [[ -f "$REDIS_DIR/port" ]] && port="$(cat "$REDIS_DIR/port")" &&
-        redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -qx PONG &&
-        [[ "$(redis-cli -h 127.0.0.1 -p "$port" config get dir 2>/dev/null | tail -n1)" == "$REDIS_DIR" ]]; then
+        _redis_cli -p "$port" ping 2>/dev/null | grep -qx PONG &&
+        [[ "$(_redis_cli -p "$port" config get dir 2>/dev/null | tail -n1)" == "$REDIS_DIR" ]]; then
         :  # ours, left running by a run that was killed
     else
         port="$(_free_port)"
         log "starting the private redis-server on 127.0.0.1:$port"
         redis-server --daemonize yes --port "$port" --bind 127.0.0.1 --dir "$REDIS_DIR" \
             --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --save "" \
-            --appendonly no
+            --appendonly no --requirepass "$password"
         echo "$port" >"$REDIS_DIR/port"
         local i
         for ((i = 0; i < 50; i++)); do
-            redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -qx PONG && break
+            _redis_cli -p "$port" ping 2>/dev/null | grep -qx PONG && break
             sleep 0.2
         done
-        redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -qx PONG ||
+        _redis_cli -p "$port" ping 2>/dev/null | grep -qx PONG ||
             die "redis-server did not answer on port $port (see .tools/redis/redis.log)"
     fi
-    export REDIS_URL="redis://127.0.0.1:$port/0"
+    export REDIS_URL="redis://:$password@127.0.0.1:$port/0"
 }
 
 stop_redis() {
     [[ -f "$REDIS_DIR/port" ]] || return 0
-    redis-cli -h 127.0.0.1 -p "$(cat "$REDIS_DIR/port")" shutdown nosave >/dev/null 2>&1 || true
+    _redis_cli -p "$(cat "$REDIS_DIR/port")" shutdown nosave >/dev/null 2>&1 || true
     rm -f "$REDIS_DIR/port"
 }
 
@@ -317,7 +333,7 @@ print_versions() {
     chromium_v="$(/usr/bin/chromium --version 2>/dev/null || echo '?')"
     pg_v="$("${PG_BIN:-/nonexistent}"/postgres --version 2>/dev/null |
         sed -n 's/^postgres (PostgreSQL) \([^[:space:]]*\).*/\1/p' || true)"
-    redis_v="$(redis-cli -u "${REDIS_URL:-redis://127.0.0.1:1}" info server 2>/dev/null |
+    redis_v="$(_redis_cli -p "$(cat "$REDIS_DIR/port" 2>/dev/null || echo 1)" info server 2>/dev/null |
         sed -n 's/^redis_version:\([^[:space:]]*\).*/\1/p' || true)"
     {
         echo "--- versions ---"
@@ -326,8 +342,8 @@ print_versions() {
         echo "bun      $bun_v (REFLEX_BUN_PATH=${REFLEX_BUN_PATH:-unset})"
         echo "node     $(node --version 2>/dev/null || echo '?')"
         echo "chromium $(awk '{print $2}' <<<"$chromium_v")"
-        echo "postgres ${pg_v:-?} (${DATABASE_URL:-DATABASE_URL unset})"
-        echo "redis    ${redis_v:-?} (${REDIS_URL:-REDIS_URL unset})"
+        echo "postgres ${pg_v:-?} (${DATABASE_URL:+${DATABASE_URL%%:*}://…@${DATABASE_URL##*@}})"
+        echo "redis    ${redis_v:-?} (${REDIS_URL:+redis://…@${REDIS_URL##*@}})"
         echo "----------------"
     } >&2
 }
