@@ -149,6 +149,8 @@ class PasswordState(ProfileState):
 @protected(role="admin")
 class AdminState(SessionState):
     users: list[dict[str, Any]] = []  # noqa: RUF012 - a Reflex var
+    #: why the last action did nothing (the page offers no button for it, but an event can come)
+    notice: str = ""
 
     @rx.event
     async def load(self) -> None:
@@ -156,7 +158,11 @@ class AdminState(SessionState):
 
     @rx.event
     async def toggle(self, user_id: str, disabled: bool) -> None:
-        if user_id != self.user.get("id"):
+        self.notice = ""
+        if user_id == self.user.get("id"):
+            # an admin who disabled their own account would lock themselves out
+            self.notice = "You cannot disable your own account."
+        else:
             await asyncio.to_thread(accounts.set_disabled, user_id, disabled)
             if disabled and auth.revocations is not None:  # signed out everywhere, live
                 await auth.revocations.end_user_sessions(user_id)
@@ -373,12 +379,17 @@ def admin() -> rx.Component:
                         rx.table.cell(u["role"].to(str)),
                         rx.table.cell(rx.cond(u["disabled"].to(bool), "disabled", "active")),
                         rx.table.cell(
-                            rx.button(
-                                rx.cond(u["disabled"].to(bool), "Enable", "Disable"),
-                                size="1",
-                                variant="soft",
-                                on_click=AdminState.toggle(
-                                    u["id"].to(str), ~u["disabled"].to(bool)
+                            rx.cond(
+                                u["id"].to(str) == SessionState.user["id"].to(str),
+                                # not offered: an admin cannot lock themselves out
+                                rx.text("You", size="2", color_scheme="gray", class_name="self"),
+                                rx.button(
+                                    rx.cond(u["disabled"].to(bool), "Enable", "Disable"),
+                                    size="1",
+                                    variant="soft",
+                                    on_click=AdminState.toggle(
+                                        u["id"].to(str), ~u["disabled"].to(bool)
+                                    ),
                                 ),
                             )
                         ),
@@ -386,6 +397,10 @@ def admin() -> rx.Component:
                 )
             ),
             id="admin-users",
+        ),
+        rx.cond(
+            AdminState.notice != "",
+            rx.callout(AdminState.notice, role="status", id="admin-notice", color_scheme="amber"),
         ),
     )
 

@@ -470,6 +470,10 @@ def test_admin_page_lists_the_users_for_the_admin(demo: DemoServer, ctx: Any) ->
     by_email = {row[0]: row[1:4] for row in cells if row}
     assert by_email[ADMIN[0]] == ["Ada Admin", "admin", "active"]
     assert by_email[USER[0]] == ["Uma User", "user", "active"]
+    # the admin's own row offers no "Disable" (it used to offer one that did nothing)
+    actions = {row[0]: row[4] for row in cells if row}
+    assert actions[ADMIN[0]] == "You"
+    assert actions[USER[0]] == "Disable"
     assert page.query_selector("#nav-admin") is not None
     # the watcher that proves the plain user never saw this content does see it here
     assert page.evaluate("sessionStorage.getItem('__adminSeen')") is not None
