@@ -136,6 +136,8 @@ def make_demo_server(
         workdir / "demo",
         ignore=shutil.ignore_patterns("__pycache__", "*.db", "*.db-journal", "*.db-wal"),
     )
+    # the demo's own static files (the favicon); the library's links are made by the build
+    shutil.copytree(ROOT / "assets", workdir / "assets", ignore=shutil.ignore_patterns("external"))
     env = dict(settings)
     if backend == "sqlite":
         # an empty DATABASE_URL means "not set" to demo/db.py, whatever the caller's env holds

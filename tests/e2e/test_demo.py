@@ -320,6 +320,13 @@ def test_the_register_link_keeps_the_return_to_and_registering_lands_there(
     text_is(page, "#user-menu-name", "Ada Return")
 
 
+def test_the_favicon_is_served(sqlite_demo: DemoServer, ctx: Any) -> None:
+    """Every first load used to log a 404 for /favicon.ico in the console."""
+    response = ctx.request.get(sqlite_demo.url + "/favicon.ico")
+    assert response.status == 200
+    assert response.body()[:4] == b"\x00\x00\x01\x00"  # an ICO file: assets/favicon.ico
+
+
 def test_wrong_password_and_unknown_email_get_the_same_generic_error(
     demo: DemoServer, ctx: Any
 ) -> None:
