@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .conftest import SECRET, Recorder, ReflexServer, login
+from .conftest import SECRET, Recorder, ReflexServer, login, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -197,7 +197,18 @@ def test_activity_refreshes_at_most_once_per_threshold_window(
     page.goto(short_server.url + "/login?callbackUrl=%2Fdashboard")
     login(page)
     page.wait_for_selector("#dashboard-heading")
-    time.sleep(0.5)
+    # the login's own syncs (one may be a 409 before its proof arrives) must be over before the
+    # window opens, however slow the machine: wait for the cookie, then for 1 s without a sync
+    wait_until(
+        lambda: any(c["name"] == "session" for c in context.cookies()),
+        "the login cookie",
+        page=page,
+    )
+    wait_until(
+        lambda: time.monotonic() - max(recorder.sync_requests, default=0.0) > 1.0,
+        "the login's syncs to end",
+        page=page,
+    )
     syncs_before = len(recorder.sync_requests)
     start = time.monotonic()
     # 16 s of continuous activity: longer than the 12 s session itself
