@@ -75,7 +75,7 @@ async def push_revocation(user_id: str, *, skip_token: str | None = None) -> int
     get_runtime().note_revocation(user_id, now_ms(auth.clock))
 
     async def sign_out_if_gone(state: Any, session: Any) -> bool:
-        if await auth.is_live(session):
+        if await state.session_is_live():  # the one liveness rule of a tab
             return False
         # the user data is flagged and reset before the tab's next event (the redirect to login
         # that follows at once), keeping the push itself short; the browser drops its cookie

@@ -114,22 +114,21 @@ class SessionEventMiddleware(rx.Middleware):
         refusal, rebound = await self._binding.check(state, event)
         if refusal is not None:
             return refusal
+        session_state = await state.get_state(SessionState)
         # a sign-out that happened outside an awaitable path (a queued logout, a refusal) has
         # its user data reset before this event sees any of it
-        await (await state.get_state(SessionState)).forget_user_data()
+        await session_state.forget_user_data()
         name = event.name
         if is_hydrate(state, event):
             # every path that hands the socket the whole state reads the session from *this*
             # socket's cookie first
-            session_state = await state.get_state(SessionState)
             await session_state.load_from_socket()
             return None
         if rebound:
             # a fresh (or lost) state on a live socket: fill it from this socket's cookie, and
             # let the next sync apply the browser's newest cookie
             log.warning("tab state without a binding on a live socket (state lost?): reloading")
-            await (await state.get_state(SessionState)).reload_for_socket()
-        session_state = await state.get_state(SessionState)
+            await session_state.reload_for_socket()
         if session_state.revoked_since_check():
             # a session of this user ended since the tab last checked: whatever the event,
             # it runs only if the tab's own session is still live (one store read)
@@ -168,8 +167,7 @@ class SessionEventMiddleware(rx.Middleware):
             location, revoked = login_location(path_of(session_state.router.url)), True
         log.info("event %s refused: the session does not allow it", handler_name)
         if revoked or session_state.has_lapsed():
-            session_state.sign_out(tell_browser=revoked)
-            await session_state.forget_user_data()
+            return await self._sign_out_to(session_state, location, tell_browser=revoked)
         return await self._refuse(session_state, rx.redirect(location, replace=True))
 
     async def _recheck(self, session_state: SessionState, name: str) -> StateUpdate | None:
@@ -182,10 +180,17 @@ class SessionEventMiddleware(rx.Middleware):
             session_state.mark_checked()
             return None
         log.info("event %s refused: the tab's session was ended", name.rpartition(".")[2])
-        path = path_of(session_state.router.url)
-        session_state.sign_out()
+        location = login_location(path_of(session_state.router.url))
+        return await self._sign_out_to(session_state, location, tell_browser=True)
+
+    async def _sign_out_to(
+        self, session_state: SessionState, location: str, *, tell_browser: bool
+    ) -> StateUpdate | None:
+        """Sign the tab out (its user data reset now) and answer with a redirect to
+        ``location``: the one ending of an event refused because its session is gone."""
+        session_state.sign_out(tell_browser=tell_browser)
         await session_state.forget_user_data()
-        return await self._refuse(session_state, rx.redirect(login_location(path), replace=True))
+        return await self._refuse(session_state, rx.redirect(location, replace=True))
 
     @staticmethod
     async def _refuse(session_state: SessionState, redirect: Any) -> StateUpdate | None:
