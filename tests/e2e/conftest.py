@@ -241,6 +241,30 @@ def wait_until(
             time.sleep(0.05)
 
 
+def settled(page: Any, ready: str = "!!window.__reflexSession", quiet: float = 1.5) -> None:
+    """Wait until the page is loaded (``ready`` holds) and stays the same document for ``quiet``
+    seconds: the runtime may reload a page once by itself (a planted cookie removed, a lost
+    binding), and a Playwright call made during that reload fails with "Execution context was
+    destroyed". ``performance.timeOrigin`` changes with every load, so an unchanged value over
+    the quiet window means no reload happened in it."""
+
+    def origin() -> float | None:
+        try:
+            page.wait_for_function(ready, timeout=5000)
+            value: float = page.evaluate("performance.timeOrigin")
+            return value
+        except Exception:  # navigating: the next round sees the new document
+            return None
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        first = origin()
+        page.wait_for_timeout(int(quiet * 1000))
+        if first is not None and origin() == first:
+            return
+    pytest.fail("the page kept reloading for 30 s")
+
+
 def login(page: Any, email: str = "ada@example.com", password: str = "correct horse") -> None:
     page.wait_for_selector("#email")
     page.fill("#email", email)

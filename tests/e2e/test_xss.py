@@ -38,7 +38,7 @@ from reflex_session import ReflexSession
 from reflex_session.reflex import DevicesState
 
 from .attacker import ROOT_STATE, cookie_header, run, socket_attempt, sync_attempt
-from .conftest import SECRET, wait_until
+from .conftest import SECRET, settled, wait_until
 from .demo_server import DemoServer
 from .test_demo import (
     PASSWORD,
@@ -312,7 +312,9 @@ def test_a_binding_planted_by_the_xss_buys_nothing(xss_demo: DemoServer, browser
     # the script again (say, a stored XSS on this page): planted after every load
     victim.add_init_script(f"document.cookie = 'session_bind={known}; path=/_event';")
     page.reload()
-    page.wait_for_function("!!sessionStorage.getItem('token') && !!window.__reflexSession")
+    # the runtime may reload once more (it finds the planted cookie, or its sync finds the tab
+    # unbound): sign in only on the page that stays
+    settled(page, "!!sessionStorage.getItem('token') && !!window.__reflexSession")
     token = page.evaluate("sessionStorage.getItem('token')")
     planted = f"session_bind={known}"
     poller = Poller(demo.url, token, planted, {})
