@@ -28,12 +28,14 @@ from .errors import (
     UnknownKey,
     UnsupportedHeader,
 )
+from .reasons import DEFAULT_MESSAGES, Notice, Reason, message_for, read_notice, with_reason
 from .rules import Decision, RouteGuard, RouteRule, has_role, patterns, route, safe_return_to
 from .session import Session, User
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_MESSAGES",
     "SYSTEM_CLOCK",
     "ClaimsError",
     "ClientOptions",
@@ -48,6 +50,8 @@ __all__ = [
     "ForbiddenUpdate",
     "MalformedToken",
     "NoSession",
+    "Notice",
+    "Reason",
     "ReflexSession",
     "ReflexSessionError",
     "Revocations",
@@ -67,7 +71,10 @@ __all__ = [
     "User",
     "__version__",
     "has_role",
+    "message_for",
     "patterns",
+    "read_notice",
     "route",
     "safe_return_to",
+    "with_reason",
 ]

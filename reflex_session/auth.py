@@ -56,6 +56,9 @@ class ReflexSession(SessionEngine[UserT]):
     ``on_refresh``, ``routes``, ``default_type``, ``login_path``, ``home_path``, ``locales``,
     ``authorize``), plus:
 
+    * ``forbidden_path`` — where a signed-in user without a page's role goes (default: home),
+      with ``?reason=forbidden&role=...`` so the page can say why;
+
     * ``previous_secret_keys`` — older secrets, oldest first, still accepted (rotation);
     * ``max_lifetime`` — the absolute limit no refresh passes (default 30 days);
     * ``clock`` — the time source (inject a ``FakeClock`` in tests);
@@ -89,6 +92,7 @@ class ReflexSession(SessionEngine[UserT]):
         default_type: RouteType = "hybrid",
         login_path: str = "/login",
         home_path: str = "/",
+        forbidden_path: str | None = None,
         locales: Sequence[str] = (),
         authorize: CustomHandler | None = None,
         return_to_param: str = "callbackUrl",

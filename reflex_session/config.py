@@ -16,7 +16,8 @@ from .clock import SYSTEM_CLOCK, Clock
 from .cookies import CookiePolicy
 from .errors import ConfigError
 from .lifecycle import Policy, new_session_id
-from .rules import ROUTE_TYPES, RouteRule, RouteType
+from .reasons import REASON_PARAM, ROLE_PARAM
+from .rules import ROUTE_TYPES, RouteGuard, RouteRule, RouteType
 from .session import Session, User
 
 if TYPE_CHECKING:
@@ -119,6 +120,8 @@ class SessionConfig:
     default_type: RouteType = "hybrid"
     login_path: str = "/login"
     home_path: str = "/"
+    #: where a signed-in user without a page's role goes (``None``: ``home_path``)
+    forbidden_path: str | None = None
     locales: tuple[str, ...] = ()
     return_to_param: str = "callbackUrl"
     api_path: str = "/api/session"
@@ -147,8 +150,10 @@ class SessionConfig:
         self._check_routes()
         self._check_callbacks()
         self._check_store()
-        for name in ("login_path", "home_path", "api_path"):
+        for name in ("login_path", "home_path", "api_path", "forbidden_path"):
             value = getattr(self, name)
+            if value is None and name == "forbidden_path":
+                continue
             if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
                 raise ConfigError(name, f"{value!r} is not a site path", "use a path like '/login'")
         _set(self, "api_path", self.api_path.rstrip("/") or "/")
@@ -279,6 +284,30 @@ class SessionConfig:
         ):
             raise ConfigError(
                 "return_to_param", f"{self.return_to_param!r}", "use a plain name like 'next'"
+            )
+        if self.return_to_param in (REASON_PARAM, ROLE_PARAM):
+            raise ConfigError(
+                "return_to_param",
+                f"{self.return_to_param!r} is the parameter redirects carry their reason in",
+                "use another name, like 'next'",
+            )
+        self._check_forbidden_path(rules)
+
+    def _check_forbidden_path(self, rules: tuple[RouteRule, ...]) -> None:
+        """The forbidden page must be one a signed-in user without roles may see: a page that
+        itself asks for a role would send the refused user round in a loop."""
+        path = self.forbidden_path
+        if not isinstance(path, str) or not path.startswith("/"):
+            return  # None, or refused with the other paths
+        route_type, rule = RouteGuard(rules, default_type=self.default_type).type_of(
+            path.partition("?")[0].rstrip("/") or "/"
+        )
+        if route_type == "public" or (rule is not None and rule.requires is not None):
+            raise ConfigError(
+                "forbidden_path",
+                f"{path!r} is a {route_type} page"
+                + (" with a requirement" if route_type == "auth" else ""),
+                "make it a hybrid page, or an auth page without a role",
             )
 
     def _check_callbacks(self) -> None:

@@ -58,6 +58,7 @@ class SessionEngine(Generic[UserT]):
             home_path=config.home_path,
             locales=config.locales,
             return_to_param=config.return_to_param,
+            forbidden_path=config.forbidden_path,
         )
 
     def jar(self, cookie_header: str | None, *, https: bool = False) -> CookieJar:

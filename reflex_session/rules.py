@@ -7,9 +7,11 @@ server or reached by a client-side navigation.
 Route types (the reference's):
 
 * ``public``  — only for visitors who are *not* signed in (login, register); a signed-in user is
-  sent to ``home_path``.
+  sent to the page's safe return-to (``?callbackUrl=``), else ``home_path``.
 * ``auth``    — only for signed-in users; a visitor is sent to ``login_path`` with the page they
-  asked for (path and query) as the return-to parameter.
+  asked for (path and query) as the return-to parameter; a signed-in user without the rule's
+  role is sent to ``forbidden_path`` (else ``home_path``). Both redirects say why
+  (``reason=loginRequired`` / ``reason=forbidden&role=admin``, see :mod:`.reasons`).
 * ``hybrid``  — everyone, no redirect.
 
 Patterns:
@@ -40,9 +42,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .errors import ConfigError
+from .reasons import Reason, with_reason
 from .session import Session
 
 __all__ = [
@@ -119,19 +122,40 @@ class RouteRule:
         return (1 if self.kind == "exact" else 0, len(self._prefix))
 
 
-def has_role(*roles: str) -> Requirement:
-    """A requirement met when the user's ``role`` (or any of ``roles``) is one of ``roles``."""
-    wanted = frozenset(roles)
+class HasRole:
+    """A requirement met when the user's ``role`` (or any of their ``roles``) is one of
+    ``roles``. A class rather than a closure so a refusal can name the roles the page needs."""
 
-    def check(session: Session[Any]) -> bool:
+    __slots__ = ("roles",)
+
+    def __init__(self, *roles: str) -> None:
+        self.roles: tuple[str, ...] = roles
+
+    def __call__(self, session: Session[Any]) -> bool:
+        wanted = self.roles
         role = session.user.get("role")
         if isinstance(role, str) and role in wanted:
             return True
         many = session.user.get("roles")
         return isinstance(many, list | tuple) and any(r in wanted for r in many)
 
-    check.__name__ = f"has_role({', '.join(roles)})"
-    return check
+    @property
+    def __name__(self) -> str:
+        """``has_role(admin, ops)``: how the requirement reads in a log or a repr."""
+        return f"has_role({', '.join(self.roles)})"
+
+    def __repr__(self) -> str:
+        return self.__name__
+
+
+def has_role(*roles: str) -> Requirement:
+    """A requirement met when the user's ``role`` (or any of ``roles``) is one of ``roles``."""
+    return HasRole(*roles)
+
+
+def roles_of(requirement: Requirement | None) -> tuple[str, ...]:
+    """The roles a requirement made by :func:`has_role` asks for (``()`` for any other)."""
+    return requirement.roles if isinstance(requirement, HasRole) else ()
 
 
 class _RouteFactory:
@@ -298,6 +322,7 @@ class RouteGuard:
         home_path: str = "/",
         locales: Sequence[str] = (),
         return_to_param: str = "callbackUrl",
+        forbidden_path: str | None = None,
     ) -> None:
         # stable sort: most specific first, list order kept among equals
         self.rules: tuple[RouteRule, ...] = tuple(
@@ -308,6 +333,12 @@ class RouteGuard:
         self.home_path = home_path
         self.locales = tuple(locales)
         self.return_to_param = return_to_param
+        #: where a signed-in user without the page's role goes (``None``: the home page)
+        self.forbidden_path = forbidden_path
+        #: every role a rule asks for: the only ones a refusal's ``role=`` may name
+        self.known_roles: frozenset[str] = frozenset(
+            role for rule in self.rules for role in roles_of(rule.requires)
+        )
 
     def match(self, path: str) -> RouteRule | None:
         """The most specific rule for a (locale-stripped, normalised) path."""
@@ -339,6 +370,23 @@ class RouteGuard:
             return base
         return f"{base}?{self.return_to_param}={quote(target, safe='')}"
 
+    def refusal_url(self, roles: Sequence[str] = (), locale_prefix: str = "") -> str:
+        """Where a signed-in user without the page's role goes: the forbidden page (else home),
+        saying why and, when the page asks for roles, which."""
+        target = _localised(locale_prefix, self.forbidden_path or self.home_path)
+        return with_reason(target, Reason.FORBIDDEN, roles)
+
+    def after_login(self, query: str, locale_prefix: str = "") -> str:
+        """Where a signed-in user on a public-only page (the login page) goes: the page's safe
+        return-to from ``query`` (a raw query string), else home."""
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            if key == self.return_to_param:
+                target = self.return_to_from(value)
+                if target != self.home_path:
+                    return target
+                break
+        return _localised(locale_prefix, self.home_path)
+
     def return_to_from(self, query_value: str | None) -> str:
         """Where to land after login, from the return-to query value (already URL-decoded)."""
         return safe_return_to(
@@ -359,14 +407,16 @@ class RouteGuard:
         if route_type == "public":
             if session is None:
                 return Decision("allow", "allowed", rule=rule)
-            return Decision("redirect", "home", _localised(prefix, self.home_path), rule)
+            return Decision("redirect", "home", self.after_login(query, prefix), rule)
         # auth
         if session is None:
             collapsed = _SLASHES.sub("/", raw_path)
             if canonical_path(collapsed) != _normalise(unquote(collapsed)):
                 collapsed = quote(clean)  # dot segments, a page's file name: send the page
             original = collapsed + (f"?{query}" if query else "")
-            return Decision("redirect", "login", self.login_url(original, prefix), rule)
+            login = with_reason(self.login_url(original, prefix), Reason.LOGIN_REQUIRED)
+            return Decision("redirect", "login", login, rule)
         if rule is not None and rule.requires is not None and not rule.requires(session):
-            return Decision("redirect", "forbidden", _localised(prefix, self.home_path), rule)
+            refusal = self.refusal_url(roles_of(rule.requires), prefix)
+            return Decision("redirect", "forbidden", refusal, rule)
         return Decision("allow", "allowed", rule=rule)

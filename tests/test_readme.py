@@ -27,7 +27,10 @@ def test_readme_core_example_runs_and_prints_the_login_redirect() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "/login?callbackUrl=%2Fdashboard%2Fsettings%3Ftab%3D2"
+    assert (
+        result.stdout.strip()
+        == "/login?callbackUrl=%2Fdashboard%2Fsettings%3Ftab%3D2&reason=loginRequired"
+    )
 
 
 def test_readme_store_mode_example_runs_as_written(tmp_path: Path) -> None:

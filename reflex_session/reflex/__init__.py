@@ -22,6 +22,7 @@ from .widgets import (
     logout_button,
     register_form,
     session_expiry_banner,
+    session_notice,
     user_menu,
 )
 
@@ -50,5 +51,6 @@ __all__ = [
     "session_client",
     "session_countdown",
     "session_expiry_banner",
+    "session_notice",
     "user_menu",
 ]

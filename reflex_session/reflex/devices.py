@@ -14,6 +14,7 @@ from typing import Any
 
 import reflex as rx
 
+from ..reasons import Reason
 from ..session import Session
 from ..stores.base import StoreUnavailable
 from .live import notify
@@ -75,7 +76,7 @@ class DevicesState(SessionState):
         return self.route_redirect()
 
     async def _signed_out_here(self) -> Any:
-        self.sign_out()
+        self.sign_out(reason=Reason.SIGNED_OUT)
         await self.forget_user_data()
         return self.route_redirect()
 
@@ -112,7 +113,12 @@ class DevicesState(SessionState):
                     break
         if ended == session.id:
             return await self._signed_out_here()
-        await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
+        await notify(
+            "revoke",
+            session.user.id,
+            skip_token=self.router.session.client_token,
+            origin=self.bound_to(),
+        )
         await self._fill_devices()
         return None
 
@@ -126,7 +132,12 @@ class DevicesState(SessionState):
         await revocations.end_user_sessions(
             session.user.id, except_session_id=session.id if keep_this_device else None
         )
-        await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
+        await notify(
+            "revoke",
+            session.user.id,
+            skip_token=self.router.session.client_token,
+            origin=self.bound_to(),
+        )
         if keep_this_device:
             await self._fill_devices()
             return None

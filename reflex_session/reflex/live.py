@@ -20,7 +20,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..binding import digests_match
 from ..clock import now_ms
+from ..reasons import Reason
 from .runtime import get_app, get_auth, get_runtime
 from .state import SessionState
 
@@ -65,11 +67,15 @@ async def _for_each_tab(user_id: str, skip_token: str | None, action: TabAction)
     return sum(await asyncio.gather(*(one(t) for t in tokens)))
 
 
-async def push_revocation(user_id: str, *, skip_token: str | None = None) -> int:
+async def push_revocation(
+    user_id: str, *, skip_token: str | None = None, origin: str | None = None
+) -> int:
     """Sign out, live, every open tab of ``user_id`` whose session no longer exists.
 
     Returns how many tabs were signed out. ``skip_token`` is the tab running the current event
-    (its own state is changed by that event, and its lock is already held).
+    (its own state is changed by that event, and its lock is already held). ``origin`` is the
+    binding digest of the browser that ended the sessions: its own other tabs say "you signed
+    out", every other browser's say "you were signed out on another device".
     """
     auth = get_auth()
     get_runtime().note_revocation(user_id, now_ms(auth.clock))
@@ -79,7 +85,8 @@ async def push_revocation(user_id: str, *, skip_token: str | None = None) -> int
             return False
         # the user data is flagged and reset before the tab's next event (the redirect to login
         # that follows at once), keeping the push itself short; the browser drops its cookie
-        state.sign_out()
+        here = origin is not None and digests_match(state.bound_to(), origin)
+        state.sign_out(reason=Reason.SIGNED_OUT if here else Reason.REVOKED)
         return True
 
     return await _for_each_tab(user_id, skip_token, sign_out_if_gone)
@@ -127,9 +134,11 @@ class RedisRelay:
             self._client = aioredis.from_url(self.url)
         return self._client
 
-    async def publish(self, kind: str, user_id: str) -> None:
-        """Send one ``revoke`` or ``refresh`` for ``user_id`` to every worker, this one included."""
-        await self._redis().publish(self.channel, json.dumps({"kind": kind, "user": user_id}))
+    async def publish(self, kind: str, user_id: str, origin: str | None = None) -> None:
+        """Send one ``revoke`` or ``refresh`` for ``user_id`` to every worker, this one included
+        (``origin``: the acting browser's binding digest, see :func:`push_revocation`)."""
+        event = {"kind": kind, "user": user_id, "origin": origin}
+        await self._redis().publish(self.channel, json.dumps(event))
 
     async def run(self) -> None:
         """Subscribe and push to this worker's tabs until cancelled (reconnects on errors)."""
@@ -144,10 +153,12 @@ class RedisRelay:
                     try:
                         event = json.loads(message["data"])
                         kind, user_id = event["kind"], str(event["user"])
-                    except (ValueError, KeyError, TypeError):
+                        origin = event.get("origin")
+                        origin = origin if isinstance(origin, str) else None
+                    except (ValueError, KeyError, TypeError, AttributeError):
                         continue
                     if kind == "revoke":
-                        await push_revocation(user_id)
+                        await push_revocation(user_id, origin=origin)
                     elif kind == "refresh":
                         await push_refresh(user_id)
             except asyncio.CancelledError:
@@ -158,17 +169,24 @@ class RedisRelay:
                 await asyncio.sleep(1)
 
 
-async def notify(kind: str, user_id: str, *, skip_token: str | None = None) -> None:
+async def notify(
+    kind: str, user_id: str, *, skip_token: str | None = None, origin: str | None = None
+) -> None:
     """Tell every open tab of ``user_id`` (on every worker) to re-check: ``"revoke"`` or
-    ``"refresh"``. Without a relay the pushes happen here, in this process."""
+    ``"refresh"``. Without a relay the pushes happen here, in this process.
+
+    ``origin`` is the binding digest of the browser whose action this is
+    (``state.bound_to()``), when a user ends their own sessions: that browser's other tabs then
+    say "you signed out" rather than "signed out on another device".
+    """
     relay = get_runtime().relay
     if relay is not None:
         try:
-            await relay.publish(kind, user_id)
+            await relay.publish(kind, user_id, origin)
             return
         except Exception:
             log.error("live relay could not publish; pushing to this worker's tabs only")
     if kind == "revoke":
-        await push_revocation(user_id, skip_token=skip_token)
+        await push_revocation(user_id, skip_token=skip_token, origin=origin)
     else:
         await push_refresh(user_id, skip_token=skip_token)

@@ -20,6 +20,7 @@ import reflex as rx
 from reflex.state import StateUpdate
 from reflex_base.event import Event
 
+from ..reasons import Reason
 from ..securitylog import refused
 from ..stores.base import StoreUnavailable
 from .registry import RequirementSpec, requirement_of, state_requirement
@@ -167,7 +168,11 @@ class SessionEventMiddleware(rx.Middleware):
             location, revoked = login_location(path_of(session_state.router.url)), True
         log.info("event %s refused: the session does not allow it", handler_name)
         if revoked or session_state.has_lapsed():
-            return await self._sign_out_to(session_state, location, tell_browser=revoked)
+            # the tab says why: revoked, or expired (a lapsed session's default)
+            reason = Reason.REVOKED if revoked else None
+            return await self._sign_out_to(
+                session_state, location, tell_browser=revoked, reason=reason
+            )
         return await self._refuse(session_state, rx.redirect(location, replace=True))
 
     async def _recheck(self, session_state: SessionState, name: str) -> StateUpdate | None:
@@ -181,15 +186,24 @@ class SessionEventMiddleware(rx.Middleware):
             return None
         log.info("event %s refused: the tab's session was ended", name.rpartition(".")[2])
         location = login_location(path_of(session_state.router.url))
-        return await self._sign_out_to(session_state, location, tell_browser=True)
+        return await self._sign_out_to(
+            session_state, location, tell_browser=True, reason=Reason.REVOKED
+        )
 
     async def _sign_out_to(
-        self, session_state: SessionState, location: str, *, tell_browser: bool
+        self,
+        session_state: SessionState,
+        location: str,
+        *,
+        tell_browser: bool,
+        reason: Reason | None,
     ) -> StateUpdate | None:
         """Sign the tab out (its user data reset now) and answer with a redirect to
-        ``location``: the one ending of an event refused because its session is gone."""
-        session_state.sign_out(tell_browser=tell_browser)
+        ``location``, saying why: the one ending of an event refused because its session is
+        gone."""
+        session_state.sign_out(tell_browser=tell_browser, reason=reason)
         await session_state.forget_user_data()
+        location = session_state.with_exit_reason(location)
         return await self._refuse(session_state, rx.redirect(location, replace=True))
 
     @staticmethod

@@ -15,7 +15,7 @@ from typing import Any
 from ..rules import Requirement, has_role
 from ..session import Session
 
-__all__ = ["Requirement", "RequirementSpec", "requirement_of", "spec_for"]
+__all__ = ["Requirement", "RequirementSpec", "declared_roles", "requirement_of", "spec_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,17 @@ def spec_for(
     roles: tuple[str, ...] = (
         () if role is None else (role,) if isinstance(role, str) else tuple(role)
     )
+    _DECLARED_ROLES.update(roles)
     return RequirementSpec(roles, requires, login_path)
+
+
+#: every role a decorator has asked for (declarations happen at import, before any request)
+_DECLARED_ROLES: set[str] = set()
+
+
+def declared_roles() -> frozenset[str]:
+    """The roles ``@require_auth``, ``@protected`` and ``@guarded`` have asked for."""
+    return frozenset(_DECLARED_ROLES)
 
 
 def mark(obj: Callable[..., Any], spec: RequirementSpec) -> None:

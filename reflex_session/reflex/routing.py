@@ -13,12 +13,20 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..reasons import Reason, with_reason
 from ..rules import Decision, canonical_path
 from ..session import Session
-from .registry import RequirementSpec, requirement_of
+from .registry import RequirementSpec, declared_roles, requirement_of
 from .runtime import get_app, get_auth
 
-__all__ = ["decide", "login_location", "page_requirement", "path_of", "refusal_for"]
+__all__ = [
+    "decide",
+    "known_roles",
+    "login_location",
+    "page_requirement",
+    "path_of",
+    "refusal_for",
+]
 
 # -- deciding -----------------------------------------------------------------------------------
 
@@ -75,8 +83,10 @@ def decide(path_with_query: str, session: Session[Any] | None) -> Decision:
         login = auth.guard.login_url(path_with_query)
         if spec.login_path:
             login = spec.login_path + login[len(auth.guard.login_path) :]
-        return Decision("redirect", "login", login, decision.rule)
-    return Decision("redirect", "forbidden", auth.config.home_path, decision.rule)
+        return Decision(
+            "redirect", "login", with_reason(login, Reason.LOGIN_REQUIRED), decision.rule
+        )
+    return Decision("redirect", "forbidden", auth.guard.refusal_url(spec.roles), decision.rule)
 
 
 def path_of(url: object) -> str:
@@ -85,9 +95,15 @@ def path_of(url: object) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def login_location(path_with_query: str) -> str:
-    """The login page, with ``path_with_query`` as return-to."""
-    return get_auth().guard.login_url(path_with_query)
+def login_location(path_with_query: str, reason: Reason = Reason.LOGIN_REQUIRED) -> str:
+    """The login page, with ``path_with_query`` as return-to, saying why."""
+    return with_reason(get_auth().guard.login_url(path_with_query), reason)
+
+
+def known_roles() -> frozenset[str]:
+    """Every role the app asks for somewhere (route rules, ``role=`` on pages, states and
+    handlers): the only names a refusal's ``role=`` may put on a page."""
+    return get_auth().guard.known_roles | declared_roles()
 
 
 def refusal_for(
@@ -98,5 +114,5 @@ def refusal_for(
     if spec.allows(session):
         return None
     if session is not None:
-        return get_auth().config.home_path
+        return get_auth().guard.refusal_url(spec.roles)
     return login_location(path_with_query())

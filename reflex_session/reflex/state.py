@@ -42,12 +42,13 @@ from ..clock import now_ms
 from ..errors import ReflexSessionError
 from ..http.origin import handshake_is_https
 from ..lifecycle import merged
+from ..reasons import DEFAULT_MESSAGES, Reason, message_for, read_notice, with_reason
 from ..rules import Decision
 from ..securitylog import refused
 from ..session import Session
 from ..stores.base import StoreUnavailable
 from ..wire import from_patch
-from .routing import decide, path_of
+from .routing import decide, known_roles, path_of
 from .runtime import get_app, get_auth, get_options, get_runtime
 
 __all__ = ["SessionState"]
@@ -134,6 +135,9 @@ class SessionState(rx.State):
     #: Set when the tab's user changed (logout, revocation, another login): the app's user data
     #: in the substates is reset at the next chance (:meth:`forget_user_data`).
     _forget_user: bool = False
+    #: Why the tab's session went away (a :class:`~reflex_session.Reason` value, ``""`` while
+    #: signed in): the next redirect to the login page says it, so the page can tell the user.
+    _exit_reason: str = ""
 
     #: Whether this state's vars are user data, reset when the user signs out or changes. Set it
     #: to False on an app state that holds nothing personal (a theme, a language).
@@ -203,6 +207,32 @@ class SessionState(rx.State):
         target = auth.guard.return_to_from(value)
         return "" if target == auth.config.home_path else "?" + urlencode({param: target})
 
+    @rx.var
+    def redirect_reason(self) -> str:
+        """Why the library sent the user to this page (``expired``, ``revoked``, ``signedOut``,
+        ``loginRequired``, ``forbidden``), from the URL; ``""`` when it did not or when the
+        value is not one of these (a crafted link cannot put other words on the page)."""
+        notice = self._notice()
+        return notice.reason.value if notice else ""
+
+    @rx.var
+    def redirect_roles(self) -> str:
+        """The roles a refused page asks for (``admin``; several joined by " or "), only when
+        the app's own rules name them; ``""`` otherwise."""
+        notice = self._notice()
+        return " or ".join(notice.roles) if notice else ""
+
+    @rx.var
+    def redirect_message(self) -> str:
+        """The default English message for :attr:`redirect_reason` (``""`` without one); the
+        ``session_notice`` widget shows it, or your own text per reason."""
+        notice = self._notice()
+        return message_for(notice, DEFAULT_MESSAGES) if notice else ""
+
+    def _notice(self) -> Any:
+        query = self.router.url.query_parameters
+        return read_notice(query.get("reason"), query.get("role"), known_roles=known_roles())
+
     # -- reading the session on the server ----------------------------------------------------
 
     @server_only
@@ -230,13 +260,23 @@ class SessionState(rx.State):
     # -- applying a session to the state ------------------------------------------------------
 
     @server_only
-    def show(self, session: Session[Any] | None) -> None:
+    def show(self, session: Session[Any] | None, reason: Reason | None = None) -> None:
         """Make ``session`` the tab's session at once (``None``: signed out); only what changed
-        is set. The cookie is not touched: that is what the queued operations are for."""
+        is set. The cookie is not touched: that is what the queued operations are for.
+
+        When a shown session goes away, ``reason`` says why, for the redirect to the login
+        page that follows; without one it is ``expired`` for a session past its expiry and
+        ``revoked`` for any other (ended where it was kept).
+        """
         auth = get_auth()
         # the previous session whether or not it has expired: an expired session's user data
         # must be forgotten too when the next user signs in at this tab
         current = self._stored_session()
+        if session is not None:
+            self._exit_reason = ""
+        elif current is not None:
+            lapsed = auth.is_session_expired(current)
+            self._exit_reason = (reason or (Reason.EXPIRED if lapsed else Reason.REVOKED)).value
         before = current.id if current else None
         tabs = get_runtime().tabs
         token = self.router.session.client_token
@@ -447,7 +487,8 @@ class SessionState(rx.State):
         except StoreUnavailable:
             log.error("session store unavailable at connect; the tab starts signed out")
             session, stale_key = None, False
-        self.show(session)
+        # no session cookie on this socket at all: this browser signed out (in another tab)
+        self.show(session, None if jar.read() else Reason.SIGNED_OUT)
         await self.forget_user_data()
         if session is not None and (stale_key or auth.should_refresh_session(session)):
             # the cookie needs re-issuing (threshold passed, or an old secret): one HTTP pull
@@ -578,7 +619,9 @@ class SessionState(rx.State):
         return result
 
     @server_only
-    def sign_out(self, *, tell_browser: bool = True, browser_wide: bool = False) -> None:
+    def sign_out(
+        self, *, tell_browser: bool = True, browser_wide: bool = False, reason: Reason | None = None
+    ) -> None:
         """Sign this tab out now: its pending work is dropped and its state emptied (the app's
         user data is flagged for reset, see :meth:`forget_user_data`). With ``tell_browser``
         the next sync clears the browser's cookie too; without it (a session that merely
@@ -587,17 +630,18 @@ class SessionState(rx.State):
         The logout names the session the tab showed: the sync ends the browser's cookie only if
         it still holds that session, never a newer one signed in since (in another tab), so a
         revocation aimed at one session cannot sign out another. ``browser_wide`` (the user's
-        own "Log out") ends whatever session the browser holds.
+        own "Log out") ends whatever session the browser holds. ``reason`` is what the login
+        page will say (see :meth:`show`).
         """
         shown = self._stored_session()
         self._pending = []
-        self.show(None)
+        self.show(None, reason)
         if tell_browser:
             target = None if browser_wide or shown is None else shown.id
             self._queue("logout", session_id=target)
 
     def _logout(self) -> Any:
-        self.sign_out(browser_wide=True)
+        self.sign_out(browser_wide=True, reason=Reason.SIGNED_OUT)
         return self.route_redirect()
 
     @rx.event
@@ -633,8 +677,20 @@ class SessionState(rx.State):
             self.show(None)
         decision = self.route_decision()
         if decision.allowed or not decision.location:
+            if self._exit_reason and self.current_session() is None:
+                self._exit_reason = ""  # said (or no longer needed): a later redirect is plain
             return None
-        return rx.redirect(decision.location, replace=True)
+        location = decision.location
+        if decision.reason == "login":
+            location = self.with_exit_reason(location)
+        return rx.redirect(location, replace=True)
+
+    @server_only
+    def with_exit_reason(self, login_location: str) -> str:
+        """``login_location`` saying why the tab's session went away (expired, revoked, signed
+        out), when it did; else unchanged (``loginRequired``)."""
+        notice = read_notice(self._exit_reason)
+        return with_reason(login_location, notice.reason) if notice else login_location
 
 
 #: Names of server-only methods: refused as events by the middleware, whatever the state

@@ -51,6 +51,7 @@ from ..errors import CookieTooLarge, ForbiddenUpdate
 from ..http.common import NO_STORE_HEADERS, jar_for_scope
 from ..http.origin import cross_site_reason, request_is_https
 from ..lifecycle import merged
+from ..reasons import Reason
 from ..securitylog import refused
 from ..stores.base import StoreUnavailable
 from .runtime import get_app
@@ -196,6 +197,7 @@ class SyncEndpoint:
                 # not "not_bound": the page waits for the proof (it may arrive just after)
                 return 409, {"error": "proof_required"}, None
             before = state.current_session()
+            had_cookie = jar.read() is not None
             ops = state.take_pending()
             try:
                 session = await apply_operations(self.auth, jar, ops)
@@ -215,7 +217,8 @@ class SyncEndpoint:
                 # in): the tab's socket must carry that cookie before it may act on it, so the
                 # page reconnects; a sync never moves the tab onto another session by itself
                 return 200, {"status": "authenticated", "changed": True, "reconnect": True}, jar
-            state.show(session)
+            # the browser holds no session cookie any more: it signed out (in another tab)
+            state.show(session, None if had_cookie else Reason.SIGNED_OUT)
             await state.forget_user_data()
         return (
             200,

@@ -13,10 +13,12 @@ accessible name and its keys.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import reflex as rx
 
+from ..reasons import Reason
 from .client import session_countdown
 from .forms import AuthFormState
 from .state import SessionState
@@ -27,8 +29,72 @@ __all__ = [
     "register_form",
     "session_countdown",
     "session_expiry_banner",
+    "session_notice",
     "user_menu",
 ]
+
+#: the callout colour of each reason: a warning for what happened to the user, calm otherwise
+_NOTICE_COLOURS = {
+    Reason.EXPIRED: "amber",
+    Reason.REVOKED: "amber",
+    Reason.FORBIDDEN: "amber",
+    Reason.SIGNED_OUT: "green",
+    Reason.LOGIN_REQUIRED: "blue",
+}
+
+
+def _notice_text(messages: Mapping[str, str] | None) -> Any:
+    """The notice's text: the server's default English message, or ``messages`` chosen in the
+    page by reason (``forbidden_role`` gets the roles where its ``{roles}`` placeholder is)."""
+    if messages is None:
+        return SessionState.redirect_message
+    cases: list[Any] = []
+    for reason in Reason:
+        if reason in messages:
+            cases.append((reason.value, messages[reason]))
+    plain: Any = rx.match(SessionState.redirect_reason, *cases, "")
+    template = messages.get("forbidden_role")
+    if template is None or "{roles}" not in template:
+        return plain
+    before, _, after = template.partition("{roles}")
+    named = (SessionState.redirect_reason == Reason.FORBIDDEN.value) & (
+        SessionState.redirect_roles != ""
+    )
+    return rx.cond(named, before + SessionState.redirect_roles + after, plain)
+
+
+def session_notice(messages: Mapping[str, str] | None = None, **props: Any) -> rx.Component:
+    """Why the library sent the user here, when it did: "Your session expired", "You were
+    signed out on another device", "You need the admin role for that page", "Please sign in
+    to continue", "You signed out". Nothing otherwise.
+
+    The reason comes from the URL (``?reason=``) and is one word of a fixed vocabulary, so a
+    crafted link can only choose among these messages; ``messages`` maps the reason values
+    (``expired``, ``revoked``, ``signedOut``, ``loginRequired``, ``forbidden``, and
+    ``forbidden_role`` with a ``{roles}`` placeholder) to your own text. ``login_form`` shows
+    one by itself; put one on your ``forbidden_path`` page.
+
+    Accessible name: none of its own; it is a ``role="status"`` region, so a screen reader
+    reads the message once when it appears without moving the focus. Keyboard: not focusable.
+    """
+    colour: Any = rx.match(
+        SessionState.redirect_reason,
+        *((reason.value, colour) for reason, colour in _NOTICE_COLOURS.items()),
+        "gray",
+    )
+    props.setdefault("width", "100%")
+    props.setdefault("id", "session-notice")
+    component: rx.Component = rx.cond(
+        SessionState.redirect_reason != "",
+        rx.callout(
+            _notice_text(messages),
+            icon="info",
+            color_scheme=colour,
+            role="status",
+            **props,
+        ),
+    )
+    return component
 
 
 def _field(label: str, control: rx.Component, control_id: str) -> rx.Component:
@@ -78,6 +144,7 @@ def _form_card(
     fields: list[tuple[str, rx.Component]],
     footer: rx.Component,
     props: dict[str, Any],
+    notice: rx.Component | None = None,
 ) -> rx.Component:
     """The card both forms share: labelled fields, the error, the pending button, a footer."""
     props.setdefault("max_width", "24em")
@@ -86,6 +153,7 @@ def _form_card(
         rx.form(
             rx.vstack(
                 rx.heading(title, size="5", as_="h1"),
+                notice if notice is not None else rx.fragment(),
                 *(_field(label, control, control.id or "") for label, control in fields),
                 _error(state, f"{prefix}-error"),
                 rx.button(
@@ -130,9 +198,13 @@ def login_form(
     title: str = "Sign in",
     submit_label: str = "Sign in",
     register_href: str | None = None,
+    messages: Mapping[str, str] | None = None,
     **props: Any,
 ) -> rx.Component:
     """Email and password, one generic error, a pending state; lands on the return-to page.
+
+    Above the fields it says why the user was sent here, when the library did
+    (:func:`session_notice`; ``messages`` is passed on to it).
 
     Accessible names: the form is named by ``title`` (``aria-label``; its heading shows the same
     text), each input by its visible ``<label>`` ("Email", "Password"), the button by
@@ -162,6 +234,7 @@ def login_form(
         ],
         _footer("No account? ", "Create one", register_href, "register-link"),
         props,
+        notice=session_notice(messages),
     )
 
 

@@ -167,7 +167,9 @@ async def test_anonymous_auth_page_redirects_to_login_with_return_to(
     client: Client, calls: Counter[str]
 ) -> None:
     response = await client.get("/dashboard/settings?tab=2")
-    assert_redirect(response, "/login?callbackUrl=%2Fdashboard%2Fsettings%3Ftab%3D2")
+    assert_redirect(
+        response, "/login?callbackUrl=%2Fdashboard%2Fsettings%3Ftab%3D2&reason=loginRequired"
+    )
     assert calls["/dashboard/settings"] == 0
     assert sum(calls.values()) == 0
     assert "page" not in response.text
@@ -176,7 +178,7 @@ async def test_anonymous_auth_page_redirects_to_login_with_return_to(
 
 async def test_anonymous_head_is_guarded_too(client: Client, calls: Counter[str]) -> None:
     response = await client.request("HEAD", "/dashboard")
-    assert_redirect(response, "/login?callbackUrl=%2Fdashboard")
+    assert_redirect(response, "/login?callbackUrl=%2Fdashboard&reason=loginRequired")
     assert sum(calls.values()) == 0
 
 
@@ -342,7 +344,7 @@ async def test_strict_default_guards_unlisted_pages(
     strict_client: Client, calls: Counter[str]
 ) -> None:
     response = await strict_client.get("/dashboard")
-    assert_redirect(response, "/login?callbackUrl=%2Fdashboard")
+    assert_redirect(response, "/login?callbackUrl=%2Fdashboard&reason=loginRequired")
     assert calls["/dashboard"] == 0
 
 
@@ -365,7 +367,7 @@ async def test_expired_cookie_on_auth_page_redirects_and_clears(
     cookie = client.cookie_for(user)
     clock.advance(EXPIRY + 1)
     response = await client.get("/dashboard?x=1", cookie=cookie)
-    assert_redirect(response, "/login?callbackUrl=%2Fdashboard%3Fx%3D1")
+    assert_redirect(response, "/login?callbackUrl=%2Fdashboard%3Fx%3D1&reason=loginRequired")
     ours = session_cookies(response)
     assert len(ours) == 1
     assert ours[0].startswith("session=;")
@@ -392,7 +394,7 @@ async def test_garbage_cookie_is_anonymous_never_5xx(
     client: Client, calls: Counter[str], value: str
 ) -> None:
     response = await client.get("/dashboard", cookie=f"session={value}")
-    assert_redirect(response, "/login?callbackUrl=%2Fdashboard")
+    assert_redirect(response, "/login?callbackUrl=%2Fdashboard&reason=loginRequired")
     assert calls["/dashboard"] == 0
 
 
@@ -404,7 +406,7 @@ async def test_role_rule_sends_a_user_without_the_role_home(
     client: Client, calls: Counter[str], user: Session[Any], path: str
 ) -> None:
     response = await client.get(path, cookie=client.cookie_for(user))
-    assert_redirect(response, "/")
+    assert_redirect(response, "/?reason=forbidden&role=admin")
     assert calls[path] == 0
 
 
@@ -418,7 +420,7 @@ async def test_role_rule_lets_the_role_in(
 
 async def test_role_rule_sends_anonymous_to_login(client: Client, calls: Counter[str]) -> None:
     response = await client.get("/admin")
-    assert_redirect(response, "/login?callbackUrl=%2Fadmin")
+    assert_redirect(response, "/login?callbackUrl=%2Fadmin&reason=loginRequired")
 
 
 # -- custom handlers ------------------------------------------------------------------------------
@@ -468,7 +470,8 @@ async def test_custom_handler_decision_overrides(
         assert calls["/"] == 0
         # None keeps the default decision
         assert_redirect(
-            await c.get("/dashboard/settings"), "/login?callbackUrl=%2Fdashboard%2Fsettings"
+            await c.get("/dashboard/settings"),
+            "/login?callbackUrl=%2Fdashboard%2Fsettings&reason=loginRequired",
         )
 
 
@@ -558,7 +561,7 @@ async def static_client(auth: ReflexSession[Any], static_site: Path) -> AsyncIte
 
 async def test_static_build_pages_are_guarded(static_client: Client, user: Session[Any]) -> None:
     response = await static_client.get("/dashboard/settings/")
-    assert_redirect(response, "/login?callbackUrl=%2Fdashboard%2Fsettings%2F")
+    assert_redirect(response, "/login?callbackUrl=%2Fdashboard%2Fsettings%2F&reason=loginRequired")
     signed_in = await static_client.get(
         "/dashboard/settings/", cookie=static_client.cookie_for(user)
     )

@@ -185,9 +185,21 @@ DECISION_CASES = [
     ("/login", False, "allow", "allowed", None),
     ("/login", True, "redirect", "home", "/"),
     ("/register", True, "redirect", "home", "/"),
-    ("/dashboard", False, "redirect", "login", "/login?callbackUrl=%2Fdashboard"),
+    (
+        "/dashboard",
+        False,
+        "redirect",
+        "login",
+        "/login?callbackUrl=%2Fdashboard&reason=loginRequired",
+    ),
     ("/dashboard", True, "allow", "allowed", None),
-    ("/dashboard/a/b", False, "redirect", "login", "/login?callbackUrl=%2Fdashboard%2Fa%2Fb"),
+    (
+        "/dashboard/a/b",
+        False,
+        "redirect",
+        "login",
+        "/login?callbackUrl=%2Fdashboard%2Fa%2Fb&reason=loginRequired",
+    ),
     ("/dashboard/a/b", True, "allow", "allowed", None),
     ("/dashboards", False, "allow", "allowed", None),  # default_type hybrid
     ("/", False, "allow", "allowed", None),
@@ -214,7 +226,7 @@ def test_decisions(
 DEFAULT_TYPE_CASES = [
     ("hybrid", False, "allow", None),
     ("hybrid", True, "allow", None),
-    ("auth", False, "redirect", "/login?callbackUrl=%2Funlisted"),
+    ("auth", False, "redirect", "/login?callbackUrl=%2Funlisted&reason=loginRequired"),
     ("auth", True, "allow", None),
     ("public", False, "allow", None),
     ("public", True, "redirect", "/"),
@@ -250,7 +262,10 @@ def test_custom_login_home_and_param() -> None:
         home_path="/app",
         return_to_param="next",
     )
-    assert auth.decide("/app/x?y=1", None).location == "/signin?next=%2Fapp%2Fx%3Fy%3D1"
+    assert (
+        auth.decide("/app/x?y=1", None).location
+        == "/signin?next=%2Fapp%2Fx%3Fy%3D1&reason=loginRequired"
+    )
     assert auth.decide("/signin", SIGNED_IN).location == "/app"
 
 
@@ -260,8 +275,18 @@ LOCALE_AUTH = make_auth(locales=("en", "ar"))
 
 LOCALE_CASES = [
     # (path, signed in?, action, location)
-    ("/ar/dashboard", False, "redirect", "/ar/login?callbackUrl=%2Far%2Fdashboard"),
-    ("/en/dashboard/x", False, "redirect", "/en/login?callbackUrl=%2Fen%2Fdashboard%2Fx"),
+    (
+        "/ar/dashboard",
+        False,
+        "redirect",
+        "/ar/login?callbackUrl=%2Far%2Fdashboard&reason=loginRequired",
+    ),
+    (
+        "/en/dashboard/x",
+        False,
+        "redirect",
+        "/en/login?callbackUrl=%2Fen%2Fdashboard%2Fx&reason=loginRequired",
+    ),
     ("/ar/dashboard", True, "allow", None),
     ("/en/login", False, "allow", None),
     ("/en/login", True, "redirect", "/en"),
@@ -289,9 +314,15 @@ def test_locales_are_stripped_for_matching_and_kept_in_redirects(
 
 
 QUERY_CASES = [
-    ("/dashboard/settings?tab=2", "/login?callbackUrl=%2Fdashboard%2Fsettings%3Ftab%3D2"),
-    ("/dashboard?a=1&b=x%20y", "/login?callbackUrl=%2Fdashboard%3Fa%3D1%26b%3Dx%2520y"),
-    ("/dashboard?", "/login?callbackUrl=%2Fdashboard"),
+    (
+        "/dashboard/settings?tab=2",
+        "/login?callbackUrl=%2Fdashboard%2Fsettings%3Ftab%3D2&reason=loginRequired",
+    ),
+    (
+        "/dashboard?a=1&b=x%20y",
+        "/login?callbackUrl=%2Fdashboard%3Fa%3D1%26b%3Dx%2520y&reason=loginRequired",
+    ),
+    ("/dashboard?", "/login?callbackUrl=%2Fdashboard&reason=loginRequired"),
 ]
 
 
@@ -304,20 +335,24 @@ def test_query_is_kept_in_return_to(path: str, location: str) -> None:
 
 def test_query_is_kept_with_a_locale() -> None:
     decision = LOCALE_AUTH.decide("/ar/dashboard?tab=2", None)
-    assert decision.location == "/ar/login?callbackUrl=%2Far%2Fdashboard%3Ftab%3D2"
+    assert (
+        decision.location
+        == "/ar/login?callbackUrl=%2Far%2Fdashboard%3Ftab%3D2&reason=loginRequired"
+    )
 
 
 # -- 5. requirements (roles) -------------------------------------------------------------------
 
+ADMIN_ONLY = "/?reason=forbidden&role=admin"
 ROLE_CASES = [
     # (user, path, action, reason, location)
     ({"id": "a", "role": "admin"}, "/admin", "allow", "allowed", None),
     ({"id": "a", "role": "admin"}, "/admin/users", "allow", "allowed", None),
-    ({"id": "b", "role": "user"}, "/admin", "redirect", "forbidden", "/"),
-    ({"id": "c"}, "/admin/users", "redirect", "forbidden", "/"),
+    ({"id": "b", "role": "user"}, "/admin", "redirect", "forbidden", ADMIN_ONLY),
+    ({"id": "c"}, "/admin/users", "redirect", "forbidden", ADMIN_ONLY),
     ({"id": "d", "roles": ["editor", "admin"]}, "/admin", "allow", "allowed", None),
-    ({"id": "e", "roles": ["editor"]}, "/admin", "redirect", "forbidden", "/"),
-    ({"id": "f", "role": ["admin"]}, "/admin", "redirect", "forbidden", "/"),  # not a str
+    ({"id": "e", "roles": ["editor"]}, "/admin", "redirect", "forbidden", ADMIN_ONLY),
+    ({"id": "f", "role": ["admin"]}, "/admin", "redirect", "forbidden", ADMIN_ONLY),  # not a str
     ({"id": "g", "role": "user"}, "/dashboard", "allow", "allowed", None),  # no requirement
 ]
 
@@ -345,7 +380,10 @@ def test_role_requirement(
 
 def test_role_requirement_anonymous_goes_to_login_not_home() -> None:
     decision = AUTH.decide("/admin/users", None)
-    assert (decision.reason, decision.location) == ("login", "/login?callbackUrl=%2Fadmin%2Fusers")
+    assert (decision.reason, decision.location) == (
+        "login",
+        "/login?callbackUrl=%2Fadmin%2Fusers&reason=loginRequired",
+    )
 
 
 def test_role_accepts_several_roles() -> None:
@@ -365,7 +403,8 @@ def test_requires_callable() -> None:
     ok = auth.decide("/billing", auth.new_session({"id": "v", "verified": True}))
     refused = auth.decide("/billing/x", auth.new_session({"id": "n"}))
     assert ok.allowed
-    assert (refused.reason, refused.location) == ("forbidden", "/")
+    # a custom requirement names no role: the refusal says only why
+    assert (refused.reason, refused.location) == ("forbidden", "/?reason=forbidden")
     assert seen == ["v", "n"]
     # the requirement is not consulted for anonymous visitors
     assert auth.decide("/billing", None).reason == "login"
@@ -381,7 +420,7 @@ def test_forbidden_redirect_keeps_the_locale() -> None:
     # including the one for a signed-in user who lacks the rule's role
     decision = LOCALE_AUTH.decide("/ar/admin", SIGNED_IN)
     assert decision.reason == "forbidden"
-    assert decision.location == "/ar"
+    assert decision.location == "/ar?reason=forbidden&role=admin"
 
 
 # -- 6. paths that are not what they look like --------------------------------------------------
@@ -452,7 +491,7 @@ RETURN_TO_CASES = [
     ("/login?callbackUrl=%2Fdashboard", False),
     ("/login#x", False),
     ("/en/login", False),
-    ("/ar/login?next=1", False),
+    ("/ar/login?next=1&reason=loginRequired", False),
     ("/fr/login", True),  # not a configured locale: a different page
     ("/loginx", True),
 ]
@@ -510,7 +549,9 @@ def test_login_url_round_trip(original: str) -> None:
     callback = _callback_from(decision.location)
     assert LOCALE_AUTH.guard.return_to_from(callback) == original
     # and the encoded form is a single, fully escaped value
-    raw = urlsplit(decision.location).query.split("=", 1)[1]
+    first, reason = urlsplit(decision.location).query.split("&")
+    assert reason == "reason=loginRequired"
+    raw = first.split("=", 1)[1]
     assert not set(raw) & set("/?&#")
     assert unquote(raw) == original
 

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import reflex as rx
 from reflex.istate.manager.memory import StateManagerMemory
 from reflex_base import constants
@@ -16,7 +17,7 @@ from testkit import BIND
 
 from reflex_session.reflex import SessionState, guarded, protected, require_auth
 from reflex_session.reflex.middleware import SessionEventMiddleware
-from reflex_session.reflex.sync import apply_operations
+from reflex_session.reflex.sync import SyncEndpoint, apply_operations
 from reflex_session.reflex.tab import presented_binding
 
 
@@ -111,6 +112,19 @@ async def preprocess(root: Any, handler: str) -> Any:
         state=root,
         event=Event(name=handler, payload={}),
     )
+
+
+async def sync_tab(
+    auth: Any, token: str, cookie: str | None, proof: str | None = None
+) -> httpx.Response:
+    """The tab's ``POST /api/session/sync`` as its page sends it (with the login's proof, when
+    the page got one), carrying ``cookie`` as the browser's ``Cookie`` header."""
+    transport = httpx.ASGITransport(app=SyncEndpoint(auth))
+    body = {"token": token} if proof is None else {"token": token, "proof": proof}
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return await client.post(
+            "/api/session/sync", json=body, headers={"cookie": cookie} if cookie else {}
+        )
 
 
 async def signed_in_tab(auth: Any, app: FakeApp, token: str) -> tuple[Any, Any]:

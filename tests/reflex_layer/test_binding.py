@@ -26,6 +26,7 @@ from layer_helpers import (
     preprocess,
     signed_in_tab,
     sub,
+    sync_tab,
 )
 from reflex.state import State
 from reflex_base import constants
@@ -38,7 +39,6 @@ from reflex_session.cookies import CookiePolicy
 from reflex_session.http.binding import BindingMiddleware
 from reflex_session.reflex import DevicesState, SessionState
 from reflex_session.reflex.middleware import SessionEventMiddleware
-from reflex_session.reflex.sync import SyncEndpoint
 from reflex_session.reflex.tab import UploadGuard
 from reflex_session.testing import FakeClock
 
@@ -213,21 +213,6 @@ async def test_server_only_binding_methods_are_not_events(layer: Any) -> None:
 # -- the sync endpoint --------------------------------------------------------------------------
 
 
-async def _sync(
-    auth: Any, app: Any, token: str, cookie: str | None, proof: str | None = None
-) -> httpx.Response:
-    """A sync as the page sends it (the page also sends the tab's login proof, if any)."""
-    del app
-    transport = httpx.ASGITransport(app=SyncEndpoint(auth))
-    body = {"token": token} if proof is None else {"token": token, "proof": proof}
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        return await client.post(
-            "/api/session/sync",
-            json=body,
-            headers={"cookie": cookie} if cookie else {},
-        )
-
-
 async def test_polling_sync_before_during_and_after_login_gets_nothing(
     layer: Any,
 ) -> None:
@@ -246,29 +231,29 @@ async def test_polling_sync_before_during_and_after_login_gets_nothing(
     root = app.roots.setdefault("victim", make_root("/login"))
     state = sub(root, SessionState)
     for cookie in attempts:  # before the login
-        response = await _sync(auth, app, "victim", cookie)
+        response = await sync_tab(auth, "victim", cookie)
         assert response.status_code == 403
         assert "set-cookie" not in response.headers
     state.login(ADA)
     for cookie in attempts:  # the login is queued, the victim has not synced yet
-        response = await _sync(auth, app, "victim", cookie)
+        response = await sync_tab(auth, "victim", cookie)
         assert response.status_code == 403
         assert "set-cookie" not in response.headers
         assert [op["op"] for op in state._pending] == ["login"]
         assert state.user["id"] == "1"
-    mine = await _sync(auth, app, "victim", f"session_bind={BIND}", state._login_proof)
+    mine = await sync_tab(auth, "victim", f"session_bind={BIND}", state._login_proof)
     assert mine.status_code == 200
     issued = mine.headers["set-cookie"].split(";")[0].split("=", 1)[1]
     assert auth.decrypt_session(issued).user.id == "1"
     for cookie in attempts:  # after
-        response = await _sync(auth, app, "victim", cookie)
+        response = await sync_tab(auth, "victim", cookie)
         assert response.status_code == 403
         assert "set-cookie" not in response.headers
     # after the victim's logout too
     from_socket(root, f"session_bind={BIND}", sid="victim")
     await SessionState.logout.fn(state)
     for cookie in attempts:
-        response = await _sync(auth, app, "victim", cookie)
+        response = await sync_tab(auth, "victim", cookie)
         assert response.status_code == 403
 
 
@@ -276,7 +261,7 @@ async def test_sync_with_random_tokens_creates_no_state(layer: Any) -> None:
     """9,000 random tokens grew the worker by 65 MiB on main: each made a state."""
     auth, app = layer
     for n in range(300):
-        response = await _sync(auth, app, f"random-{n}", f"session_bind={BIND}")
+        response = await sync_tab(auth, f"random-{n}", f"session_bind={BIND}")
         assert response.status_code == 403
     assert app.roots == {}
 
@@ -322,12 +307,12 @@ async def test_a_refresh_takes_effect_through_the_owners_sync(
     root = app.roots.setdefault("tab", make_root("/dashboard"))
     state = sub(root, SessionState)
     login = state.login(ADA)
-    first = await _sync(auth, app, "tab", f"session_bind={BIND}", state._login_proof)
+    first = await sync_tab(auth, "tab", f"session_bind={BIND}", state._login_proof)
     cookie = first.headers["set-cookie"].split(";")[0]
     clock.advance(100)
     SessionState.refresh.fn(state)
     assert state.expires_at == login.expires_at
-    second = await _sync(auth, app, "tab", f"session_bind={BIND}; {cookie}")
+    second = await sync_tab(auth, "tab", f"session_bind={BIND}; {cookie}")
     assert second.status_code == 200
     assert state.expires_at == login.expires_at + 100_000
 
@@ -652,11 +637,11 @@ async def test_a_pending_login_goes_only_to_the_page_that_signed_in(
     state = sub(root, SessionState)
     state.login(ADA)
     for proof in (None, "", "x" * 43, state._login_proof[:-1], "é" * 10, "p" * 5000):
-        response = await _sync(auth, app, "victim", f"session_bind={BIND}", proof)
+        response = await sync_tab(auth, "victim", f"session_bind={BIND}", proof)
         assert response.status_code in (409, 413), proof
         assert "set-cookie" not in response.headers
     assert [op["op"] for op in state._pending] == ["login"]
-    mine = await _sync(auth, app, "victim", f"session_bind={BIND}", state._login_proof)
+    mine = await sync_tab(auth, "victim", f"session_bind={BIND}", state._login_proof)
     assert mine.status_code == 200
     assert mine.headers["set-cookie"].startswith("session=")
     assert state._login_proof == ""
@@ -677,7 +662,7 @@ async def test_another_socket_taking_the_tab_drops_its_pending_login(
     state = sub(root, SessionState)
     assert state._login_proof == ""
     assert [op for op in state._pending if op["op"] == "login"] == []
-    response = await _sync(auth, app, "victim", f"session_bind={BIND}")
+    response = await sync_tab(auth, "victim", f"session_bind={BIND}")
     assert response.status_code == 200
     assert [c for c in response.headers.get_list("set-cookie") if c.startswith("session=")] == []
 
@@ -697,12 +682,12 @@ async def test_a_sync_never_moves_the_tab_onto_another_session(
     await preprocess(root, HYDRATE_AND_LOAD)
     state = sub(root, SessionState)
     state.take_pending()
-    response = await _sync(auth, app, "victim", f"session_bind={BIND}; session={attacker.read()}")
+    response = await sync_tab(auth, "victim", f"session_bind={BIND}; session={attacker.read()}")
     assert response.status_code == 200
     assert response.json()["reconnect"] is True
     assert state.user["id"] == "1"
     # a sign-out elsewhere in the browser (no cookie any more) still reaches the tab live
-    response = await _sync(auth, app, "victim", f"session_bind={BIND}")
+    response = await sync_tab(auth, "victim", f"session_bind={BIND}")
     assert response.json() == {"status": "unauthenticated", "changed": False}
     assert state.status == "unauthenticated"
 

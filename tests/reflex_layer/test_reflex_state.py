@@ -166,7 +166,7 @@ async def test_guarded_handler_is_refused_after_expiry(layer: Any, clock: FakeCl
     assert update is not None, "an expired session's event must be refused"
     (redirect,) = update.events
     assert redirect.name == "_redirect"
-    assert redirect.payload["path"] == "/login?callbackUrl=%2Fdashboard%3Ftab%3D2"
+    assert redirect.payload["path"] == "/login?callbackUrl=%2Fdashboard%3Ftab%3D2&reason=expired"
     assert sub(root, GuardedState).count == 0
     # the state learnt it is signed out, and the delta says so
     assert state.status == "unauthenticated"
@@ -180,7 +180,7 @@ async def test_protected_state_requires_the_role(layer: Any) -> None:
     sub(root, SessionState).login(BOB)
     update = await preprocess(root, f"{AdminOnlyState.get_full_name()}.hit")
     assert update is not None
-    assert update.events[0].payload["path"] == "/"
+    assert update.events[0].payload["path"] == "/?reason=forbidden&role=admin"
     root = make_root("/")
     sub(root, SessionState).login(ADA)
     assert await preprocess(root, f"{AdminOnlyState.get_full_name()}.hit") is None
@@ -192,11 +192,17 @@ async def test_navigation_applies_rules_and_page_requirements(layer: Any) -> Non
         root, "reflex___state____state.reflex___state____on_load_internal_state.on_load_internal"
     )
     assert update is not None
-    assert update.events[0].payload["path"] == "/login?callbackUrl=%2Fdashboard%3Fx%3D1"
+    assert (
+        update.events[0].payload["path"]
+        == "/login?callbackUrl=%2Fdashboard%3Fx%3D1&reason=loginRequired"
+    )
     # @require_auth(role="admin") on /admin: a plain user goes home, an admin stays
     bob = make_root("/admin")
     sub(bob, SessionState).login(BOB)
-    assert decide("/admin", sub(bob, SessionState).current_session()).location == "/"
+    assert (
+        decide("/admin", sub(bob, SessionState).current_session()).location
+        == "/?reason=forbidden&role=admin"
+    )
     ada = make_root("/admin")
     sub(ada, SessionState).login(ADA)
     assert decide("/admin", sub(ada, SessionState).current_session()).allowed

@@ -386,7 +386,7 @@ async def assert_refused_everywhere(
     response = await request(app, "GET", "/dashboard", cookie)
     assert response.status == 307, f"{label}: the page guard let the replay in"
     assert response.body != PAGE_BODY
-    assert response.get_all("location") == ["/login?callbackUrl=%2Fdashboard"]
+    assert response.get_all("location") == ["/login?callbackUrl=%2Fdashboard&reason=loginRequired"]
     # the Reflex layer's queued operations, applied to the replayed cookie
     for ops in ([{"op": "refresh", "at": 0}], [{"op": "pull", "at": 0}]):
         jar = auth.jar(f"session={cookie}")
@@ -813,7 +813,9 @@ class TestHeaderInjectionThroughCookies:
         assert_only_our_headers(auth, response)
         if expected is None:
             assert response.status == 307
-            assert response.get_all("location") == ["/login?callbackUrl=%2Fdashboard"]
+            assert response.get_all("location") == [
+                "/login?callbackUrl=%2Fdashboard&reason=loginRequired"
+            ]
         else:
             assert response.status == 200
             assert response.body == PAGE_BODY

@@ -184,7 +184,9 @@ async def test_the_page_guard_treats_a_future_nbf_as_signed_out(
         )
         assert response.status == status, nbf
         if status == 307:
-            assert response.get_all("location") == ["/login?callbackUrl=%2Fdashboard"]
+            assert response.get_all("location") == [
+                "/login?callbackUrl=%2Fdashboard&reason=loginRequired"
+            ]
             assert b"PROTECTED" not in response.body
 
 

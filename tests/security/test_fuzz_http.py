@@ -433,7 +433,9 @@ async def send_everywhere(target: Target, header: bytes, where: str) -> None:
     here = f"{where} GET /dashboard/settings"
     assert response.status == 307, f"{here}: {response.status}"
     assert response.body != PAGE_BODY, here
-    assert response.get_all("location") == ["/login?callbackUrl=%2Fdashboard%2Fsettings"], here
+    assert response.get_all("location") == [
+        "/login?callbackUrl=%2Fdashboard%2Fsettings&reason=loginRequired"
+    ], here
     check_headers(response, here)
 
 

@@ -132,7 +132,9 @@ async def test_raw_asgi_spellings_are_guarded(
 
 async def test_return_to_is_the_page_not_its_file(client: httpx.AsyncClient) -> None:
     response = await client.get("/admin.html?tab=2")
-    assert response.headers["location"] == "/login?callbackUrl=%2Fadmin%3Ftab%3D2"
+    assert (
+        response.headers["location"] == "/login?callbackUrl=%2Fadmin%3Ftab%3D2&reason=loginRequired"
+    )
 
 
 async def test_the_home_page_file_is_judged_as_home(clock: FakeClock, static_build: Path) -> None:
@@ -144,7 +146,7 @@ async def test_the_home_page_file_is_judged_as_home(clock: FakeClock, static_bui
         for url in ("/", "/index.html", "/INDEX.HTML", "/index", "/%69ndex.html"):
             response = await c.get(url)
             assert response.status_code == 307, (url, response.status_code)
-            assert response.headers["location"] == "/login", url
+            assert response.headers["location"] == "/login?reason=loginRequired", url
             assert "HOME" not in response.text
 
 
@@ -163,7 +165,7 @@ async def test_signed_in_users_still_get_the_files(
         assert allowed.text == f"<html>{body}</html>"
         refused = await client.get(url, headers=cookie(auth, "user"))
         assert refused.status_code == 307, url
-        assert refused.headers["location"] == "/"
+        assert refused.headers["location"] == "/?reason=forbidden&role=admin"
     signed_in_login = await client.get("/login.html", headers=cookie(auth, "user"))
     assert signed_in_login.status_code == 307
     assert signed_in_login.headers["location"] == "/"
