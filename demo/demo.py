@@ -36,6 +36,7 @@ from reflex_session.reflex import (
     require_auth,
     session_countdown,
     session_expiry_banner,
+    session_notice,
     user_menu,
 )
 from reflex_session.stores import SessionStore, SQLStore
@@ -84,9 +85,12 @@ auth = ReflexSession(
         route.auth("/devices"),
         route.auth("/admin/*", role="admin"),
         route.hybrid("/"),
+        route.hybrid("/forbidden"),
     ],
     login_path="/login",
     home_path="/",
+    # a signed-in user without the admin role lands here, told which role the page needs
+    forbidden_path="/forbidden",
 )
 
 
@@ -287,6 +291,20 @@ def index() -> rx.Component:
 
 def login() -> rx.Component:
     return layout(rx.center(login_form(register_href="/register"), width="100%"))
+
+
+def forbidden() -> rx.Component:
+    """Where the route rules send a signed-in user without the role a page needs: the
+    notice says which role (``?reason=forbidden&role=admin``)."""
+    return layout(
+        rx.heading("Not for this account", id="forbidden-heading"),
+        session_notice(),
+        rx.text(
+            "You are signed in, but this account cannot open that page. ",
+            rx.link("Go to the home page", href="/", underline="always"),
+            ".",
+        ),
+    )
 
 
 def register() -> rx.Component:
@@ -500,6 +518,7 @@ app = rx.App()
 app.add_page(index, route="/", title="reflex-session demo")
 app.add_page(login, route="/login", title="Sign in")
 app.add_page(register, route="/register", title="Create an account")
+app.add_page(forbidden, route="/forbidden", title="Not for this account")
 app.add_page(dashboard, route="/dashboard", title="Dashboard")
 app.add_page(profile, route="/profile", title="Profile", on_load=ProfileState.load)
 app.add_page(admin, route="/admin", title="Admin", on_load=AdminState.load)

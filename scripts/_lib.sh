@@ -42,11 +42,13 @@ _as_root() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Python: a venv with `pip install -e .[dev]`, reinstalled when pyproject.toml changes.
+# Python: a venv with `pip install -e .[EXTRA]`, reinstalled when pyproject.toml changes. The test
+# script needs the `dev` extra; the demo only `demo` (a venv that has `dev` has `demo` too).
 # ---------------------------------------------------------------------------------------------
-# _install_venv VENV PYTHON: create VENV with PYTHON (>= 3.11) if needed and install the project.
+# _install_venv VENV PYTHON [EXTRA]: create VENV with PYTHON (>= 3.11) if needed and install the
+# project with EXTRA (default dev). The stamp file records the extra that was installed.
 _install_venv() {
-    local venv="$1" py="$2" stamp="$1/.reflex-session-installed" name
+    local venv="$1" py="$2" extra="${3:-dev}" stamp="$1/.reflex-session-installed" name have
     local check='import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'
     name="$(basename "$venv")"
 
@@ -61,24 +63,29 @@ _install_venv() {
         rm -f "$stamp"
     fi
 
-    # Reinstall when pyproject.toml is newer than the stamp, or when the editable install is gone.
+    # Reinstall when pyproject.toml is newer than the stamp, when the stamp's extra does not cover
+    # the one asked for (dev covers demo), or when the editable install is gone.
+    have="$(cat "$stamp" 2>/dev/null || true)"
     if [[ ! -f "$stamp" || "$ROOT/pyproject.toml" -nt "$stamp" ]] ||
+        [[ "$have" != "dev" && "$have" != "$extra" ]] ||
         ! "$venv/bin/python" -c 'import importlib.metadata as m; m.version("reflex-session")' \
             >/dev/null 2>&1; then
-        log "pip install -e .[dev] in $name (first time takes a minute or two)"
+        log "pip install -e .[$extra] in $name (first time takes a minute or two)"
         mkdir -p "$TOOLS"
-        "$venv/bin/python" -m pip install --disable-pip-version-check -e "${ROOT}[dev]" \
+        "$venv/bin/python" -m pip install --disable-pip-version-check -e "${ROOT}[$extra]" \
             >"$TOOLS/pip-$name.log" 2>&1 || {
             grep -v "^WARNING: Location" "$TOOLS/pip-$name.log" | tail -n 30 >&2
-            die "pip install -e .[dev] failed in $name (full output: .tools/pip-$name.log)"
+            die "pip install -e .[$extra] failed in $name (full output: .tools/pip-$name.log)"
         }
-        touch "$stamp"
+        # a venv that had dev keeps it (pip only adds): it still covers both
+        [[ "$have" == "dev" ]] && extra="dev"
+        printf '%s\n' "$extra" >"$stamp"
     fi
 }
 
-# The main venv ($ROOT/.venv, ${PYTHON:-python3}), put first on PATH.
+# The main venv ($ROOT/.venv, ${PYTHON:-python3}) with the extra $1 (default dev), first on PATH.
 ensure_venv() {
-    _install_venv "$ROOT/.venv" "${PYTHON:-python3}"
+    _install_venv "$ROOT/.venv" "${PYTHON:-python3}" "${1:-dev}"
     export VIRTUAL_ENV="$ROOT/.venv"
     export PATH="$ROOT/.venv/bin:$PATH"
     hash -r
@@ -346,4 +353,46 @@ print_versions() {
         echo "redis    ${redis_v:-?} (${REDIS_URL:+redis://…@${REDIS_URL##*@}})"
         echo "----------------"
     } >&2
+}
+
+# ---------------------------------------------------------------------------------------------
+# The package as a user gets it: build the wheel and sdist (python -m build, no isolation: the
+# backend is in .venv), check their contents (scripts/check_package.py), then install the wheel
+# into a clean virtualenv outside the checkout and import it there, with `pip check`. Nothing is
+# left behind: the build and the venv live in a temporary folder.
+# ---------------------------------------------------------------------------------------------
+# (`set -e` does not hold in a function called with `||`: every step says `|| return 1` itself.)
+_check_package_in() {
+    local tmp="$1"
+    python -m build --no-isolation --outdir "$tmp/dist" "$ROOT" >"$tmp/build.log" 2>&1 || {
+        tail -n 20 "$tmp/build.log" >&2
+        log "error: python -m build failed"
+        return 1
+    }
+    python "$ROOT/scripts/check_package.py" "$tmp/dist" || return 1
+    python -m venv "$tmp/venv" || return 1
+    "$tmp/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "$tmp"/dist/*.whl >"$tmp/pip.log" 2>&1 || {
+        tail -n 20 "$tmp/pip.log" >&2
+        log "error: pip install of the built wheel failed"
+        return 1
+    }
+    "$tmp/venv/bin/python" -m pip check --disable-pip-version-check >&2 || return 1
+    # from a folder with no checkout in it, so the import can only find the installed copy
+    (cd "$tmp" && "$tmp/venv/bin/python" -c '
+import pathlib, reflex_session, reflex_session.reflex as layer
+here = pathlib.Path(reflex_session.__file__).parent
+assert "site-packages" in str(here), here
+for name in ("session_core.js", "session_client.js"):
+    assert (here / "reflex" / name).is_file(), name
+print(f"package check: reflex_session {reflex_session.__version__} imports from a clean venv")
+') || return 1
+}
+
+check_package() {
+    local tmp rc=0
+    tmp="$(mktemp -d)"
+    _check_package_in "$tmp" || rc=$?
+    rm -rf "$tmp"
+    return "$rc"
 }

@@ -7,7 +7,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_lib.sh"
 cd "$ROOT"
 
-ensure_venv
+# only what the demo needs (reflex, the library, argon2 and email-validator), not the test tools
+ensure_venv demo
 ensure_bun
 [[ -f rxconfig.py ]] || die "rxconfig.py not found in $ROOT"
 [[ -f demo/demo.py ]] || log "warning: demo/demo.py not found; reflex run will fail"

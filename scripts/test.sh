@@ -32,6 +32,8 @@ log "ruff format --check"
 ruff format --check .
 log "mypy"
 mypy
+log "package: build the wheel and sdist, check them, install the wheel into a clean venv"
+check_package
 log "eslint (reflex_session/reflex/*.js, tests/js)"
 (cd tests/js && npm run --silent lint)
 log "node --test (tests/js)"

@@ -265,8 +265,9 @@ class SessionState(rx.State):
         is set. The cookie is not touched: that is what the queued operations are for.
 
         When a shown session goes away, ``reason`` says why, for the redirect to the login
-        page that follows; without one it is ``expired`` for a session past its expiry and
-        ``revoked`` for any other (ended where it was kept).
+        page that follows; without one it is ``revoked`` (ended where it was kept). A session
+        past its expiry always says ``expired``: its cookie is gone from the browser for that
+        very reason, which a sync would otherwise read as "signed out in another tab".
         """
         auth = get_auth()
         # the previous session whether or not it has expired: an expired session's user data
@@ -276,7 +277,7 @@ class SessionState(rx.State):
             self._exit_reason = ""
         elif current is not None:
             lapsed = auth.is_session_expired(current)
-            self._exit_reason = (reason or (Reason.EXPIRED if lapsed else Reason.REVOKED)).value
+            self._exit_reason = (Reason.EXPIRED if lapsed else reason or Reason.REVOKED).value
         before = current.id if current else None
         tabs = get_runtime().tabs
         token = self.router.session.client_token

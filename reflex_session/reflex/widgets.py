@@ -90,6 +90,8 @@ def session_notice(messages: Mapping[str, str] | None = None, **props: Any) -> r
             _notice_text(messages),
             icon="info",
             color_scheme=colour,
+            # Radix's soft amber text is 4.2:1 on its own background: high contrast passes AA
+            high_contrast=True,
             role="status",
             **props,
         ),

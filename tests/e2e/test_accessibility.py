@@ -190,6 +190,13 @@ def failed_registration(page: Any, server: DemoServer) -> None:
     page.wait_for_selector("#register-error")
 
 
+def refused(page: Any, server: DemoServer) -> None:
+    """A plain user sent from /admin to the forbidden page, told which role it needs."""
+    sign_in_at(page, server, "/", *USER)
+    page.goto(server.url + "/admin")
+    page.wait_for_selector("#session-notice")
+
+
 def user_menu_open(page: Any, server: DemoServer) -> None:
     sign_in_at(page, server, "/dashboard", *USER)
     page.click("#user-menu-trigger")
@@ -227,6 +234,10 @@ STATES = [
     State("/ signed out", signed_out("/", "#user-menu-sign-in")),
     State("/login", signed_out("/login", "#login-email")),
     State("/login failed", failed_login),
+    State("/login expired notice", signed_out("/login?reason=expired", "#session-notice")),
+    State("/login signed-out notice", signed_out("/login?reason=signedOut", "#session-notice")),
+    State("/login sign-in notice", signed_out("/login?reason=loginRequired", "#session-notice")),
+    State("/forbidden", refused),
     State("/register", signed_out("/register", "#register-email")),
     State("/register failed", failed_registration),
     State("/ signed in", signed_in("/", "#who")),

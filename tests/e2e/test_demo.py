@@ -378,16 +378,20 @@ def test_logout_from_the_user_menu_signs_out(demo: DemoServer, ctx: Any) -> None
     # the dashboard needs a session: the page leaves for login at once
     page.wait_for_function("location.pathname.replace(/\\/$/, '') === '/login'")
     page.wait_for_selector("#user-menu-sign-in")
+    text_is(page, "#session-notice", "You signed out.")
     assert page.query_selector("#dashboard-heading") is None
     wait_until(lambda: session_cookie(ctx) is None, "the session cookie to be deleted")
-    # every protected page, loaded from the server, now redirects to login
+    # every protected page, loaded from the server, now redirects to login, saying why
     for protected_path in ("/dashboard", "/profile", "/session", "/admin"):
         response = ctx.request.get(demo.url + protected_path, max_redirects=0)
         assert response.status in (302, 303, 307), (protected_path, response.status)
-        assert urlsplit(response.headers["location"]).path.rstrip("/") == "/login"
+        location = urlsplit(response.headers["location"])
+        assert location.path.rstrip("/") == "/login"
+        assert parse_qs(location.query)["reason"] == ["loginRequired"]
         page.goto(demo.url + protected_path)
         assert path_of(page) == "/login", protected_path
         wait_ready(page)
+        text_is(page, "#session-notice", "Please sign in to continue.")
         assert page.query_selector("#user-menu-trigger") is None
 
 
@@ -437,19 +441,24 @@ def test_admin_page_is_refused_to_a_plain_user(demo: DemoServer, ctx: Any) -> No
     text_is(page, "#user-menu-name", "Uma User")
     wait_for_cookie(ctx)
     assert page.query_selector("#nav-admin") is None
-    # a server page load: the HTTP guard sends the user home before any HTML
+    # a server page load: the HTTP guard sends the user to the forbidden page before any HTML,
+    # saying which role the page needs
     response = ctx.request.get(demo.url + "/admin", max_redirects=0)
     assert response.status in (302, 303, 307)
-    assert response.headers["location"] == "/"
+    assert response.headers["location"] == "/forbidden?reason=forbidden&role=admin"
     page.goto(demo.url + "/admin")
-    assert path_of(page) == "/"
+    assert path_of(page) == "/forbidden"
+    text_is(page, "#session-notice", "You need the admin role for that page.")
     wait_ready(page)
-    # a client-side navigation (no server round trip): sent home too
+    # a client-side navigation (no server round trip): refused the same way
+    page.goto(demo.url + "/")
+    wait_ready(page)
     page.evaluate(
         "window.history.pushState({}, '', '/admin');"
         "window.dispatchEvent(new PopStateEvent('popstate', { state: {} }));"
     )
-    page.wait_for_function("location.pathname === '/'", timeout=5000)
+    page.wait_for_function("location.pathname === '/forbidden'", timeout=5000)
+    text_is(page, "#session-notice", "You need the admin role for that page.")
     page.wait_for_timeout(1000)
     assert page.query_selector("#admin-heading") is None
     assert page.query_selector("#admin-users") is None
@@ -629,6 +638,7 @@ def test_sign_out_another_device_reaches_it_live(demo: DemoServer, browser: Any)
     phone.wait_for_function("location.pathname.replace(/\\/$/, '') === '/login'", timeout=5000)
     elapsed = time.monotonic() - start
     assert elapsed < 1.0, f"the other device took {elapsed:.2f}s to be signed out"
+    text_is(phone, "#session-notice", "You were signed out on another device.")
     laptop.wait_for_function("document.querySelectorAll('.device').length === 1")
     # the revoked cookie is refused even if replayed from another browser
     thief = browser.new_context()
@@ -701,6 +711,7 @@ def test_password_change_signs_out_the_other_devices(demo: DemoServer, browser: 
     here.fill("#password-new", "a-brand-new-password-77")
     here.click("#password-submit")
     elsewhere.wait_for_function("location.pathname.replace(/\\/$/, '') === '/login'", timeout=5000)
+    text_is(elsewhere, "#session-notice", "You were signed out on another device.")
     text_is(here, "#password-message", "Password changed. Your other devices were signed out.")
     here.goto(demo.url + "/dashboard")
     here.wait_for_selector("#dashboard-heading")  # this device stays signed in
@@ -714,3 +725,71 @@ def test_password_change_signs_out_the_other_devices(demo: DemoServer, browser: 
         pytest.fail(f"the new password did not sign in: {page.url} {page.inner_text('body')[:300]}")
     for p in (here, elsewhere, page):
         p.context.close()
+
+
+# -- two tabs of one browser follow each other, and every redirect says why (issue 14) --------
+
+
+def test_a_sign_in_in_one_tab_moves_the_other_tabs_login_page_on(
+    demo: DemoServer, ctx: Any
+) -> None:
+    """A public-only page follows the session live: a second tab left on the login page goes
+    to its own return-to once the first tab signs in (it used to keep the form under a
+    signed-in header), and a reload of it does too."""
+    waiting = ctx.new_page()
+    waiting.goto(demo.url + "/login?callbackUrl=%2Fsession%3Fview%3D1")
+    waiting.wait_for_selector("#login-email")
+    wait_ready(waiting)
+    signing = ctx.new_page()
+    signing.goto(demo.url + "/login?callbackUrl=%2Fprofile")
+    sign_in(signing, *USER)
+    start = time.monotonic()
+    signing.wait_for_selector("#profile-heading")
+    waiting.wait_for_function("location.pathname.replace(/\\/$/, '') === '/session'", timeout=8000)
+    elapsed = time.monotonic() - start
+    assert urlsplit(waiting.url).query == "view=1", waiting.url
+    waiting.wait_for_selector("#session-heading")
+    text_is(waiting, "#user-menu-name", "Uma User")
+    print(f"the other tab followed the sign-in in {elapsed:.2f}s")
+    # a login page opened (or reloaded) while signed in goes straight to its return-to
+    third = ctx.new_page()
+    third.goto(demo.url + "/login?callbackUrl=%2Fdashboard")
+    assert path_of(third) == "/dashboard"
+    third.goto(demo.url + "/register?callbackUrl=https%3A%2F%2Fevil.example")
+    assert path_of(third) == "/"  # an unsafe return-to goes home, never off-site
+
+
+def test_a_sign_out_in_one_tab_tells_the_other_tab_why(demo: DemoServer, ctx: Any) -> None:
+    first = ctx.new_page()
+    first.goto(demo.url + "/login?callbackUrl=%2Fprofile")
+    sign_in(first, *USER)
+    first.wait_for_selector("#profile-heading")
+    wait_for_cookie(ctx)
+    second = ctx.new_page()
+    second.goto(demo.url + "/dashboard")
+    second.wait_for_selector("#dashboard-heading")
+    wait_ready(second)
+    first.click("#user-menu-trigger")
+    first.click("#user-menu-logout")
+    for page, path in ((first, "/profile"), (second, "/dashboard")):
+        page.wait_for_function("location.pathname.replace(/\\/$/, '') === '/login'", timeout=5000)
+        query = parse_qs(urlsplit(page.url).query)
+        assert query["reason"] == ["signedOut"], page.url
+        assert [p.rstrip("/") for p in query["callbackUrl"]] == [path], page.url
+        text_is(page, "#session-notice", "You signed out.")
+
+
+def test_a_crafted_reason_shows_nothing_but_the_vocabulary(
+    sqlite_demo: DemoServer, ctx: Any
+) -> None:
+    """The reason is a word from a fixed list: a link with other text shows no notice, and a
+    refusal names only roles the app asks for."""
+    page = ctx.new_page()
+    page.goto(sqlite_demo.url + "/login?reason=Your+account+is+locked.+Call+555-0100")
+    page.wait_for_selector("#login-email")
+    wait_ready(page)
+    assert page.query_selector("#session-notice") is None
+    assert "555-0100" not in page.inner_text("body")
+    page.goto(sqlite_demo.url + "/forbidden?reason=forbidden&role=Call+555-0100")
+    text_is(page, "#session-notice", "You don't have access to that page.")
+    assert "555-0100" not in page.inner_text("body")

@@ -98,6 +98,8 @@ def test_logout_in_one_tab_sends_the_other_to_login_within_a_second(
     elapsed = time.monotonic() - start
     assert elapsed < 1.0, f"the other tab took {elapsed:.2f}s"
     assert urlsplit(second.url).path.rstrip("/") == "/login"
+    # the other tab is told what happened: this browser signed out
+    assert parse_qs(urlsplit(second.url).query)["reason"] == ["signedOut"]
     assert session_cookie(context) is None
     first.wait_for_function("document.querySelector('#status').textContent === 'unauthenticated'")
 
@@ -130,12 +132,16 @@ def test_role_page_refused_to_a_plain_user(server: ReflexServer, context: Any) -
     page.wait_for_selector("#home-heading")
     page.wait_for_function("document.querySelector('#status').textContent === 'authenticated'")
     # client-side navigation to the admin page: sent home, the content never rendered
+    # (the sign-in already landed on "/": wait for the refusal's own URL, not for the path)
     page.click("#admin-link")
-    page.wait_for_function("location.pathname === '/' || location.pathname === ''")
+    page.wait_for_function("new URLSearchParams(location.search).get('reason') === 'forbidden'")
+    assert urlsplit(page.url).path.rstrip("/") in ("", "/")
     assert page.query_selector("#admin-heading") is None
+    assert parse_qs(urlsplit(page.url).query) == {"reason": ["forbidden"], "role": ["admin"]}
     # a server page load too
     page.goto(server.url + "/admin")
     assert urlsplit(page.url).path.rstrip("/") in ("", "/")
+    assert parse_qs(urlsplit(page.url).query) == {"reason": ["forbidden"], "role": ["admin"]}
     assert page.query_selector("#admin-heading") is None
 
 
@@ -167,6 +173,7 @@ def test_short_session_counts_down_flags_soon_and_expires_to_login(
     page.wait_for_url("**/login**", timeout=15_000)
     query = parse_qs(urlsplit(page.url).query)
     assert query["callbackUrl"] == ["/dashboard?tab=7"]
+    assert query["reason"] == ["expired"]
     # idle: the countdown itself sent nothing; only the soon mark and the expiry sync talked
     idle_frames = recorder.frames[frames_before:]
     assert len(idle_frames) <= 12, idle_frames
@@ -186,6 +193,7 @@ def test_event_after_expiry_changes_nothing(short_server: ReflexServer, context:
     assert page.query_selector("#dashboard-heading") is not None
     page.click("#click")
     page.wait_for_url("**/login**", timeout=5000)
+    assert parse_qs(urlsplit(page.url).query)["reason"] == ["expired"]
     page.go_back()
     assert page.query_selector("#clicks") is None or page.inner_text("#clicks") != "2"
 

@@ -297,6 +297,7 @@ def test_a_binding_planted_by_the_xss_buys_nothing(xss_demo: DemoServer, browser
     page = victim.new_page()
     page.goto(demo.url + "/login?callbackUrl=%2Fprofile")
     page.wait_for_function("!!sessionStorage.getItem('token') && !!window.__reflexSession")
+    settled(page, "!!sessionStorage.getItem('token') && !!window.__reflexSession")
     page.evaluate(plant, known)
     page.reload()
 
@@ -309,6 +310,8 @@ def test_a_binding_planted_by_the_xss_buys_nothing(xss_demo: DemoServer, browser
             return False
 
     wait_until(cookie_gone, "the planted binding to be removed by the page", timeout=20)
+    # the removal reloads the page once: reloading again while that one is under way aborts it
+    settled(page)
     # the script again (say, a stored XSS on this page): planted after every load
     victim.add_init_script(f"document.cookie = 'session_bind={known}; path=/_event';")
     page.reload()

@@ -113,6 +113,22 @@ async def test_a_sync_finding_no_cookie_says_signed_out(layer: Any) -> None:
     assert enforce(state) == "/login?callbackUrl=%2Fdashboard&reason=signedOut"
 
 
+async def test_a_sync_after_the_session_lapsed_says_expired(layer: Any, clock: FakeClock) -> None:
+    """The browser drops an expired cookie by itself: no cookie at the sync is the clock's
+    doing, not a sign-out in another tab."""
+    auth, app = layer
+    root = app.roots.setdefault("tab", make_root("/dashboard"))
+    state = sub(root, SessionState)
+    state.login(ADA)
+    first = await sync_tab(auth, "tab", f"session_bind={BIND}", state._login_proof)
+    assert first.status_code == 200
+    clock.advance(601)
+    state.queue_pull()
+    second = await sync_tab(auth, "tab", f"session_bind={BIND}")
+    assert second.json()["status"] == "unauthenticated"
+    assert enforce(state) == "/login?callbackUrl=%2Fdashboard&reason=expired"
+
+
 async def test_the_reason_is_said_once(layer: Any) -> None:
     """On the login page the reason is in the URL; a later visit to a protected page without
     signing in is a plain "please sign in", not the old news."""
