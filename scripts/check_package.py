@@ -7,7 +7,8 @@ Why a check of our own: a wheel that builds can still be useless. The browser co
 ``.js`` files beside the Python modules (``rx.asset(shared=True)`` links them from there), and
 hatchling leaves out anything a pattern misses, so a wheel without them imports fine and fails
 only when a Reflex app compiles. The same goes for ``py.typed`` (users' mypy would see no types)
-and the ``LICENSE`` that the metadata promises.
+and the ``LICENSE`` that the metadata promises; the Redis store loads its ``.lua`` scripts from
+beside its module too.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ PACKAGE = "reflex_session"
 
 
 def expected_package_files() -> set[str]:
-    """Every file of the package in the checkout that a user needs: sources, browser code and
-    the typing marker (no caches)."""
-    wanted = {".py", ".js", ".typed"}
+    """Every file of the package in the checkout that a user needs: sources, browser code,
+    the Redis store's Lua scripts and the typing marker (no caches)."""
+    wanted = {".py", ".js", ".lua", ".typed"}
     return {
         path.relative_to(ROOT).as_posix()
         for path in (ROOT / PACKAGE).rglob("*")

@@ -55,6 +55,7 @@ from ..reasons import Reason
 from ..securitylog import refused
 from ..stores.base import StoreUnavailable
 from .runtime import get_app
+from .state import SessionState
 from .tab import tab_exists
 
 if TYPE_CHECKING:
@@ -147,8 +148,6 @@ class SyncEndpoint:
 
     async def _handle(self, request: Request) -> tuple[int, dict[str, Any], CookieJar | None]:
         from reflex.istate.manager.token import BaseStateToken
-
-        from .state import SessionState
 
         if request.method != "POST":
             return 405, {"error": "method_not_allowed"}, None

@@ -42,6 +42,7 @@ from ..http.common import NO_STORE_HEADERS, jar_for_scope
 from ..http.origin import handshake_is_https, request_is_https
 from ..securitylog import refused
 from .runtime import get_app, get_auth
+from .state import SessionState
 
 if TYPE_CHECKING:
     from reflex_base.event import Event
@@ -149,8 +150,6 @@ class TabBinding:
     async def check(self, state: BaseState, event: Event) -> tuple[StateUpdate | None, bool]:
         """``(refusal, rebound)``: a ``StateUpdate`` to send instead of running the event, or
         ``None`` to go on; ``rebound`` says the tab was just reset and bound to this socket."""
-        from .state import SessionState
-
         if event.router_data and not _socket_holds_the_tab(state):
             # the socket that sent this event is gone, and the tab's token may now be held by
             # another socket, which Reflex would send this event's update to: run nothing
@@ -186,8 +185,6 @@ async def tab_binding(token: str) -> tuple[str, str | None] | None:
     """
     from reflex.istate.manager.token import BaseStateToken
 
-    from .state import SessionState
-
     app = get_app()
     if not await tab_exists(app, token):
         return None
@@ -208,8 +205,6 @@ async def tab_exists(app: Any, token: str) -> bool:
     from reflex.istate.manager.memory import StateManagerMemory
     from reflex.istate.manager.redis import StateManagerRedis
     from reflex.istate.manager.token import BaseStateToken
-
-    from .state import SessionState
 
     manager = getattr(app, "state_manager", None)
     if isinstance(manager, StateManagerMemory):
