@@ -26,6 +26,13 @@ shuffled every round), so every row sees the same machine:
 store operations
     ``get``, ``set`` (replace the live session), ``touch`` (move its expiry) and ``merge`` (the
     atomic data verb: deep-merge ``{"user": {"name": ...}}``) on that session, per store.
+raw driver
+    the same work done by the driver underneath, on the same table or key, with nothing of ours
+    in between: ``get`` is one primary-key ``SELECT`` of the row's columns (sqlite3 called
+    directly in the loop; psycopg's ``AsyncConnection``, autocommit) or one ``HGETALL`` (redis-py's
+    asyncio client); ``set`` is one primary-key ``UPDATE`` of data, touched and expiry, or one
+    ``HSET`` of the same fields. The store row divided by this one is what a store adds over its
+    driver (issue 15's target: <= 2x). ``MemoryStore`` has no driver.
 ``GET /api/session ...``
     ``auth.handlers()`` driven in-process by ``httpx.AsyncClient(transport=ASGITransport(...))``
     with a valid ``session`` cookie: cookie mode (decode cache on, the default: a cookie seen
@@ -82,6 +89,8 @@ OPS = ("get", "set", "touch", "merge")
 MERGE_PATCH = {"user": {"name": "Ada King"}}  # same size every time: the data does not grow
 API = "/api/session"
 TARGET_FACTOR = 1.5  # store - cookie <= 1.5 x (get + cold decode)
+RAW_OPS = ("get", "set")
+RAW_TARGET = 2.0  # store operation <= 2 x its raw driver row
 MAX_LOOPS = 256  # calls per batch at most (bounds the per-call samples kept for p90)
 START_HINT = "source scripts/_lib.sh && start_postgres && start_redis"
 
@@ -281,6 +290,80 @@ async def populate(store: SessionStore, payload: Mapping[str, Any], count: int) 
         )
 
 
+async def raw_cases(
+    stack: AsyncExitStack, backends: list[Backend], sid: str, payload: Mapping[str, Any]
+) -> dict[str, dict[str, AsyncCase]]:
+    """Per store key, the raw driver's ``get`` and ``set`` of the benchmark's session (see the
+    module docstring): what the store's own row is divided by."""
+    import psycopg
+    import redis.asyncio as aioredis
+
+    data = json.dumps(payload, separators=(",", ":"))
+    expires = time.time() + SESSION_EXPIRY
+    by_key = {b.key: b.store for b in backends}
+    cases: dict[str, dict[str, AsyncCase]] = {}
+
+    sqlite_store = by_key["sqlite"]
+    assert isinstance(sqlite_store, SQLStore)
+    path = sqlite_store.engine.url.database
+    assert path, "the benchmark's SQLite store is a file"
+    lite = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    stack.callback(lite.close)
+    lite.execute("PRAGMA synchronous=NORMAL")  # per connection; what SQLStore sets on its own
+    table = sqlite_store.sessions.name
+    lite_select = (
+        f"SELECT data, user_id, created_at, touched_at, expires_at, meta FROM {table} WHERE sid = ?"
+    )
+    lite_update = f"UPDATE {table} SET data = ?, touched_at = ?, expires_at = ? WHERE sid = ?"
+
+    async def lite_get() -> Any:
+        return lite.execute(lite_select, (sid,)).fetchone()
+
+    async def lite_set() -> Any:
+        return lite.execute(lite_update, (data, time.time(), expires, sid)).rowcount
+
+    cases["sqlite"] = {"get": lite_get, "set": lite_set}
+
+    pg_store = by_key["postgres"]
+    assert isinstance(pg_store, SQLStore)
+    dsn = pg_store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    pg = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+    stack.push_async_callback(pg.close)
+    table = pg_store.sessions.name
+    pg_select = (
+        f"SELECT data, user_id, created_at, touched_at, expires_at, meta FROM {table} "
+        "WHERE sid = %s"
+    )
+    pg_update = f"UPDATE {table} SET data = %s, touched_at = %s, expires_at = %s WHERE sid = %s"
+
+    async def pg_get() -> Any:
+        cursor = await pg.execute(pg_select, (sid,))
+        return await cursor.fetchone()
+
+    async def pg_set() -> Any:
+        cursor = await pg.execute(pg_update, (data, time.time(), expires, sid))
+        return cursor.rowcount
+
+    cases["postgres"] = {"get": pg_get, "set": pg_set}
+
+    redis_store = by_key["redis"]
+    assert isinstance(redis_store, RedisStore)
+    client = aioredis.Redis.from_url(os.environ["REDIS_URL"])
+    stack.push_async_callback(client.aclose)
+    key = f"{redis_store.prefix}s:{sid}"  # RedisStore's layout: one hash per session
+
+    async def redis_get() -> Any:
+        return await client.hgetall(key)
+
+    async def redis_set() -> Any:
+        return await client.hset(key, mapping={"d": data, "t": time.time(), "e": expires})
+
+    cases["redis"] = {"get": redis_get, "set": redis_set}
+    for ops in cases.values():  # every raw case finds the row it works on
+        assert await ops["get"](), ops
+    return cases
+
+
 # -- the HTTP cases -------------------------------------------------------------------------------
 
 
@@ -395,6 +478,11 @@ async def run(*, quick: bool) -> dict[str, Any]:
             for b in backends:
                 cases[f"{b.key}/{op}"] = bound[b.key][op]
 
+        raw = await raw_cases(stack, backends, sid, payload)
+        for key, raw_ops in raw.items():
+            for op, fn in raw_ops.items():
+                cases[f"raw:{key}/{op}"] = fn
+
         progress("creating sessions for GET /api/session")
         http = [
             await http_case(stack, "cookie", make_auth(None), payload),
@@ -421,6 +509,7 @@ async def run(*, quick: bool) -> dict[str, Any]:
         progress("cleaning up")
     return {
         "backends": backends,
+        "raw": sorted(raw),
         "http": http,
         "results": results,
         "payload_bytes": payload_bytes,
@@ -442,6 +531,23 @@ def store_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             row[f"{op}_us"] = round(lat.median_us, 2)
             row[f"{op}_p90_us"] = round(lat.p90_us, 2)
         row["spread"] = round(max(results[f"{b.key}/{op}"].stats.spread for op in OPS), 3)
+        rows.append(row)
+    return rows
+
+
+def raw_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each store's ``get`` and ``set`` against its raw driver's, in the same run."""
+    results: dict[str, Latency] = data["results"]
+    rows = []
+    for b in data["backends"]:
+        if b.key not in data["raw"]:
+            continue
+        row: dict[str, Any] = {"name": b.label}
+        for op in RAW_OPS:
+            ours = results[f"{b.key}/{op}"].median_us
+            theirs = results[f"raw:{b.key}/{op}"].median_us
+            row[f"raw_{op}_us"] = round(theirs, 2)
+            row[f"{op}_ratio"] = round(ours / theirs, 2)
         rows.append(row)
     return rows
 
@@ -470,7 +576,11 @@ def http_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def print_human(
-    data: dict[str, Any], srows: list[dict[str, Any]], hrows: list[dict[str, Any]], mode: str
+    data: dict[str, Any],
+    srows: list[dict[str, Any]],
+    rrows: list[dict[str, Any]],
+    hrows: list[dict[str, Any]],
+    mode: str,
 ) -> None:
     results: dict[str, Latency] = data["results"]
     rounds = next(iter(results.values())).stats.rounds
@@ -493,6 +603,22 @@ def print_human(
     for row in srows:
         cells = "".join(f"{row[f'{op}_us']:>9.1f}{row[f'{op}_p90_us']:>7.0f}" for op in OPS)
         print(f"{row['name']:<22}{cells}{row['spread']:>7.1%}")
+    print()
+    header = f"{'store vs raw driver':<22}" + "".join(
+        f"{'raw ' + op + ' µs':>14}{'x raw':>8}" for op in RAW_OPS
+    )
+    print(header)
+    print("-" * len(header))
+    raw_parts = []
+    for row in rrows:
+        cells = "".join(
+            f"{row[f'raw_{op}_us']:>14.1f}{row[f'{op}_ratio']:>7.2f}x" for op in RAW_OPS
+        )
+        print(f"{row['name']:<22}{cells}")
+        for op in RAW_OPS:
+            state = "MET" if row[f"{op}_ratio"] <= RAW_TARGET else "NOT MET"
+            raw_parts.append(f"{row['name']} {op} {row[f'{op}_ratio']:.2f}x: {state}")
+    print(f"targets (store operation <= {RAW_TARGET} x its raw driver): " + "; ".join(raw_parts))
     print()
     header = f"{'':<38} {'median µs':>10} {'p90 µs':>8} {'x cookie':>9} {'+µs':>7} {'spread':>7}"
     print(header)
@@ -534,12 +660,12 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    srows, hrows = store_rows(data), http_rows(data)
+    srows, rrows, hrows = store_rows(data), raw_rows(data), http_rows(data)
     if args.json:
-        for row in srows + hrows:
+        for row in srows + [{"name": f"{r['name']} vs raw driver", **r} for r in rrows] + hrows:
             print(json.dumps(row))
     else:
-        print_human(data, srows, hrows, "quick" if args.quick else "full")
+        print_human(data, srows, rrows, hrows, "quick" if args.quick else "full")
         print(f"total {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -12,6 +12,8 @@ executor), and concurrent operations really run in parallel on the connection po
 
 Atomicity:
 
+* ``get`` and ``list_for_user`` are one ``SELECT`` each, run in the driver's autocommit (no
+  ``BEGIN``/``COMMIT`` around them: a single statement is consistent on its own).
 * ``merge``, ``pluck`` and ``set`` read the row with ``SELECT ... FOR UPDATE`` inside one
   transaction, compute in Python, write, commit. On PostgreSQL the row lock serialises
   concurrent writers of one session; a concurrent first insert of the same id (unique
@@ -74,6 +76,8 @@ T = TypeVar("T")
 
 #: Execution option that makes the SQLite begin listener emit ``BEGIN IMMEDIATE``.
 _IMMEDIATE: Final = "reflex_session_immediate"
+#: Execution option of a SQLite connection that runs one read statement: no ``BEGIN`` at all.
+_SINGLE_READ: Final = "reflex_session_single_read"
 #: Set on a SQLite engine once its listeners are installed: the lock its writers queue on.
 _LISTENING: Final = "_reflex_session_sqlite_listeners"
 #: Transaction retries on a unique violation / deadlock / serialisation failure.
@@ -93,8 +97,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    options = conn.get_execution_options()
+    if options.get(_SINGLE_READ, False):
+        return  # one SELECT: pysqlite (isolation_level=None) runs it in autocommit
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_IMMEDIATE, False) else "BEGIN")
 
 
 def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
@@ -295,7 +301,18 @@ class SQLStore(SessionStore):
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        """A connection for one read statement, run in the driver's autocommit.
+
+        A single statement sees one consistent snapshot by itself; a transaction around it adds a
+        ``BEGIN`` and a ``COMMIT``: on PostgreSQL two more round trips for one of work (the
+        store's ``get`` cost 4.3x psycopg's bare ``SELECT``, benchmarks/stores.py), on SQLite two
+        more statements. Use it only for a read that is one statement.
+        """
+        with self.engine.connect() as conn:
+            if self._sqlite:
+                conn.execution_options(**{_SINGLE_READ: True})
+            else:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     def _snapshot(self, row: Any) -> StoredSession:
