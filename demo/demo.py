@@ -44,6 +44,7 @@ from reflex_session.stores import SessionStore, SQLStore
 from . import accounts
 from .db import database_url
 from .seed import seed
+from .useragent import describe_address, describe_user_agent
 
 EXPIRY = int(os.environ.get("DEMO_SESSION_EXPIRY", str(8 * 3600)))
 
@@ -172,6 +173,21 @@ class AdminState(SessionState):
                 await auth.revocations.end_user_sessions(user_id)
                 await notify("revoke", user_id)
         self.users = await asyncio.to_thread(accounts.list_users)
+
+
+class DeviceNamesState(DevicesState):
+    """The devices list as people read it: "Chrome 156 on Linux, from this computer"."""
+
+    @rx.var
+    def named_devices(self) -> list[dict[str, Any]]:
+        return [
+            {
+                **device,
+                "browser": describe_user_agent(str(device.get("userAgent", ""))),
+                "place": describe_address(str(device.get("ip", ""))),
+            }
+            for device in self.devices
+        ]
 
 
 def nav() -> rx.Component:
@@ -457,17 +473,21 @@ def devices() -> rx.Component:
         rx.text("Every browser signed in to your account. Signing one out ends it at once."),
         rx.vstack(
             rx.foreach(
-                DevicesState.devices,
+                DeviceNamesState.named_devices,
                 lambda d: rx.card(
                     rx.hstack(
                         rx.vstack(
                             rx.hstack(
-                                rx.text(d["userAgent"].to(str), weight="medium", size="2"),
+                                rx.text(
+                                    d["browser"].to(str),
+                                    weight="medium",
+                                    size="2",
+                                    class_name="device-browser",
+                                ),
                                 rx.cond(d["current"].to(bool), rx.badge("this device")),
                             ),
                             rx.text(
-                                "IP ",
-                                d["ip"].to(str),
+                                rx.text.span(d["place"].to(str), class_name="device-place"),
                                 " · last seen ",
                                 rx.moment(d["lastSeen"].to(int), from_now=True),
                                 size="1",

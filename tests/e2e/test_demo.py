@@ -793,3 +793,22 @@ def test_a_crafted_reason_shows_nothing_but_the_vocabulary(
     page.goto(sqlite_demo.url + "/forbidden?reason=forbidden&role=Call+555-0100")
     text_is(page, "#session-notice", "You don't have access to that page.")
     assert "555-0100" not in page.inner_text("body")
+
+
+# -- the pages as a newcomer reads them (issue 14, the demo's pages) ----------------------------
+
+
+def test_devices_are_named_as_people_say_them(sqlite_demo: DemoServer, browser: Any) -> None:
+    """ "Chrome 156 on Linux, from this computer", not a raw user-agent string and "IP ..."."""
+    email = unique_email("named")
+    create_user(sqlite_demo, email, "Named Device")
+    page = signed_in_tab(browser, sqlite_demo, email, "/devices")
+    page.wait_for_selector(".device-browser")
+    browser_name = page.inner_text(".device-browser").strip()
+    major = page.evaluate("navigator.userAgent.match(/Chrome\\/(\\d+)/)[1]")
+    assert browser_name == f"Chrome {major} on Linux", browser_name
+    assert page.inner_text(".device-place").strip() == "from this computer"
+    listed = page.inner_text("#device-list")
+    assert "Mozilla/5.0" not in listed
+    assert "IP " not in listed
+    page.context.close()
