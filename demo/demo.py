@@ -533,6 +533,15 @@ def devices() -> rx.Component:
     )
 
 
+def not_found() -> rx.Component:
+    """Any address the app has no page for (Reflex's own is a bare "404: Page not found")."""
+    return layout(
+        rx.heading("Page not found", id="not-found-heading"),
+        rx.text("There is no page at this address. It may have moved, or the link is mistyped."),
+        rx.link("Go to the home page", href="/", underline="always", id="not-found-home"),
+    )
+
+
 seed()
 app = rx.App()
 app.add_page(index, route="/", title="reflex-session demo")
@@ -542,6 +551,8 @@ app.add_page(forbidden, route="/forbidden", title="Not for this account")
 app.add_page(dashboard, route="/dashboard", title="Dashboard")
 app.add_page(profile, route="/profile", title="Profile", on_load=ProfileState.load)
 app.add_page(admin, route="/admin", title="Admin", on_load=AdminState.load)
+# Reflex 0.10 has no add_custom_404_page: the page at its "404" slug is the not-found page
+app.add_page(not_found, route="404", title="Page not found")
 app.add_page(session_page, route="/session", title="Your session")
 app.add_page(
     devices,

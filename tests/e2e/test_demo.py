@@ -812,3 +812,23 @@ def test_devices_are_named_as_people_say_them(sqlite_demo: DemoServer, browser: 
     assert "Mozilla/5.0" not in listed
     assert "IP " not in listed
     page.context.close()
+
+
+def test_an_unknown_address_shows_the_demos_not_found_page(
+    sqlite_demo: DemoServer, ctx: Any
+) -> None:
+    """Reflex's default was a bare "404: Page not found" span without the site around it."""
+    page = ctx.new_page()
+    page.goto(sqlite_demo.url + "/no-such-page")
+    text_is(page, "#not-found-heading", "Page not found")
+    assert page.title() == "Page not found"
+    wait_ready(page)  # the site's header and user menu are there
+    assert page.query_selector("header nav #nav-home") is not None
+    page.click("#not-found-home")
+    page.wait_for_function("location.pathname === '/'")
+    # a client-side navigation to an unknown route shows it too
+    page.evaluate(
+        "window.history.pushState({}, '', '/also/missing');"
+        "window.dispatchEvent(new PopStateEvent('popstate', { state: {} }));"
+    )
+    text_is(page, "#not-found-heading", "Page not found")
