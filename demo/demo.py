@@ -99,6 +99,8 @@ class ProfileState(SessionState):
     name: str = ""
     saved: bool = False
     change_result: str = ""
+    #: whether change_result reports a change (a status) or a refusal (an alert)
+    change_ok: bool = False
 
     @rx.event
     def load(self) -> None:
@@ -129,6 +131,11 @@ class PasswordState(ProfileState):
         session = self.current_session()
         if session is None:
             return
+        self.change_ok = False
+        if str(form.get("new", "")) != str(form.get("confirm", "")):
+            # checked before anything else: a typo in the new password must not become it
+            self.change_result = "The new passwords do not match. Your password was not changed."
+            return
         try:
             await asyncio.to_thread(
                 accounts.change_password,
@@ -142,6 +149,7 @@ class PasswordState(ProfileState):
         except ServiceUnavailable:
             self.change_result = "Please try again in a moment."
             return
+        self.change_ok = True
         if auth.revocations is None:  # plain cookie mode: nothing can end the other cookies
             self.change_result = "Password changed."
             return
@@ -342,50 +350,140 @@ def dashboard() -> rx.Component:
     )
 
 
+def form_card(title: str, *children: rx.Component, **props: Any) -> rx.Component:
+    """A card like the sign-in form's: an ``h2`` title and stacked, full-width fields."""
+    return rx.card(
+        rx.vstack(rx.heading(title, size="4", as_="h2"), *children, spacing="4", width="100%"),
+        width="100%",
+        max_width="28em",
+        **props,
+    )
+
+
+def field(label: str, control: rx.Component, *help_text: rx.Component) -> rx.Component:
+    """A label above its control (as in the library's forms), then any hint under it."""
+    return rx.vstack(
+        rx.el.label(label, html_for=control.id or "", font_weight="500", font_size="0.9em"),
+        control,
+        *help_text,
+        spacing="1",
+        width="100%",
+        align="stretch",
+    )
+
+
+def password_input(name: str, element_id: str, autocomplete: str, **extra: Any) -> rx.Component:
+    return rx.input(
+        name=name,
+        type="password",
+        id=element_id,
+        auto_complete=autocomplete,
+        width="100%",
+        **extra,
+    )
+
+
 @require_auth
 def profile() -> rx.Component:
     return layout(
         rx.heading("Profile", id="profile-heading"),
-        rx.form(
-            rx.vstack(
-                rx.el.label("Name", html_for="profile-name"),
-                rx.input(
-                    value=ProfileState.name,
-                    on_change=ProfileState.set_name,
-                    id="profile-name",
-                    max_length=120,
-                ),
-                rx.button("Save", type="submit", id="profile-save"),
-                rx.cond(
-                    ProfileState.saved, rx.text("Saved", id="profile-saved", color_scheme="green")
-                ),
-                align="start",
+        form_card(
+            "Your account",
+            rx.text(
+                "Email: ", rx.text.span(SessionState.user["email"].to(str), id="profile-email")
             ),
-            on_submit=lambda _: ProfileState.save(),
+            rx.text("Role: ", rx.text.span(SessionState.user["role"].to(str), id="profile-role")),
+            id="profile-account",
         ),
-        rx.heading("Change password", size="4", margin_top="1em", as_="h2"),
-        rx.form(
-            rx.vstack(
-                rx.el.label("Current password", html_for="password-current"),
-                rx.input(
-                    name="current",
-                    type="password",
-                    id="password-current",
-                    auto_complete="current-password",
+        form_card(
+            "Name",
+            rx.form(
+                rx.vstack(
+                    field(
+                        "Name",
+                        rx.input(
+                            value=ProfileState.name,
+                            on_change=ProfileState.set_name,
+                            id="profile-name",
+                            max_length=120,
+                            width="100%",
+                        ),
+                    ),
+                    rx.button("Save", type="submit", id="profile-save", width="100%"),
+                    rx.cond(
+                        ProfileState.saved,
+                        rx.text("Saved", id="profile-saved", color_scheme="green", role="status"),
+                    ),
+                    spacing="4",
+                    width="100%",
                 ),
-                rx.el.label("New password", html_for="password-new"),
-                rx.input(
-                    name="new", type="password", id="password-new", auto_complete="new-password"
-                ),
-                rx.button("Change password", type="submit", id="password-submit"),
-                rx.text(PasswordState.change_result, id="password-message", size="2"),
-                align="start",
+                on_submit=lambda _: ProfileState.save(),
+                aria_label="Name",
             ),
-            on_submit=PasswordState.change_password,
-            reset_on_submit=True,
+            id="profile-name-card",
         ),
-        rx.text("Email: ", rx.text.span(SessionState.user["email"].to(str), id="profile-email")),
-        rx.text("Role: ", rx.text.span(SessionState.user["role"].to(str), id="profile-role")),
+        form_card(
+            "Change password",
+            rx.form(
+                rx.vstack(
+                    field(
+                        "Current password",
+                        password_input("current", "password-current", "current-password"),
+                    ),
+                    field(
+                        "New password",
+                        password_input(
+                            "new",
+                            "password-new",
+                            "new-password",
+                            aria_describedby="password-new-hint",
+                            min_length=accounts.MIN_PASSWORD,
+                        ),
+                        rx.text(
+                            f"At least {accounts.MIN_PASSWORD} characters. A few unrelated "
+                            "words make a long password that is easy to remember.",
+                            id="password-new-hint",
+                            size="1",
+                            color_scheme="gray",
+                            high_contrast=True,
+                        ),
+                    ),
+                    field(
+                        "Confirm new password",
+                        password_input("confirm", "password-confirm", "new-password"),
+                    ),
+                    rx.cond(
+                        PasswordState.change_result != "",
+                        rx.cond(
+                            PasswordState.change_ok,
+                            rx.callout(
+                                PasswordState.change_result,
+                                icon="check",
+                                color_scheme="green",
+                                role="status",
+                                id="password-message",
+                                width="100%",
+                            ),
+                            rx.callout(
+                                PasswordState.change_result,
+                                icon="triangle_alert",
+                                color_scheme="red",
+                                role="alert",
+                                id="password-message",
+                                width="100%",
+                            ),
+                        ),
+                    ),
+                    rx.button("Change password", type="submit", id="password-submit", width="100%"),
+                    spacing="4",
+                    width="100%",
+                ),
+                on_submit=PasswordState.change_password,
+                reset_on_submit=True,
+                aria_label="Change password",
+            ),
+            id="profile-password-card",
+        ),
     )
 
 

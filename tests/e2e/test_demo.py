@@ -709,6 +709,7 @@ def test_password_change_signs_out_the_other_devices(demo: DemoServer, browser: 
     elsewhere = signed_in_tab(browser, demo, email, "/dashboard")
     here.fill("#password-current", PASSWORD)
     here.fill("#password-new", "a-brand-new-password-77")
+    here.fill("#password-confirm", "a-brand-new-password-77")
     here.click("#password-submit")
     elsewhere.wait_for_function("location.pathname.replace(/\\/$/, '') === '/login'", timeout=5000)
     text_is(elsewhere, "#session-notice", "You were signed out on another device.")
@@ -832,3 +833,55 @@ def test_an_unknown_address_shows_the_demos_not_found_page(
         "window.dispatchEvent(new PopStateEvent('popstate', { state: {} }));"
     )
     text_is(page, "#not-found-heading", "Page not found")
+
+
+def test_the_profile_forms_are_cards_that_state_the_rules_and_confirm_the_password(
+    sqlite_demo: DemoServer, browser: Any
+) -> None:
+    """Both forms sit in cards like the sign-in form; the new password's rule is stated under
+    the field (linked by aria-describedby) before anyone fails it, and a confirmation that
+    does not match changes nothing."""
+    email = unique_email("profile-cards")
+    create_user(sqlite_demo, email, "Card Holder")
+    page = signed_in_tab(browser, sqlite_demo, email, "/profile")
+    page.wait_for_selector("#password-new")
+    for control in ("#profile-name", "#password-current", "#password-new", "#password-confirm"):
+        assert page.evaluate("sel => !!document.querySelector(sel).closest('.rt-Card')", control), (
+            f"{control} is not in a card"
+        )
+    # every field has its visible label
+    for control in ("profile-name", "password-current", "password-new", "password-confirm"):
+        assert page.locator(f"label[for={control}]").count() == 1, control
+    assert page.inner_text("label[for=password-confirm]").strip() == "Confirm new password"
+    # the rule, before any attempt, is the field's description
+    hint_id = page.get_attribute("#password-new", "aria-describedby")
+    assert hint_id
+    hint = page.locator(f"#{hint_id}")
+    assert hint.is_visible()
+    assert "At least 10 characters" in hint.inner_text()
+    assert page.query_selector("#password-message") is None
+    before = find_user(sqlite_demo, email).password_hash
+    page.fill("#password-current", PASSWORD)
+    page.fill("#password-new", "a-brand-new-password-77")
+    page.fill("#password-confirm", "a-brand-new-password-78")
+    page.click("#password-submit")
+    text_is(
+        page, "#password-message", "The new passwords do not match. Your password was not changed."
+    )
+    assert page.get_attribute("#password-message", "role") == "alert"
+    page.wait_for_timeout(500)
+    assert find_user(sqlite_demo, email).password_hash == before
+    # the matching pair changes it, said as a status
+    page.fill("#password-current", PASSWORD)
+    page.fill("#password-new", "a-brand-new-password-77")
+    page.fill("#password-confirm", "a-brand-new-password-77")
+    page.click("#password-submit")
+    page.wait_for_function(
+        "() => (document.querySelector('#password-message')?.textContent || '')"
+        ".startsWith('Password changed.')"
+    )
+    assert page.get_attribute("#password-message", "role") == "status"
+    wait_until(
+        lambda: find_user(sqlite_demo, email).password_hash != before, "the new password hash"
+    )
+    page.context.close()
