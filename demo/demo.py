@@ -43,6 +43,7 @@ from reflex_session.stores import SessionStore, SQLStore
 
 from . import accounts
 from .db import database_url
+from .local_time import local_time
 from .seed import seed
 from .useragent import describe_address, describe_user_agent
 
@@ -545,8 +546,9 @@ def session_page() -> rx.Component:
             rx.vstack(
                 rx.text("Ends in ", session_countdown(id="session-countdown")),
                 rx.text(
-                    "Expires at ",
-                    rx.text.span(SessionState.session["expiryDate"].to(str), id="session-expiry"),
+                    # the browser formats it: only it knows the user's time zone
+                    "Expires ",
+                    local_time(SessionState.expires_at, id="session-expiry"),
                 ),
                 rx.text(
                     "Signed in since ",

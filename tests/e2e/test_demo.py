@@ -885,3 +885,32 @@ def test_the_profile_forms_are_cards_that_state_the_rules_and_confirm_the_passwo
         lambda: find_user(sqlite_demo, email).password_hash != before, "the new password hash"
     )
     page.context.close()
+
+
+def test_the_session_page_shows_the_expiry_in_the_users_own_time(
+    sqlite_demo: DemoServer, browser: Any
+) -> None:
+    """The browser formats the expiry in its own zone and words ("Sun, Dec 6, 8:05 PM GMT+9
+    (in 8 hours)"); the page used to show the raw UTC ISO timestamp."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    context = browser.new_context(viewport=VIEWPORT, timezone_id="Asia/Tokyo", locale="en-US")
+    page = context.new_page()
+    page.goto(sqlite_demo.url + "/login?callbackUrl=%2Fsession")
+    sign_in(page, *USER)
+    page.wait_for_selector("#session-heading")
+    page.wait_for_function(
+        "() => (document.querySelector('#session-expiry')?.textContent || '').includes('GMT+9')"
+    )
+    shown = page.inner_text("#session-expiry").strip()
+    iso = page.get_attribute("#session-expiry", "datetime") or ""
+    expiry = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    left = expiry - datetime.now(UTC)
+    assert timedelta(hours=7, minutes=55) < left <= timedelta(hours=8), left
+    tokyo = expiry.astimezone(timezone(timedelta(hours=9)))
+    clock = f"{tokyo.hour % 12 or 12}:{tokyo.minute:02d} {'AM' if tokyo.hour < 12 else 'PM'}"
+    date = f"{tokyo:%a}, {tokyo:%b} {tokyo.day}"
+    assert shown == f"{date}, {clock} GMT+9 (in 8 hours)", shown
+    body = page.inner_text("main")
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", body), "a raw ISO timestamp is shown"
+    context.close()
