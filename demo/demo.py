@@ -204,11 +204,14 @@ def nav() -> rx.Component:
 
     Landmarks (``<header>``, ``<nav>``) let a screen-reader user jump past it; the site's name
     is a link, not a heading, so each page's own title is its only ``h1``.
+
+    Both rows wrap: on a phone (360-400 px) the links flow onto a second line and the user menu
+    onto its own, at the right, instead of widening the page; on a desktop it is one row.
     """
     return rx.el.header(
-        rx.hstack(
+        rx.flex(
             rx.el.nav(
-                rx.hstack(
+                rx.flex(
                     rx.link(
                         rx.text("reflex-session", size="4", weight="bold"),
                         href="/",
@@ -217,7 +220,7 @@ def nav() -> rx.Component:
                     ),
                     rx.cond(
                         SessionState.is_authenticated,
-                        rx.hstack(
+                        rx.flex(
                             rx.link("Dashboard", href="/dashboard", id="nav-dashboard"),
                             rx.link("Profile", href="/profile", id="nav-profile"),
                             rx.link("Session", href="/session", id="nav-session"),
@@ -226,18 +229,28 @@ def nav() -> rx.Component:
                                 SessionState.user_roles.contains("admin"),
                                 rx.link("Admin", href="/admin", id="nav-admin"),
                             ),
-                            spacing="4",
+                            wrap="wrap",
+                            column_gap="var(--space-4)",
+                            row_gap="var(--space-1)",
                         ),
                     ),
-                    spacing="5",
+                    wrap="wrap",
                     align="center",
+                    column_gap="var(--space-5)",
+                    row_gap="var(--space-2)",
                 ),
                 aria_label="Site",
+                min_width="0",
             ),
-            rx.spacer(),
-            user_menu(rx.menu.item("Profile", on_select=rx.redirect("/profile"))),
+            rx.box(
+                user_menu(rx.menu.item("Profile", on_select=rx.redirect("/profile"))),
+                margin_left="auto",
+            ),
+            wrap="wrap",
             width="100%",
             align="center",
+            column_gap="var(--space-4)",
+            row_gap="var(--space-2)",
             padding_y="0.75em",
         ),
         session_expiry_banner(width="100%"),
@@ -309,6 +322,7 @@ def index() -> rx.Component:
             rx.hstack(
                 rx.link(rx.button("Sign in"), href="/login"),
                 rx.link(rx.button("Create an account", variant="soft"), href="/register"),
+                wrap="wrap",
             ),
         ),
     )
@@ -530,6 +544,10 @@ def admin() -> rx.Component:
                 )
             ),
             id="admin-users",
+            # the table scrolls inside its own box on a phone (Radix's scroll area), instead
+            # of widening the page: it needs a width to scroll within
+            width="100%",
+            max_width="100%",
         ),
         rx.cond(
             AdminState.notice != "",
@@ -562,6 +580,7 @@ def session_page() -> rx.Component:
         rx.hstack(
             rx.button("Refresh now", on_click=SessionState.refresh, id="session-refresh"),
             logout_button(),
+            wrap="wrap",
         ),
     )
 
@@ -629,6 +648,8 @@ def devices() -> rx.Component:
                 on_click=DevicesState.sign_out_everywhere(False),
                 id="sign-out-everywhere",
             ),
+            # side by side on a desktop, one under the other on a narrow phone
+            wrap="wrap",
         ),
     )
 

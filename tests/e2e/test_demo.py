@@ -914,3 +914,90 @@ def test_the_session_page_shows_the_expiry_in_the_users_own_time(
     body = page.inner_text("main")
     assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", body), "a raw ISO timestamp is shown"
     context.close()
+
+
+PHONE = {"width": 390, "height": 844}
+#: every page of the demo, signed out and signed in (the admin sees /admin)
+SIGNED_OUT_PAGES = ("/", "/login", "/register", "/forbidden", "/no-such-page")
+SIGNED_IN_PAGES = ("/", "/dashboard", "/profile", "/session", "/devices", "/admin", "/forbidden")
+OVERFLOW = """(PHONE_WIDTH) => {
+  const width = Math.min(window.innerWidth, window.visualViewport.width, PHONE_WIDTH);
+  // what sticks out (for the failure message; a table's cells inside its scroll box count too)
+  const wide = [...document.querySelectorAll('body *')]
+    .filter((e) => e.getBoundingClientRect().right > width + 0.5)
+    .map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+      + (typeof e.className === 'string' && e.className ? '.' + e.className.split(' ')[0] : ''));
+  return {
+    scroll: document.documentElement.scrollWidth,
+    inner: window.innerWidth,
+    width,
+    wide: wide.slice(0, 8),
+  };
+}"""
+
+
+def too_wide(page: Any, path: str) -> str | None:
+    """Whether the page scrolls sideways at 390 px, or at 360 px (the narrowest phones)."""
+    for width in (PHONE["width"], 360):
+        page.set_viewport_size({"width": width, "height": PHONE["height"]})
+        problem = too_wide_at(page, path, width)
+        if problem:
+            return problem
+    page.set_viewport_size(PHONE)
+    return None
+
+
+def too_wide_at(page: Any, path: str, phone_width: int) -> str | None:
+    page.evaluate("document.fonts.ready.then(() => true)")
+    page.wait_for_timeout(300)
+    # a mobile browser zooms a too-wide page out (innerWidth grows to fit it): compare with
+    # the phone's own width too
+    found = page.evaluate(OVERFLOW, phone_width)
+    if found["scroll"] <= found["width"] and found["inner"] == phone_width:
+        return None
+    return f"{path}: {found['scroll']} px wide at {phone_width} ({found['wide']})"
+
+
+def test_every_page_fits_a_phone(sqlite_demo: DemoServer, browser: Any) -> None:
+    """At 390 px no page scrolls sideways: the header wraps, the admin table scrolls in its own
+    box, cards shrink (the signed-in pages were 623 px wide)."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    problems = []
+    for path in SIGNED_OUT_PAGES:
+        page.goto(sqlite_demo.url + path)
+        wait_ready(page)
+        problems.append(too_wide(page, path))
+    page.goto(sqlite_demo.url + "/login?callbackUrl=%2Fdashboard")
+    sign_in(page, *ADMIN)
+    page.wait_for_selector("#dashboard-heading")
+    for path in SIGNED_IN_PAGES:
+        page.goto(sqlite_demo.url + path)
+        wait_ready(page)
+        page.wait_for_selector("#user-menu-trigger")
+        if path == "/admin":
+            page.wait_for_selector("#admin-users tbody tr")
+        if path == "/devices":
+            page.wait_for_selector(".device")
+        problems.append(too_wide(page, path))
+    found = [p for p in problems if p]
+    assert not found, "pages wider than a phone:\n" + "\n".join(found)
+    context.close()
+
+
+def test_the_desktop_header_stays_on_one_line(sqlite_demo: DemoServer, ctx: Any) -> None:
+    """The phone layout must not change the desktop one: at 1100 px the site's links, the
+    user menu and the name sit on one row."""
+    page = ctx.new_page()
+    page.goto(sqlite_demo.url + "/login?callbackUrl=%2Fadmin")
+    sign_in(page, *ADMIN)
+    page.wait_for_selector("#admin-users tbody tr")
+    ids = ["nav-home", "nav-dashboard", "nav-profile", "nav-session", "nav-devices", "nav-admin"]
+    ids.append("user-menu-trigger")
+    middles = page.evaluate(
+        "ids => ids.map((id) => { const r = document.getElementById(id).getBoundingClientRect();"
+        " return r.top + r.height / 2; })",
+        ids,
+    )
+    assert max(middles) - min(middles) < 8, dict(zip(ids, middles, strict=True))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1100
