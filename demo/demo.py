@@ -42,6 +42,7 @@ from reflex_session.reflex import (
 from reflex_session.stores import SessionStore, SQLStore
 
 from . import accounts
+from .canonical import redirect_trailing_slash, serve_without_slash
 from .db import database_url
 from .local_time import local_time
 from .seed import seed
@@ -664,7 +665,8 @@ def not_found() -> rx.Component:
 
 
 seed()
-app = rx.App()
+# one address per page, without a trailing slash (demo/canonical.py says where it came from)
+app = rx.App(api_transformer=serve_without_slash(lambda: app.router))
 app.add_page(index, route="/", title="reflex-session demo")
 app.add_page(login, route="/login", title="Sign in")
 app.add_page(register, route="/register", title="Create an account")
@@ -690,3 +692,9 @@ install(
     if "DEMO_EXPIRING_SOON" in os.environ
     else None,
 )
+# outermost, outside the session layer install() added: a slashed page address is redirected
+# before the page guard could make it a return-to
+app.api_transformer = [
+    *(app.api_transformer if isinstance(app.api_transformer, list) else [app.api_transformer]),
+    redirect_trailing_slash(lambda: app.router),
+]

@@ -1001,3 +1001,44 @@ def test_the_desktop_header_stays_on_one_line(sqlite_demo: DemoServer, ctx: Any)
     )
     assert max(middles) - min(middles) < 8, dict(zip(ids, middles, strict=True))
     assert page.evaluate("document.documentElement.scrollWidth") <= 1100
+
+
+def test_every_address_is_without_a_trailing_slash(sqlite_demo: DemoServer, ctx: Any) -> None:
+    """A page load of /login used to be redirected to /login/ (Reflex serves the exported
+    login/index.html with Starlette's StaticFiles, which adds the slash) while the header's
+    links gave /login: the address bar and the return-to switched between the two. Now a page
+    load keeps the address as written, a slash is redirected away, and the return-to of a
+    sign-out is the clean path."""
+    url = sqlite_demo.url
+    response = ctx.request.get(url + "/login/?reason=expired", max_redirects=0)
+    assert response.status == 308
+    assert response.headers["location"] == "/login?reason=expired"
+    response = ctx.request.get(url + "/login", max_redirects=0)
+    assert response.status == 200
+    page = ctx.new_page()
+    for path in ("/", "/login", "/register", "/forbidden"):
+        page.goto(url + path)
+        wait_ready(page)
+        assert urlsplit(page.url).path == path, page.url
+    # a protected page loaded with a slash: the login page, then the page, both without one
+    page.goto(url + "/dashboard/")
+    assert urlsplit(page.url).path == "/login", page.url
+    sign_in(page, *USER)
+    page.wait_for_selector("#dashboard-heading")
+    page.wait_for_timeout(500)
+    assert page.url == url + "/dashboard", page.url
+    for path in ("/profile", "/session", "/devices", "/dashboard"):
+        page.goto(url + path)
+        wait_ready(page)
+        assert page.url == url + path, page.url
+        page.goto(url + path + "/")
+        wait_ready(page)
+        assert page.url == url + path, page.url
+    # a sign-out from a loaded page returns to it without a slash
+    page.goto(url + "/session")
+    page.wait_for_selector("#session-heading")
+    wait_ready(page)
+    page.click("#user-menu-trigger")
+    page.click("#user-menu-logout")
+    page.wait_for_function("location.pathname === '/login'")
+    assert parse_qs(urlsplit(page.url).query)["callbackUrl"] == ["/session"], page.url
