@@ -19,6 +19,7 @@ import os
 from typing import Any
 
 import reflex as rx
+from reflex_components_core.el.elements.inline import A as PlainAnchor
 
 from reflex_session import ReflexSession, patterns, route
 from reflex_session.reflex import (
@@ -263,11 +264,12 @@ def skip_link() -> rx.Component:
     """The page's first tab stop, "Skip to main content": off screen until it has the focus, so
     a keyboard user passes the header with one Enter (WCAG 2.4.1).
 
-    Reflex renders ``<a>`` as a React Router link, which only pushes ``#main`` onto the history
-    and leaves the focus where it was; so the click (Enter) moves the focus itself, in the
-    browser (a frontend event: no round trip to the server).
+    A plain ``<a href="#main">`` (``rx.el.a`` is a React Router link: its prerendered href was
+    ``/login/#main``, which after hydration no longer named this page, so axe saw no skip
+    link once pages were served without the trailing slash). The click (Enter) moves the focus
+    itself, in the browser (a frontend event: no round trip to the server).
     """
-    return rx.el.a(
+    return PlainAnchor.create(
         "Skip to main content",
         href="#main",
         on_click=[rx.prevent_default, rx.call_script("document.getElementById('main').focus()")],
