@@ -414,7 +414,7 @@ def profile() -> rx.Component:
             id="profile-account",
         ),
         form_card(
-            "Name",
+            "Display name",
             rx.form(
                 rx.vstack(
                     field(
@@ -436,7 +436,7 @@ def profile() -> rx.Component:
                     width="100%",
                 ),
                 on_submit=lambda _: ProfileState.save(),
-                aria_label="Name",
+                aria_label="Display name",
             ),
             id="profile-name-card",
         ),
