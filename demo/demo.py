@@ -19,6 +19,7 @@ import os
 from typing import Any
 
 import reflex as rx
+from reflex_components_core.el.elements.inline import A as PlainAnchor
 
 from reflex_session import ReflexSession, patterns, route
 from reflex_session.reflex import (
@@ -42,8 +43,11 @@ from reflex_session.reflex import (
 from reflex_session.stores import SessionStore, SQLStore
 
 from . import accounts
+from .canonical import redirect_trailing_slash, serve_without_slash
 from .db import database_url
+from .local_time import local_time
 from .seed import seed
+from .useragent import describe_address, describe_user_agent
 
 EXPIRY = int(os.environ.get("DEMO_SESSION_EXPIRY", str(8 * 3600)))
 
@@ -98,6 +102,8 @@ class ProfileState(SessionState):
     name: str = ""
     saved: bool = False
     change_result: str = ""
+    #: whether change_result reports a change (a status) or a refusal (an alert)
+    change_ok: bool = False
 
     @rx.event
     def load(self) -> None:
@@ -128,6 +134,11 @@ class PasswordState(ProfileState):
         session = self.current_session()
         if session is None:
             return
+        self.change_ok = False
+        if str(form.get("new", "")) != str(form.get("confirm", "")):
+            # checked before anything else: a typo in the new password must not become it
+            self.change_result = "The new passwords do not match. Your password was not changed."
+            return
         try:
             await asyncio.to_thread(
                 accounts.change_password,
@@ -141,6 +152,7 @@ class PasswordState(ProfileState):
         except ServiceUnavailable:
             self.change_result = "Please try again in a moment."
             return
+        self.change_ok = True
         if auth.revocations is None:  # plain cookie mode: nothing can end the other cookies
             self.change_result = "Password changed."
             return
@@ -174,16 +186,34 @@ class AdminState(SessionState):
         self.users = await asyncio.to_thread(accounts.list_users)
 
 
+class DeviceNamesState(DevicesState):
+    """The devices list as people read it: "Chrome 156 on Linux, from this computer"."""
+
+    @rx.var
+    def named_devices(self) -> list[dict[str, Any]]:
+        return [
+            {
+                **device,
+                "browser": describe_user_agent(str(device.get("userAgent", ""))),
+                "place": describe_address(str(device.get("ip", ""))),
+            }
+            for device in self.devices
+        ]
+
+
 def nav() -> rx.Component:
     """The page header: the site's navigation, the user menu and the expiry banner.
 
     Landmarks (``<header>``, ``<nav>``) let a screen-reader user jump past it; the site's name
     is a link, not a heading, so each page's own title is its only ``h1``.
+
+    Both rows wrap: on a phone (360-400 px) the links flow onto a second line and the user menu
+    onto its own, at the right, instead of widening the page; on a desktop it is one row.
     """
     return rx.el.header(
-        rx.hstack(
+        rx.flex(
             rx.el.nav(
-                rx.hstack(
+                rx.flex(
                     rx.link(
                         rx.text("reflex-session", size="4", weight="bold"),
                         href="/",
@@ -192,7 +222,7 @@ def nav() -> rx.Component:
                     ),
                     rx.cond(
                         SessionState.is_authenticated,
-                        rx.hstack(
+                        rx.flex(
                             rx.link("Dashboard", href="/dashboard", id="nav-dashboard"),
                             rx.link("Profile", href="/profile", id="nav-profile"),
                             rx.link("Session", href="/session", id="nav-session"),
@@ -201,18 +231,28 @@ def nav() -> rx.Component:
                                 SessionState.user_roles.contains("admin"),
                                 rx.link("Admin", href="/admin", id="nav-admin"),
                             ),
-                            spacing="4",
+                            wrap="wrap",
+                            column_gap="var(--space-4)",
+                            row_gap="var(--space-1)",
                         ),
                     ),
-                    spacing="5",
+                    wrap="wrap",
                     align="center",
+                    column_gap="var(--space-5)",
+                    row_gap="var(--space-2)",
                 ),
                 aria_label="Site",
+                min_width="0",
             ),
-            rx.spacer(),
-            user_menu(rx.menu.item("Profile", on_select=rx.redirect("/profile"))),
+            rx.box(
+                user_menu(rx.menu.item("Profile", on_select=rx.redirect("/profile"))),
+                margin_left="auto",
+            ),
+            wrap="wrap",
             width="100%",
             align="center",
+            column_gap="var(--space-4)",
+            row_gap="var(--space-2)",
             padding_y="0.75em",
         ),
         session_expiry_banner(width="100%"),
@@ -224,11 +264,12 @@ def skip_link() -> rx.Component:
     """The page's first tab stop, "Skip to main content": off screen until it has the focus, so
     a keyboard user passes the header with one Enter (WCAG 2.4.1).
 
-    Reflex renders ``<a>`` as a React Router link, which only pushes ``#main`` onto the history
-    and leaves the focus where it was; so the click (Enter) moves the focus itself, in the
-    browser (a frontend event: no round trip to the server).
+    A plain ``<a href="#main">`` (``rx.el.a`` is a React Router link: its prerendered href was
+    ``/login/#main``, which after hydration no longer named this page, so axe saw no skip
+    link once pages were served without the trailing slash). The click (Enter) moves the focus
+    itself, in the browser (a frontend event: no round trip to the server).
     """
-    return rx.el.a(
+    return PlainAnchor.create(
         "Skip to main content",
         href="#main",
         on_click=[rx.prevent_default, rx.call_script("document.getElementById('main').focus()")],
@@ -284,6 +325,7 @@ def index() -> rx.Component:
             rx.hstack(
                 rx.link(rx.button("Sign in"), href="/login"),
                 rx.link(rx.button("Create an account", variant="soft"), href="/register"),
+                wrap="wrap",
             ),
         ),
     )
@@ -326,50 +368,140 @@ def dashboard() -> rx.Component:
     )
 
 
+def form_card(title: str, *children: rx.Component, **props: Any) -> rx.Component:
+    """A card like the sign-in form's: an ``h2`` title and stacked, full-width fields."""
+    return rx.card(
+        rx.vstack(rx.heading(title, size="4", as_="h2"), *children, spacing="4", width="100%"),
+        width="100%",
+        max_width="28em",
+        **props,
+    )
+
+
+def field(label: str, control: rx.Component, *help_text: rx.Component) -> rx.Component:
+    """A label above its control (as in the library's forms), then any hint under it."""
+    return rx.vstack(
+        rx.el.label(label, html_for=control.id or "", font_weight="500", font_size="0.9em"),
+        control,
+        *help_text,
+        spacing="1",
+        width="100%",
+        align="stretch",
+    )
+
+
+def password_input(name: str, element_id: str, autocomplete: str, **extra: Any) -> rx.Component:
+    return rx.input(
+        name=name,
+        type="password",
+        id=element_id,
+        auto_complete=autocomplete,
+        width="100%",
+        **extra,
+    )
+
+
 @require_auth
 def profile() -> rx.Component:
     return layout(
         rx.heading("Profile", id="profile-heading"),
-        rx.form(
-            rx.vstack(
-                rx.el.label("Name", html_for="profile-name"),
-                rx.input(
-                    value=ProfileState.name,
-                    on_change=ProfileState.set_name,
-                    id="profile-name",
-                    max_length=120,
-                ),
-                rx.button("Save", type="submit", id="profile-save"),
-                rx.cond(
-                    ProfileState.saved, rx.text("Saved", id="profile-saved", color_scheme="green")
-                ),
-                align="start",
+        form_card(
+            "Your account",
+            rx.text(
+                "Email: ", rx.text.span(SessionState.user["email"].to(str), id="profile-email")
             ),
-            on_submit=lambda _: ProfileState.save(),
+            rx.text("Role: ", rx.text.span(SessionState.user["role"].to(str), id="profile-role")),
+            id="profile-account",
         ),
-        rx.heading("Change password", size="4", margin_top="1em", as_="h2"),
-        rx.form(
-            rx.vstack(
-                rx.el.label("Current password", html_for="password-current"),
-                rx.input(
-                    name="current",
-                    type="password",
-                    id="password-current",
-                    auto_complete="current-password",
+        form_card(
+            "Display name",
+            rx.form(
+                rx.vstack(
+                    field(
+                        "Name",
+                        rx.input(
+                            value=ProfileState.name,
+                            on_change=ProfileState.set_name,
+                            id="profile-name",
+                            max_length=120,
+                            width="100%",
+                        ),
+                    ),
+                    rx.button("Save", type="submit", id="profile-save", width="100%"),
+                    rx.cond(
+                        ProfileState.saved,
+                        rx.text("Saved", id="profile-saved", color_scheme="green", role="status"),
+                    ),
+                    spacing="4",
+                    width="100%",
                 ),
-                rx.el.label("New password", html_for="password-new"),
-                rx.input(
-                    name="new", type="password", id="password-new", auto_complete="new-password"
-                ),
-                rx.button("Change password", type="submit", id="password-submit"),
-                rx.text(PasswordState.change_result, id="password-message", size="2"),
-                align="start",
+                on_submit=lambda _: ProfileState.save(),
+                aria_label="Display name",
             ),
-            on_submit=PasswordState.change_password,
-            reset_on_submit=True,
+            id="profile-name-card",
         ),
-        rx.text("Email: ", rx.text.span(SessionState.user["email"].to(str), id="profile-email")),
-        rx.text("Role: ", rx.text.span(SessionState.user["role"].to(str), id="profile-role")),
+        form_card(
+            "Change password",
+            rx.form(
+                rx.vstack(
+                    field(
+                        "Current password",
+                        password_input("current", "password-current", "current-password"),
+                    ),
+                    field(
+                        "New password",
+                        password_input(
+                            "new",
+                            "password-new",
+                            "new-password",
+                            aria_describedby="password-new-hint",
+                            min_length=accounts.MIN_PASSWORD,
+                        ),
+                        rx.text(
+                            f"At least {accounts.MIN_PASSWORD} characters. A few unrelated "
+                            "words make a long password that is easy to remember.",
+                            id="password-new-hint",
+                            size="1",
+                            color_scheme="gray",
+                            high_contrast=True,
+                        ),
+                    ),
+                    field(
+                        "Confirm new password",
+                        password_input("confirm", "password-confirm", "new-password"),
+                    ),
+                    rx.cond(
+                        PasswordState.change_result != "",
+                        rx.cond(
+                            PasswordState.change_ok,
+                            rx.callout(
+                                PasswordState.change_result,
+                                icon="check",
+                                color_scheme="green",
+                                role="status",
+                                id="password-message",
+                                width="100%",
+                            ),
+                            rx.callout(
+                                PasswordState.change_result,
+                                icon="triangle_alert",
+                                color_scheme="red",
+                                role="alert",
+                                id="password-message",
+                                width="100%",
+                            ),
+                        ),
+                    ),
+                    rx.button("Change password", type="submit", id="password-submit", width="100%"),
+                    spacing="4",
+                    width="100%",
+                ),
+                on_submit=PasswordState.change_password,
+                reset_on_submit=True,
+                aria_label="Change password",
+            ),
+            id="profile-password-card",
+        ),
     )
 
 
@@ -415,6 +547,10 @@ def admin() -> rx.Component:
                 )
             ),
             id="admin-users",
+            # the table scrolls inside its own box on a phone (Radix's scroll area), instead
+            # of widening the page: it needs a width to scroll within
+            width="100%",
+            max_width="100%",
         ),
         rx.cond(
             AdminState.notice != "",
@@ -431,8 +567,9 @@ def session_page() -> rx.Component:
             rx.vstack(
                 rx.text("Ends in ", session_countdown(id="session-countdown")),
                 rx.text(
-                    "Expires at ",
-                    rx.text.span(SessionState.session["expiryDate"].to(str), id="session-expiry"),
+                    # the browser formats it: only it knows the user's time zone
+                    "Expires ",
+                    local_time(SessionState.expires_at, id="session-expiry"),
                 ),
                 rx.text(
                     "Signed in since ",
@@ -446,6 +583,7 @@ def session_page() -> rx.Component:
         rx.hstack(
             rx.button("Refresh now", on_click=SessionState.refresh, id="session-refresh"),
             logout_button(),
+            wrap="wrap",
         ),
     )
 
@@ -457,17 +595,21 @@ def devices() -> rx.Component:
         rx.text("Every browser signed in to your account. Signing one out ends it at once."),
         rx.vstack(
             rx.foreach(
-                DevicesState.devices,
+                DeviceNamesState.named_devices,
                 lambda d: rx.card(
                     rx.hstack(
                         rx.vstack(
                             rx.hstack(
-                                rx.text(d["userAgent"].to(str), weight="medium", size="2"),
+                                rx.text(
+                                    d["browser"].to(str),
+                                    weight="medium",
+                                    size="2",
+                                    class_name="device-browser",
+                                ),
                                 rx.cond(d["current"].to(bool), rx.badge("this device")),
                             ),
                             rx.text(
-                                "IP ",
-                                d["ip"].to(str),
+                                rx.text.span(d["place"].to(str), class_name="device-place"),
                                 " · last seen ",
                                 rx.moment(d["lastSeen"].to(int), from_now=True),
                                 size="1",
@@ -509,12 +651,24 @@ def devices() -> rx.Component:
                 on_click=DevicesState.sign_out_everywhere(False),
                 id="sign-out-everywhere",
             ),
+            # side by side on a desktop, one under the other on a narrow phone
+            wrap="wrap",
         ),
     )
 
 
+def not_found() -> rx.Component:
+    """Any address the app has no page for (Reflex's own is a bare "404: Page not found")."""
+    return layout(
+        rx.heading("Page not found", id="not-found-heading"),
+        rx.text("There is no page at this address. It may have moved, or the link is mistyped."),
+        rx.link("Go to the home page", href="/", underline="always", id="not-found-home"),
+    )
+
+
 seed()
-app = rx.App()
+# one address per page, without a trailing slash (demo/canonical.py says where it came from)
+app = rx.App(api_transformer=serve_without_slash(lambda: app.router))
 app.add_page(index, route="/", title="reflex-session demo")
 app.add_page(login, route="/login", title="Sign in")
 app.add_page(register, route="/register", title="Create an account")
@@ -522,6 +676,8 @@ app.add_page(forbidden, route="/forbidden", title="Not for this account")
 app.add_page(dashboard, route="/dashboard", title="Dashboard")
 app.add_page(profile, route="/profile", title="Profile", on_load=ProfileState.load)
 app.add_page(admin, route="/admin", title="Admin", on_load=AdminState.load)
+# Reflex 0.10 has no add_custom_404_page: the page at its "404" slug is the not-found page
+app.add_page(not_found, route="404", title="Page not found")
 app.add_page(session_page, route="/session", title="Your session")
 app.add_page(
     devices,
@@ -538,3 +694,9 @@ install(
     if "DEMO_EXPIRING_SOON" in os.environ
     else None,
 )
+# outermost, outside the session layer install() added: a slashed page address is redirected
+# before the page guard could make it a return-to
+app.api_transformer = [
+    *(app.api_transformer if isinstance(app.api_transformer, list) else [app.api_transformer]),
+    redirect_trailing_slash(lambda: app.router),
+]

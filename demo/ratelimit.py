@@ -93,7 +93,13 @@ class LimiterUnavailable(Exception):
 
 
 def in_words(seconds: float) -> str:
-    """A wait as people say it (rounded up, never sooner than the truth): "in about 5 minutes"."""
+    """A wait as people say it (rounded up, never sooner than the truth): "in about 5 minutes".
+
+    "Try again in 296 seconds" makes the reader do arithmetic; nobody needs the second. Under
+    ten seconds it is "in a few seconds", then "in less than a minute", "in about a minute",
+    "in about N minutes", "in about an hour", "in about N hours"."""
+    if seconds <= 10:
+        return "in a few seconds"
     if seconds < 60:
         return "in less than a minute"
     minutes = math.ceil(seconds / 60)

@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_lib.sh"
 cd "$ROOT"
 
-# only what the demo needs (reflex, the library, argon2 and email-validator), not the test tools
+# only what the demo needs (reflex, the library, argon2, email-validator and ua-parser), not the test tools
 ensure_venv demo
 ensure_bun
 [[ -f rxconfig.py ]] || die "rxconfig.py not found in $ROOT"

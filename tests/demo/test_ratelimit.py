@@ -302,7 +302,9 @@ def test_unreachable_redis_refuses_instead_of_skipping_the_limit(clock: Clock) -
 @pytest.mark.parametrize(
     ("seconds", "words"),
     [
-        (1, "in less than a minute"),
+        (1, "in a few seconds"),
+        (10, "in a few seconds"),
+        (11, "in less than a minute"),
         (59, "in less than a minute"),
         (60, "in about a minute"),
         (61, "in about 2 minutes"),

@@ -172,6 +172,17 @@ def signed_in(
     return open_page
 
 
+def profile_mismatch(page: Any, server: DemoServer) -> None:
+    """The password form's refusal (an alert callout under the fields)."""
+    sign_in_at(page, server, "/profile", *USER)
+    page.wait_for_selector("#password-confirm")
+    page.fill("#password-current", USER[1])
+    page.fill("#password-new", "a-long-new-password-1")
+    page.fill("#password-confirm", "a-long-new-password-2")
+    page.click("#password-submit")
+    page.wait_for_selector("#password-message")
+
+
 def failed_login(page: Any, server: DemoServer) -> None:
     page.goto(server.url + "/login")
     sign_in(page, ADMIN[0], "not-the-admin-password")
@@ -240,10 +251,12 @@ STATES = [
     State("/forbidden", refused),
     State("/register", signed_out("/register", "#register-email")),
     State("/register failed", failed_registration),
+    State("/no-such-page (not found)", signed_out("/no-such-page", "#not-found-heading")),
     State("/ signed in", signed_in("/", "#who")),
     State("/dashboard", signed_in("/dashboard", "#dashboard-heading")),
     State("/dashboard user menu open", user_menu_open),
     State("/profile", signed_in("/profile", "#profile-heading")),
+    State("/profile password mismatch", profile_mismatch),
     State("/session", signed_in("/session", "#session-heading")),
     State("/devices", device_listed),
     State("/admin", admin_users),

@@ -709,6 +709,7 @@ def test_password_change_signs_out_the_other_devices(demo: DemoServer, browser: 
     elsewhere = signed_in_tab(browser, demo, email, "/dashboard")
     here.fill("#password-current", PASSWORD)
     here.fill("#password-new", "a-brand-new-password-77")
+    here.fill("#password-confirm", "a-brand-new-password-77")
     here.click("#password-submit")
     elsewhere.wait_for_function("location.pathname.replace(/\\/$/, '') === '/login'", timeout=5000)
     text_is(elsewhere, "#session-notice", "You were signed out on another device.")
@@ -793,3 +794,251 @@ def test_a_crafted_reason_shows_nothing_but_the_vocabulary(
     page.goto(sqlite_demo.url + "/forbidden?reason=forbidden&role=Call+555-0100")
     text_is(page, "#session-notice", "You don't have access to that page.")
     assert "555-0100" not in page.inner_text("body")
+
+
+# -- the pages as a newcomer reads them (issue 14, the demo's pages) ----------------------------
+
+
+def test_devices_are_named_as_people_say_them(sqlite_demo: DemoServer, browser: Any) -> None:
+    """ "Chrome 156 on Linux, from this computer", not a raw user-agent string and "IP ..."."""
+    email = unique_email("named")
+    create_user(sqlite_demo, email, "Named Device")
+    page = signed_in_tab(browser, sqlite_demo, email, "/devices")
+    page.wait_for_selector(".device-browser")
+    browser_name = page.inner_text(".device-browser").strip()
+    major = page.evaluate("navigator.userAgent.match(/Chrome\\/(\\d+)/)[1]")
+    assert browser_name == f"Chrome {major} on Linux", browser_name
+    assert page.inner_text(".device-place").strip() == "from this computer"
+    listed = page.inner_text("#device-list")
+    assert "Mozilla/5.0" not in listed
+    assert "IP " not in listed
+    page.context.close()
+
+
+def test_an_unknown_address_shows_the_demos_not_found_page(
+    sqlite_demo: DemoServer, ctx: Any
+) -> None:
+    """Reflex's default was a bare "404: Page not found" span without the site around it."""
+    page = ctx.new_page()
+    page.goto(sqlite_demo.url + "/no-such-page")
+    text_is(page, "#not-found-heading", "Page not found")
+    assert page.title() == "Page not found"
+    wait_ready(page)  # the site's header and user menu are there
+    assert page.query_selector("header nav #nav-home") is not None
+    page.click("#not-found-home")
+    page.wait_for_function("location.pathname === '/'")
+    # a client-side navigation to an unknown route shows it too
+    page.evaluate(
+        "window.history.pushState({}, '', '/also/missing');"
+        "window.dispatchEvent(new PopStateEvent('popstate', { state: {} }));"
+    )
+    text_is(page, "#not-found-heading", "Page not found")
+
+
+def test_the_profile_forms_are_cards_that_state_the_rules_and_confirm_the_password(
+    sqlite_demo: DemoServer, browser: Any
+) -> None:
+    """Both forms sit in cards like the sign-in form; the new password's rule is stated under
+    the field (linked by aria-describedby) before anyone fails it, and a confirmation that
+    does not match changes nothing."""
+    email = unique_email("profile-cards")
+    create_user(sqlite_demo, email, "Card Holder")
+    page = signed_in_tab(browser, sqlite_demo, email, "/profile")
+    page.wait_for_selector("#password-new")
+    for control in ("#profile-name", "#password-current", "#password-new", "#password-confirm"):
+        assert page.evaluate("sel => !!document.querySelector(sel).closest('.rt-Card')", control), (
+            f"{control} is not in a card"
+        )
+    # every field has its visible label
+    for control in ("profile-name", "password-current", "password-new", "password-confirm"):
+        assert page.locator(f"label[for={control}]").count() == 1, control
+    assert page.inner_text("label[for=password-confirm]").strip() == "Confirm new password"
+    # the rule, before any attempt, is the field's description
+    hint_id = page.get_attribute("#password-new", "aria-describedby")
+    assert hint_id
+    hint = page.locator(f"#{hint_id}")
+    assert hint.is_visible()
+    assert "At least 10 characters" in hint.inner_text()
+    assert page.query_selector("#password-message") is None
+    before = find_user(sqlite_demo, email).password_hash
+    page.fill("#password-current", PASSWORD)
+    page.fill("#password-new", "a-brand-new-password-77")
+    page.fill("#password-confirm", "a-brand-new-password-78")
+    page.click("#password-submit")
+    text_is(
+        page, "#password-message", "The new passwords do not match. Your password was not changed."
+    )
+    assert page.get_attribute("#password-message", "role") == "alert"
+    page.wait_for_timeout(500)
+    assert find_user(sqlite_demo, email).password_hash == before
+    # the matching pair changes it, said as a status
+    page.fill("#password-current", PASSWORD)
+    page.fill("#password-new", "a-brand-new-password-77")
+    page.fill("#password-confirm", "a-brand-new-password-77")
+    page.click("#password-submit")
+    page.wait_for_function(
+        "() => (document.querySelector('#password-message')?.textContent || '')"
+        ".startsWith('Password changed.')"
+    )
+    assert page.get_attribute("#password-message", "role") == "status"
+    wait_until(
+        lambda: find_user(sqlite_demo, email).password_hash != before, "the new password hash"
+    )
+    page.context.close()
+
+
+def test_the_session_page_shows_the_expiry_in_the_users_own_time(
+    sqlite_demo: DemoServer, browser: Any
+) -> None:
+    """The browser formats the expiry in its own zone and words ("Sun, Dec 6, 8:05 PM GMT+9
+    (in 8 hours)"); the page used to show the raw UTC ISO timestamp."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    context = browser.new_context(viewport=VIEWPORT, timezone_id="Asia/Tokyo", locale="en-US")
+    page = context.new_page()
+    page.goto(sqlite_demo.url + "/login?callbackUrl=%2Fsession")
+    sign_in(page, *USER)
+    page.wait_for_selector("#session-heading")
+    page.wait_for_function(
+        "() => (document.querySelector('#session-expiry')?.textContent || '').includes('GMT+9')"
+    )
+    shown = page.inner_text("#session-expiry").strip()
+    iso = page.get_attribute("#session-expiry", "datetime") or ""
+    expiry = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    left = expiry - datetime.now(UTC)
+    assert timedelta(hours=7, minutes=55) < left <= timedelta(hours=8), left
+    tokyo = expiry.astimezone(timezone(timedelta(hours=9)))
+    clock = f"{tokyo.hour % 12 or 12}:{tokyo.minute:02d} {'AM' if tokyo.hour < 12 else 'PM'}"
+    date = f"{tokyo:%a}, {tokyo:%b} {tokyo.day}"
+    assert shown == f"{date}, {clock} GMT+9 (in 8 hours)", shown
+    body = page.inner_text("main")
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", body), "a raw ISO timestamp is shown"
+    context.close()
+
+
+PHONE = {"width": 390, "height": 844}
+#: every page of the demo, signed out and signed in (the admin sees /admin)
+SIGNED_OUT_PAGES = ("/", "/login", "/register", "/forbidden", "/no-such-page")
+SIGNED_IN_PAGES = ("/", "/dashboard", "/profile", "/session", "/devices", "/admin", "/forbidden")
+OVERFLOW = """(PHONE_WIDTH) => {
+  const width = Math.min(window.innerWidth, window.visualViewport.width, PHONE_WIDTH);
+  // what sticks out (for the failure message; a table's cells inside its scroll box count too)
+  const wide = [...document.querySelectorAll('body *')]
+    .filter((e) => e.getBoundingClientRect().right > width + 0.5)
+    .map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+      + (typeof e.className === 'string' && e.className ? '.' + e.className.split(' ')[0] : ''));
+  return {
+    scroll: document.documentElement.scrollWidth,
+    inner: window.innerWidth,
+    width,
+    wide: wide.slice(0, 8),
+  };
+}"""
+
+
+def too_wide(page: Any, path: str) -> str | None:
+    """Whether the page scrolls sideways at 390 px, or at 360 px (the narrowest phones)."""
+    for width in (PHONE["width"], 360):
+        page.set_viewport_size({"width": width, "height": PHONE["height"]})
+        problem = too_wide_at(page, path, width)
+        if problem:
+            return problem
+    page.set_viewport_size(PHONE)
+    return None
+
+
+def too_wide_at(page: Any, path: str, phone_width: int) -> str | None:
+    page.evaluate("document.fonts.ready.then(() => true)")
+    page.wait_for_timeout(300)
+    # a mobile browser zooms a too-wide page out (innerWidth grows to fit it): compare with
+    # the phone's own width too
+    found = page.evaluate(OVERFLOW, phone_width)
+    if found["scroll"] <= found["width"] and found["inner"] == phone_width:
+        return None
+    return f"{path}: {found['scroll']} px wide at {phone_width} ({found['wide']})"
+
+
+def test_every_page_fits_a_phone(sqlite_demo: DemoServer, browser: Any) -> None:
+    """At 390 px no page scrolls sideways: the header wraps, the admin table scrolls in its own
+    box, cards shrink (the signed-in pages were 623 px wide)."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    problems = []
+    for path in SIGNED_OUT_PAGES:
+        page.goto(sqlite_demo.url + path)
+        wait_ready(page)
+        problems.append(too_wide(page, path))
+    page.goto(sqlite_demo.url + "/login?callbackUrl=%2Fdashboard")
+    sign_in(page, *ADMIN)
+    page.wait_for_selector("#dashboard-heading")
+    for path in SIGNED_IN_PAGES:
+        page.goto(sqlite_demo.url + path)
+        wait_ready(page)
+        page.wait_for_selector("#user-menu-trigger")
+        if path == "/admin":
+            page.wait_for_selector("#admin-users tbody tr")
+        if path == "/devices":
+            page.wait_for_selector(".device")
+        problems.append(too_wide(page, path))
+    found = [p for p in problems if p]
+    assert not found, "pages wider than a phone:\n" + "\n".join(found)
+    context.close()
+
+
+def test_the_desktop_header_stays_on_one_line(sqlite_demo: DemoServer, ctx: Any) -> None:
+    """The phone layout must not change the desktop one: at 1100 px the site's links, the
+    user menu and the name sit on one row."""
+    page = ctx.new_page()
+    page.goto(sqlite_demo.url + "/login?callbackUrl=%2Fadmin")
+    sign_in(page, *ADMIN)
+    page.wait_for_selector("#admin-users tbody tr")
+    ids = ["nav-home", "nav-dashboard", "nav-profile", "nav-session", "nav-devices", "nav-admin"]
+    ids.append("user-menu-trigger")
+    middles = page.evaluate(
+        "ids => ids.map((id) => { const r = document.getElementById(id).getBoundingClientRect();"
+        " return r.top + r.height / 2; })",
+        ids,
+    )
+    assert max(middles) - min(middles) < 8, dict(zip(ids, middles, strict=True))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1100
+
+
+def test_every_address_is_without_a_trailing_slash(sqlite_demo: DemoServer, ctx: Any) -> None:
+    """A page load of /login used to be redirected to /login/ (Reflex serves the exported
+    login/index.html with Starlette's StaticFiles, which adds the slash) while the header's
+    links gave /login: the address bar and the return-to switched between the two. Now a page
+    load keeps the address as written, a slash is redirected away, and the return-to of a
+    sign-out is the clean path."""
+    url = sqlite_demo.url
+    response = ctx.request.get(url + "/login/?reason=expired", max_redirects=0)
+    assert response.status == 308
+    assert response.headers["location"] == "/login?reason=expired"
+    response = ctx.request.get(url + "/login", max_redirects=0)
+    assert response.status == 200
+    page = ctx.new_page()
+    for path in ("/", "/login", "/register", "/forbidden"):
+        page.goto(url + path)
+        wait_ready(page)
+        assert urlsplit(page.url).path == path, page.url
+    # a protected page loaded with a slash: the login page, then the page, both without one
+    page.goto(url + "/dashboard/")
+    assert urlsplit(page.url).path == "/login", page.url
+    sign_in(page, *USER)
+    page.wait_for_selector("#dashboard-heading")
+    page.wait_for_timeout(500)
+    assert page.url == url + "/dashboard", page.url
+    for path in ("/profile", "/session", "/devices", "/dashboard"):
+        page.goto(url + path)
+        wait_ready(page)
+        assert page.url == url + path, page.url
+        page.goto(url + path + "/")
+        wait_ready(page)
+        assert page.url == url + path, page.url
+    # a sign-out from a loaded page returns to it without a slash
+    page.goto(url + "/session")
+    page.wait_for_selector("#session-heading")
+    wait_ready(page)
+    page.click("#user-menu-trigger")
+    page.click("#user-menu-logout")
+    page.wait_for_function("location.pathname === '/login'")
+    assert parse_qs(urlsplit(page.url).query)["callbackUrl"] == ["/session"], page.url

@@ -1,4 +1,4 @@
-// ESLint for the browser code (reflex_session/reflex/*.js) and its tests.
+// ESLint for the browser code (reflex_session/reflex/*.js, the demo's demo/*.js) and its tests.
 // Run from the repository root, so the package's files are inside ESLint's base path:
 // `npm run lint` in tests/js does (scripts/test.sh runs it).
 import js from '@eslint/js';
@@ -34,13 +34,13 @@ export default [
   {
     // the package's browser code: no browser globals at all, every browser object is injected
     // (so node --test can fake it) ...
-    files: ['reflex_session/**/*.js'],
+    files: ['reflex_session/**/*.js', 'demo/**/*.js'],
     languageOptions: { ecmaVersion: 2022, sourceType: 'module', globals: {} },
     rules: strict,
   },
   {
     // ... except in the React glue, which hands the real window to the logic
-    files: ['reflex_session/reflex/session_client.js'],
+    files: ['reflex_session/reflex/session_client.js', 'demo/local_time.js'],
     languageOptions: { globals: { ...globals.browser } },
   },
   {
