@@ -449,6 +449,7 @@ def test_admin_page_is_refused_to_a_plain_user(demo: DemoServer, ctx: Any) -> No
     page.goto(demo.url + "/admin")
     assert path_of(page) == "/forbidden"
     text_is(page, "#session-notice", "You need the admin role for that page.")
+    screenshot(page, demo, "forbidden.png")
     wait_ready(page)
     # a client-side navigation (no server round trip): refused the same way
     page.goto(demo.url + "/")
@@ -632,6 +633,7 @@ def test_sign_out_another_device_reaches_it_live(demo: DemoServer, browser: Any)
     laptop.reload()
     laptop.wait_for_function("document.querySelectorAll('.device').length === 2")
     assert "this device" in laptop.inner_text("#device-list")
+    screenshot(laptop, demo, "devices.png")
     start = time.monotonic()
     # the device card that is not this one
     laptop.locator(".device", has_not_text="this device").locator(".device-sign-out").click()
@@ -639,6 +641,7 @@ def test_sign_out_another_device_reaches_it_live(demo: DemoServer, browser: Any)
     elapsed = time.monotonic() - start
     assert elapsed < 1.0, f"the other device took {elapsed:.2f}s to be signed out"
     text_is(phone, "#session-notice", "You were signed out on another device.")
+    screenshot(phone, demo, "login-signed-out-elsewhere.png")
     laptop.wait_for_function("document.querySelectorAll('.device').length === 1")
     # the revoked cookie is refused even if replayed from another browser
     thief = browser.new_context()
@@ -980,6 +983,8 @@ def test_every_page_fits_a_phone(sqlite_demo: DemoServer, browser: Any) -> None:
         if path == "/devices":
             page.wait_for_selector(".device")
         problems.append(too_wide(page, path))
+        if path == "/dashboard":
+            screenshot(page, sqlite_demo, "phone-dashboard.png", park_mouse=False)
     found = [p for p in problems if p]
     assert not found, "pages wider than a phone:\n" + "\n".join(found)
     context.close()
