@@ -236,8 +236,9 @@ def safe_return_to(
     """``value`` if it is a same-site relative path that is not the login page, else home.
 
     Accepted: ``/path``, ``/path?query``, ``/path#frag``. Refused: absolute URLs, scheme-relative
-    ``//host``, backslash tricks (``/\\host``), control characters, anything percent-decoding to
-    one of those, anything over ``max_length``, and the login path itself (which would loop).
+    ``//host``, backslash tricks (``/\\host``), dot segments (``/.//host``), control characters,
+    anything percent-decoding to one of those, anything over ``max_length``, and the login path
+    itself (which would loop).
     """
     if not value or not isinstance(value, str) or len(value) > max_length:
         return home_path
@@ -247,6 +248,10 @@ def safe_return_to(
         return home_path
     decoded = unquote(value)
     if _CONTROL.search(decoded) or "\\" in decoded or decoded.startswith("//"):
+        return home_path
+    # a dot segment: "/.//host" resolves to "//host", which a proxy building a relative
+    # redirect would send off-site; our own pages' addresses never carry one
+    if any(segment in (".", "..") for segment in urlsplit(decoded).path.split("/")):
         return home_path
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:
@@ -388,10 +393,21 @@ class RouteGuard:
         return _localised(locale_prefix, self.home_path)
 
     def return_to_from(self, query_value: str | None) -> str:
-        """Where to land after login, from the return-to query value (already URL-decoded)."""
-        return safe_return_to(
+        """Where to land after login, from the return-to query value (already URL-decoded).
+
+        A public-only page (the register page) is no destination for a signed-in user: it
+        would send them on to its own return-to, and a link nesting forty of them ends in the
+        browser's "too many redirects". Home instead.
+        """
+        target = safe_return_to(
             query_value, home_path=self.home_path, login_path=self.login_path, locales=self.locales
         )
+        if target == self.home_path:
+            return target
+        path = canonical_path(target.partition("?")[0].partition("#")[0])
+        if self.type_of(_strip_locale(path, self.locales)[1])[0] == "public":
+            return self.home_path
+        return target
 
     def decide(self, path_with_query: str, session: Session[Any] | None) -> Decision:
         """Allow, or redirect: the one routing policy for HTTP and for Reflex navigation."""

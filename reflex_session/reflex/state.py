@@ -212,26 +212,35 @@ class SessionState(rx.State):
         """Why the library sent the user to this page (``expired``, ``revoked``, ``signedOut``,
         ``loginRequired``, ``forbidden``), from the URL; ``""`` when it did not or when the
         value is not one of these (a crafted link cannot put other words on the page)."""
-        notice = self._notice()
+        notice = self._notice(self.status)
         return notice.reason.value if notice else ""
 
     @rx.var
     def redirect_roles(self) -> str:
         """The roles a refused page asks for (``admin``; several joined by " or "), only when
         the app's own rules name them; ``""`` otherwise."""
-        notice = self._notice()
+        notice = self._notice(self.status)
         return " or ".join(notice.roles) if notice else ""
 
     @rx.var
     def redirect_message(self) -> str:
         """The default English message for :attr:`redirect_reason` (``""`` without one); the
         ``session_notice`` widget shows it, or your own text per reason."""
-        notice = self._notice()
+        notice = self._notice(self.status)
         return message_for(notice, DEFAULT_MESSAGES) if notice else ""
 
-    def _notice(self) -> Any:
+    def _notice(self, status: str) -> Any:
+        """The URL's notice, if it fits the tab: a link cannot tell a signed-in user "you were
+        signed out" (a pretext for phishing on our own page), nor a signed-out one that a role
+        is missing. (``status`` is passed in so each var depends on it.)"""
         query = self.router.url.query_parameters
-        return read_notice(query.get("reason"), query.get("role"), known_roles=known_roles())
+        notice = read_notice(query.get("reason"), query.get("role"), known_roles=known_roles())
+        if notice is None:
+            return None
+        refusal = notice.reason is Reason.FORBIDDEN
+        if (status == "authenticated" and not refusal) or (status == "unauthenticated" and refusal):
+            return None
+        return notice
 
     # -- reading the session on the server ----------------------------------------------------
 

@@ -174,6 +174,10 @@ def test_settings_that_cannot_work_are_refused(settings: dict[str, Any], setting
         ("/login?callbackUrl=%2F%2Fevil.example", "/"),
         ("/login?callbackUrl=%2Flogin", "/"),
         ("/login?callbackUrl=", "/"),
+        # a public-only page is no destination: a link nesting register pages forty deep ended
+        # in "too many redirects" (red team); now the first hop goes home
+        ("/login?callbackUrl=%2Fregister%3FcallbackUrl%3D%252Fregister", "/"),
+        ("/register?callbackUrl=%2Flogin%2F%3Fx%3D1", "/"),
     ],
 )
 def test_a_signed_in_user_on_the_login_page_goes_to_its_return_to(path: str, location: str) -> None:

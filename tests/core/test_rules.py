@@ -494,6 +494,14 @@ RETURN_TO_CASES = [
     ("/ar/login?next=1&reason=loginRequired", False),
     ("/fr/login", True),  # not a configured locale: a different page
     ("/loginx", True),
+    # dot segments: "/.//evil.com" resolves to "//evil.com" (red team: a proxy building a
+    # relative redirect from it would leave the site); our pages' addresses never carry one
+    ("/.//evil.com", False),
+    ("/%2e//evil.com", False),
+    ("/a/..//evil.com", False),
+    ("/a/./b", False),
+    ("/a/../b", False),
+    ("/a.b/c..d/.e", True),
 ]
 
 

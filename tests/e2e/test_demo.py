@@ -787,16 +787,30 @@ def test_a_crafted_reason_shows_nothing_but_the_vocabulary(
     sqlite_demo: DemoServer, ctx: Any
 ) -> None:
     """The reason is a word from a fixed list: a link with other text shows no notice, and a
-    refusal names only roles the app asks for."""
+    refusal names only roles the app asks for. A link cannot tell a signed-out visitor that a
+    role is missing, nor a signed-in user that they were signed out (red team: a pretext for a
+    phishing story told by our own page)."""
     page = ctx.new_page()
     page.goto(sqlite_demo.url + "/login?reason=Your+account+is+locked.+Call+555-0100")
     page.wait_for_selector("#login-email")
     wait_ready(page)
     assert page.query_selector("#session-notice") is None
     assert "555-0100" not in page.inner_text("body")
+    page.goto(sqlite_demo.url + "/forbidden?reason=forbidden&role=admin")
+    text_is(page, "#forbidden-heading", "Not for this account")
+    wait_ready(page)
+    assert page.query_selector("#session-notice") is None
+    page.goto(sqlite_demo.url + "/login?callbackUrl=%2Fdashboard")
+    sign_in(page, *USER)
+    page.wait_for_selector("#dashboard-heading")
     page.goto(sqlite_demo.url + "/forbidden?reason=forbidden&role=Call+555-0100")
     text_is(page, "#session-notice", "You don't have access to that page.")
     assert "555-0100" not in page.inner_text("body")
+    page.goto(sqlite_demo.url + "/forbidden?reason=revoked")
+    text_is(page, "#forbidden-heading", "Not for this account")
+    wait_ready(page)
+    page.wait_for_selector("#user-menu-trigger")
+    assert page.query_selector("#session-notice") is None
 
 
 # -- the pages as a newcomer reads them (issue 14, the demo's pages) ----------------------------

@@ -152,10 +152,25 @@ async def test_a_new_login_forgets_the_old_reason(layer: Any) -> None:
     assert enforce(state) == "/login?callbackUrl=%2Fdashboard&reason=revoked"
 
 
-def notice_of(query: str) -> tuple[str, str, str]:
+def notice_of(query: str, *, signed_in: bool = False) -> tuple[str, str, str]:
     root = make_root("/login", query=query)
     state = sub(root, SessionState)
+    if signed_in:
+        state.login(ADA)
+    else:
+        state.show(None)
     return state.redirect_reason, state.redirect_roles, state.redirect_message
+
+
+async def test_a_link_cannot_tell_a_signed_in_user_they_were_signed_out(layer: Any) -> None:
+    """Red team: ``/forbidden?reason=revoked`` told a signed-in user "You were signed out on
+    another device", a ready pretext for a phishing story on our own page."""
+    for reason in ("expired", "revoked", "signedOut", "loginRequired"):
+        assert notice_of(f"reason={reason}", signed_in=True) == ("", "", ""), reason
+        assert notice_of(f"reason={reason}")[0] == reason
+    # and a refusal is said only to a signed-in user, the only one who is ever refused a role
+    assert notice_of("reason=forbidden&role=admin") == ("", "", "")
+    assert notice_of("reason=forbidden&role=admin", signed_in=True)[:2] == ("forbidden", "admin")
 
 
 async def test_the_page_reads_only_the_vocabulary(layer: Any) -> None:
@@ -168,12 +183,12 @@ async def test_the_page_reads_only_the_vocabulary(layer: Any) -> None:
     assert notice_of("") == ("", "", "")
     # the role comes from the app's own declarations (AdminOnlyState is @protected(role="admin"))
     assert AdminOnlyState is not None
-    assert notice_of("reason=forbidden&role=admin") == (
+    assert notice_of("reason=forbidden&role=admin", signed_in=True) == (
         "forbidden",
         "admin",
         "You need the admin role for that page.",
     )
-    assert notice_of("reason=forbidden&role=Call+555-0100") == (
+    assert notice_of("reason=forbidden&role=Call+555-0100", signed_in=True) == (
         "forbidden",
         "",
         "You don't have access to that page.",
