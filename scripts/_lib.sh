@@ -298,9 +298,55 @@ stop_redis() {
 }
 
 # Stop what start_postgres / start_redis started (the test script calls it on exit).
+# ---------------------------------------------------------------------------------------------
+# A private OpenID Connect provider for the sign-in tests: panva's oidc-provider from the npm
+# registry (tests/oidc/provider), on a free port of 127.0.0.1 with a random secret (0600 in
+# .tools/oidc). It keeps everything in memory: stopping it forgets every grant.
+# ---------------------------------------------------------------------------------------------
+OIDC_DIR="$TOOLS/oidc"
+
+ensure_node_oidc() { _npm_ci_if_stale tests/oidc/provider; }
+
+# _http_ok URL: a 2xx answer within a second (python3, not curl: curl may not be installed).
+_http_ok() {
+    python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1" \
+        >/dev/null 2>&1
+}
+
+start_oidc_provider() {
+    local port secret i
+    mkdir -p "$OIDC_DIR"
+    secret="$(_secret_file "$OIDC_DIR/secret")"
+    stop_oidc_provider  # a provider left by a killed run holds stale grants: start afresh
+    port="$(_free_port)"
+    log "starting the private OpenID provider on 127.0.0.1:$port"
+    (
+        cd "$ROOT/tests/oidc/provider" || exit 1
+        OIDC_PORT="$port" OIDC_SECRET="$secret" nohup node server.js \
+            >"$OIDC_DIR/provider.log" 2>&1 &
+        echo $! >"$OIDC_DIR/provider.pid"  # node's own pid: the & applies to it alone
+    )
+    echo "$port" >"$OIDC_DIR/port"
+    for ((i = 0; i < 50; i++)); do
+        _http_ok "http://127.0.0.1:$port/.well-known/openid-configuration" && break
+        sleep 0.2
+    done
+    _http_ok "http://127.0.0.1:$port/.well-known/openid-configuration" ||
+        die "the OpenID provider did not answer on port $port (see .tools/oidc/provider.log)"
+    export OIDC_ISSUER="http://127.0.0.1:$port"
+    export OIDC_SECRET="$secret"
+}
+
+stop_oidc_provider() {
+    [[ -f "$OIDC_DIR/provider.pid" ]] || return 0
+    kill "$(cat "$OIDC_DIR/provider.pid")" 2>/dev/null || true
+    rm -f "$OIDC_DIR/provider.pid" "$OIDC_DIR/port"
+}
+
 stop_services() {
     stop_postgres
     stop_redis
+    stop_oidc_provider
 }
 
 # ---------------------------------------------------------------------------------------------

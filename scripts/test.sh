@@ -11,7 +11,7 @@ cd "$ROOT"
 
 start=$SECONDS
 # The tests use only the private servers started below, never one the caller points at.
-unset DATABASE_URL REDIS_URL REFLEX_REDIS_URL
+unset DATABASE_URL REDIS_URL REFLEX_REDIS_URL OIDC_ISSUER OIDC_SECRET
 trap stop_services EXIT
 # All Debian packages in one apt transaction; the helpers below then find them installed.
 ensure_apt postgresql redis-server chromium chromium-driver fonts-liberation
@@ -23,6 +23,8 @@ start_postgres
 start_redis
 ensure_node_interop
 ensure_node_browser
+ensure_node_oidc
+start_oidc_provider
 log "set-up done in $((SECONDS - start))s"
 print_versions
 
@@ -34,7 +36,7 @@ log "mypy"
 mypy
 log "package: build the wheel and sdist, check them, install the wheel into a clean venv"
 check_package
-log "eslint (reflex_session/reflex/*.js, tests/js)"
+log "eslint (reflex_session/reflex/*.js, demo/*.js, tests/js, tests/oidc/provider)"
 (cd tests/js && npm run --silent lint)
 log "node --test (tests/js)"
 (cd tests/js && npm run --silent test)

@@ -1,4 +1,5 @@
-// ESLint for the browser code (reflex_session/reflex/*.js, the demo's demo/*.js) and its tests.
+// ESLint for the browser code (reflex_session/reflex/*.js, the demo's demo/*.js), its tests, and
+// the test OpenID provider (tests/oidc/provider/server.js).
 // Run from the repository root, so the package's files are inside ESLint's base path:
 // `npm run lint` in tests/js does (scripts/test.sh runs it).
 import js from '@eslint/js';
@@ -30,7 +31,7 @@ const strict = {
 };
 
 export default [
-  { ignores: ['tests/js/node_modules/**'] },
+  { ignores: ['tests/js/node_modules/**', 'tests/oidc/provider/node_modules/**'] },
   {
     // the package's browser code: no browser globals at all, every browser object is injected
     // (so node --test can fake it) ...
@@ -44,7 +45,7 @@ export default [
     languageOptions: { globals: { ...globals.browser } },
   },
   {
-    files: ['tests/js/**/*.js'],
+    files: ['tests/js/**/*.js', 'tests/oidc/provider/**/*.js'],
     languageOptions: {
       ecmaVersion: 2022,
       sourceType: 'module',
