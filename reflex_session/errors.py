@@ -11,6 +11,10 @@ Two families, handled very differently:
 
 :class:`SessionError` covers the things a caller asks for that cannot be done, such as an update
 that would make the cookie larger than a browser keeps.
+
+:class:`ProviderError` is a sign-in with an identity provider that did not end signed in. Its
+``reason`` is one word of a fixed list the login page can show; what the provider said is kept
+apart (``detail``) for the log, never for the page.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ __all__ = [
     "ForbiddenUpdate",
     "MalformedToken",
     "NoSession",
+    "ProviderError",
     "ReflexSessionError",
     "SessionError",
     "TokenError",
@@ -138,3 +143,38 @@ class CookieTooLarge(SessionError):
             f"the session cookie would be {size} bytes, over the {limit}-byte browser limit; "
             "keep large data out of the session (store mode, or a database keyed by user id)"
         )
+
+
+class ProviderError(ReflexSessionError):
+    """A provider sign-in that ended without a session.
+
+    ``reason`` is fixed and safe to show or log: ``flow_missing`` (no sign-in was started in this
+    browser, or it was already finished), ``flow_expired``, ``state_mismatch``, ``access_denied``
+    (the user or the provider said no), ``provider_error`` (any other error the provider
+    returned), ``provider_unavailable`` (it could not be reached, or answered nonsense),
+    ``token_refused`` (the code exchange failed: a replayed or foreign code), ``invalid_id_token``
+    (signature, ``iss``, ``aud``, ``exp``, ``nonce`` or ``at_hash`` wrong), ``sign_in_refused``
+    (the app's own hook said no). ``detail`` is for the log only: it may quote the provider.
+    """
+
+    REASONS = frozenset(
+        {
+            "flow_missing",
+            "flow_expired",
+            "state_mismatch",
+            "access_denied",
+            "provider_error",
+            "provider_unavailable",
+            "token_refused",
+            "invalid_id_token",
+            "sign_in_refused",
+        }
+    )
+
+    def __init__(self, reason: str, provider: str = "", detail: str = "") -> None:
+        if reason not in self.REASONS:
+            raise ValueError(f"unknown provider error reason {reason!r}")
+        self.reason = reason
+        self.provider = provider
+        self.detail = detail
+        super().__init__(f"{provider or 'provider'} sign-in failed: {reason}")

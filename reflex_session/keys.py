@@ -43,14 +43,23 @@ def _hkdf(secret: str, info: bytes, length: int) -> bytes:
     )
 
 
-def derive_key(secret: str) -> bytes:
-    """The 32-byte A256GCM content-encryption key for ``secret``."""
-    return _hkdf(secret, KEY_INFO, 32)
+def _info(base: bytes, purpose: str) -> bytes:
+    return base if not purpose else base + b" " + purpose.encode("ascii")
 
 
-def derive_kid(secret: str) -> str:
-    """The public key id (8 base64url characters) for ``secret``."""
-    return base64.urlsafe_b64encode(_hkdf(secret, KID_INFO, 6)).decode("ascii")
+def derive_key(secret: str, purpose: str = "") -> bytes:
+    """The 32-byte A256GCM content-encryption key for ``secret``.
+
+    ``purpose`` separates keys of one secret by use (``"flow"`` for the provider sign-in's
+    short-lived cookie): a value sealed for one purpose never opens as another. The session
+    cookie's purpose is ``""``, the key it always had.
+    """
+    return _hkdf(secret, _info(KEY_INFO, purpose), 32)
+
+
+def derive_kid(secret: str, purpose: str = "") -> str:
+    """The public key id (8 base64url characters) for ``secret`` and ``purpose``."""
+    return base64.urlsafe_b64encode(_hkdf(secret, _info(KID_INFO, purpose), 6)).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +83,13 @@ class Keyring:
 
     __slots__ = ("_by_kid", "current")
 
-    def __init__(self, secrets_oldest_first: Sequence[str]) -> None:
+    def __init__(self, secrets_oldest_first: Sequence[str], *, purpose: str = "") -> None:
         if not secrets_oldest_first:
             raise ConfigError("secret_key", "a keyring needs at least one secret")
         keys = []
         for secret in secrets_oldest_first:
-            key = derive_key(secret)
-            keys.append(DerivedKey(derive_kid(secret), key, AESGCM(key)))
+            key = derive_key(secret, purpose)
+            keys.append(DerivedKey(derive_kid(secret, purpose), key, AESGCM(key)))
         self._by_kid = {k.kid: k for k in keys}
         self.current: DerivedKey = keys[-1]
 

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -115,3 +116,17 @@ def test_key_material_never_in_repr() -> None:
         assert OTHER not in text
         assert keys.derive_key(SECRET).hex() not in text
         assert repr(keys.derive_key(SECRET)) not in text
+
+
+def test_a_purpose_gives_another_key_and_kid() -> None:
+    """The provider sign-in's flow cookie is sealed under ``purpose="flow"``: one secret, two
+    unrelated keys, so a flow cookie can never be presented as a session cookie (or back)."""
+    assert keys.derive_key(SECRET, "flow") != keys.derive_key(SECRET)
+    assert keys.derive_kid(SECRET, "flow") != keys.derive_kid(SECRET)
+    assert keys.derive_key(SECRET, "") == keys.derive_key(SECRET)  # the session key is unchanged
+    session, flow = keys.Keyring([SECRET]), keys.Keyring([SECRET], purpose="flow")
+    assert flow.get(session.current.kid) is None
+    nonce = b"\x00" * 12
+    sealed = session.current.aead.encrypt(nonce, b"claims", b"aad")
+    with pytest.raises(InvalidTag):
+        flow.current.aead.decrypt(nonce, sealed, b"aad")

@@ -95,7 +95,7 @@ def sign_in_at_provider(
             if fields.get("prompt") == "login":
                 fields.update(login=login, password="any")
             elif fields.get("prompt") == "consent" and not consent:
-                return _abort(http, action)
+                return _abort(http, action, provider.issuer)
             posted = http.post(action, data=fields)
             assert posted.status_code in (302, 303), posted.text[:500]
             url = urljoin(action, posted.headers["location"])
@@ -104,11 +104,12 @@ def sign_in_at_provider(
     raise AssertionError("the provider's sign-in did not finish")
 
 
-def _abort(http: httpx2.Client, action: str) -> str:
+def _abort(http: httpx2.Client, action: str, issuer: str) -> str:
+    """The user presses "Cancel" on the consent page: follow the provider's redirects until
+    they leave it (the client's redirect URI, with ``error=access_denied``)."""
     response = http.get(action.rstrip("/") + "/abort")
-    assert response.status_code in (302, 303), response.text[:500]
-    location = response.headers["location"]
-    while location.startswith("/") or "/auth/" in location:
-        response = http.get(urljoin(action, location))
-        location = response.headers["location"]
+    location = urljoin(action, response.headers["location"])
+    while location.startswith(issuer):
+        response = http.get(location)
+        location = urljoin(location, response.headers["location"])
     return location

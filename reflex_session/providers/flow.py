@@ -1,0 +1,234 @@
+"""A sign-in with a provider, from the redirect to the callback (framework-free).
+
+``start`` asks Authlib for the authorization URL (Authorization Code with PKCE S256, ``state``,
+and ``nonce`` for OpenID) and seals what the callback will need into a short-lived cookie;
+``finish`` checks the callback against that cookie, exchanges the code and verifies the ID token.
+
+Where the flow's secrets live, and why: the PKCE verifier, ``state`` and ``nonce`` must survive
+the trip to the provider and back, and must be worth nothing to anyone else. They go into their
+own HttpOnly cookie (``session_flow``; ``__Host-`` on HTTPS), a JWE sealed under a key derived
+for this purpose only (a flow cookie never opens as a session cookie), living 10 minutes,
+``SameSite=Lax`` (the provider's redirect back is a top-level GET, which Lax cookies ride on),
+and naming the browser binding digest of the browser that started it: a flow cookie copied into
+another browser is refused there. The callback clears it whatever happens, so a flow is used
+once. No server state is needed, so any worker can finish what another started.
+
+What is checked at the callback, in this order: the flow cookie opens, is this browser's and
+is fresh; ``state`` matches (constant time); an ``error`` from the provider becomes
+``access_denied`` / ``provider_error``; the ``iss`` of RFC 9207 matches the issuer when the
+provider sends it (the mix-up defence); the code is exchanged with the verifier (a replayed or
+foreign code is refused by the provider); the ID token's signature (keys from the provider's
+JWKS, algorithms it announces, never ``none``), ``iss``, ``aud``, ``exp``, ``iat``, ``nonce``
+and ``at_hash`` are verified by Authlib. Every failure is a :class:`ProviderError` whose
+``reason`` is one fixed word; nothing is signed in.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+from authlib.common.errors import AuthlibBaseError
+from authlib.common.security import generate_token
+from joserfc.errors import JoseError
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..cookies import CookiePolicy, parse_cookie_header
+from ..errors import ProviderError, TokenError
+from ..jwe import JWEFramer
+from ..keys import Keyring
+from .provider import Provider, authlib_app
+
+__all__ = ["FLOW_TTL", "ProviderSignIn", "SignInResult"]
+
+#: How long a started sign-in may take, seconds (the user signs in at the provider meanwhile).
+FLOW_TTL = 600
+_TRANSPORT = (httpx2.HTTPError, OSError, ValueError, KeyError)
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    """A finished sign-in: who (``claims``: the verified ID token's claims, or the OAuth 2
+    profile), the provider's ``token`` response (kept on the server, never sent to a page),
+    and where the user was going (``return_to``, as given to ``start``)."""
+
+    provider: Provider
+    claims: dict[str, Any]
+    token: dict[str, Any]
+    return_to: str
+
+
+class ProviderSignIn:
+    """Starts and finishes sign-ins with ``providers``, sealing the flow under ``secret_keys``
+    (oldest first, as the session's secrets: rotation works the same way)."""
+
+    def __init__(
+        self,
+        providers: Sequence[Provider],
+        *,
+        secret_keys: Sequence[str],
+        clock: Clock = SYSTEM_CLOCK,
+        cookie: CookiePolicy | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.providers = {provider.name: provider for provider in providers}
+        self._apps = {name: authlib_app(p, timeout=timeout) for name, p in self.providers.items()}
+        self._framer = JWEFramer(Keyring(secret_keys, purpose="flow"))
+        self.clock = clock
+        self.cookie = cookie or CookiePolicy(name="session_flow", same_site="lax")
+
+    # -- the redirect ------------------------------------------------------------------------------
+
+    async def start(
+        self,
+        provider_name: str,
+        *,
+        redirect_uri: str,
+        return_to: str,
+        binding: str,
+        request_is_https: bool,
+    ) -> tuple[str, str]:
+        """``(authorization URL, Set-Cookie header)`` for a sign-in with ``provider_name`` by the
+        browser whose binding digest is ``binding``; ``return_to`` must already be safe."""
+        provider = self.providers.get(provider_name)
+        if provider is None:
+            raise ProviderError("provider_error", detail="unknown provider")
+        nonce = generate_token(24) if provider.is_oidc else ""
+        extra = {"nonce": nonce} if nonce else {}
+        try:
+            prepared = await self._apps[provider.name].create_authorization_url(
+                redirect_uri, **extra
+            )
+        except (*_TRANSPORT, AuthlibBaseError, RuntimeError) as error:
+            raise ProviderError(
+                "provider_unavailable", provider.name, type(error).__name__
+            ) from error
+        flow = {
+            "p": provider.name,
+            "s": prepared["state"],
+            "v": prepared["code_verifier"],
+            "n": nonce,
+            "r": return_to,
+            "b": binding,
+            "u": redirect_uri,
+            "t": int(self.clock.time()),
+        }
+        sealed = self._framer.encrypt(json.dumps(flow, separators=(",", ":")).encode())
+        secure = self.cookie.is_secure(request_is_https)
+        return str(prepared["url"]), self.cookie.header(sealed, max_age=FLOW_TTL, secure=secure)
+
+    def clear_cookie(self, *, request_is_https: bool) -> str:
+        """The ``Set-Cookie`` header that ends the flow: send it with every callback answer."""
+        return self.cookie.header("", max_age=0, secure=self.cookie.is_secure(request_is_https))
+
+    # -- the callback ------------------------------------------------------------------------------
+
+    async def finish(
+        self,
+        query: Mapping[str, str],
+        *,
+        cookie_header: str | None,
+        binding: str | None,
+        request_is_https: bool,
+    ) -> SignInResult:
+        """Check the callback's ``query`` against this browser's flow cookie, exchange the code
+        and verify the ID token; raise :class:`ProviderError` for anything else."""
+        flow = self._open(cookie_header, request_is_https)
+        provider = self.providers.get(str(flow.get("p")))
+        if provider is None:
+            raise ProviderError("flow_missing", detail="the flow names no configured provider")
+        if not binding or not hmac.compare_digest(str(flow.get("b", "")), binding):
+            raise ProviderError("flow_missing", provider.name, "another browser's flow")
+        started = flow.get("t")
+        if not isinstance(started, int) or not 0 <= self.clock.time() - started <= FLOW_TTL:
+            raise ProviderError("flow_expired", provider.name)
+        state = query.get("state", "")
+        if not state or not hmac.compare_digest(state.encode(), str(flow.get("s", "")).encode()):
+            raise ProviderError("state_mismatch", provider.name)
+        error = query.get("error")
+        if error:
+            reason = "access_denied" if error == "access_denied" else "provider_error"
+            raise ProviderError(reason, provider.name, f"the provider answered {error[:64]!r}")
+        app = self._apps[provider.name]
+        if provider.is_oidc:
+            await self._check_issuer(app, provider, query)
+        code = query.get("code", "")
+        if not code:
+            raise ProviderError("provider_error", provider.name, "no code in the callback")
+        try:
+            token = await app.fetch_access_token(
+                str(flow["u"]), code=code, code_verifier=str(flow["v"])
+            )
+        except AuthlibBaseError as refusal:
+            raise ProviderError(
+                "token_refused", provider.name, str(getattr(refusal, "error", ""))[:64]
+            ) from refusal
+        except _TRANSPORT as failure:
+            raise ProviderError(
+                "provider_unavailable", provider.name, type(failure).__name__
+            ) from failure
+        claims = await self._claims(app, provider, dict(token), str(flow.get("n", "")))
+        return SignInResult(provider, claims, dict(token), str(flow.get("r", "/")))
+
+    def _open(self, cookie_header: str | None, request_is_https: bool) -> dict[str, Any]:
+        name = self.cookie.name_for(self.cookie.is_secure(request_is_https))
+        sealed = parse_cookie_header(cookie_header).get(name)
+        if not sealed:
+            raise ProviderError("flow_missing", detail="no flow cookie")
+        try:
+            plaintext, _ = self._framer.decrypt(sealed)
+            flow = json.loads(plaintext)
+        except (TokenError, ValueError) as error:
+            raise ProviderError("flow_missing", detail="the flow cookie does not open") from error
+        if not isinstance(flow, dict):
+            raise ProviderError("flow_missing", detail="the flow cookie holds no flow")
+        return flow
+
+    async def _check_issuer(self, app: Any, provider: Provider, query: Mapping[str, str]) -> None:
+        """RFC 9207: an ``iss`` in the callback must be this provider's (an attacker's provider
+        cannot inject its code into a sign-in started with ours)."""
+        try:
+            metadata = await app.load_server_metadata()
+        except _TRANSPORT as failure:
+            raise ProviderError(
+                "provider_unavailable", provider.name, type(failure).__name__
+            ) from failure
+        issuer = query.get("iss")
+        required = metadata.get("authorization_response_iss_parameter_supported") is True
+        if (issuer is None and required) or (
+            issuer is not None and issuer != metadata.get("issuer")
+        ):
+            raise ProviderError("state_mismatch", provider.name, "iss is not this provider's")
+
+    async def _claims(
+        self, app: Any, provider: Provider, token: dict[str, Any], nonce: str
+    ) -> dict[str, Any]:
+        if provider.is_oidc:
+            if "id_token" not in token:
+                raise ProviderError("invalid_id_token", provider.name, "no id_token")
+            try:
+                claims = await app.parse_id_token(token, nonce=nonce, leeway=60)
+            except (JoseError, AuthlibBaseError, ValueError, KeyError, TypeError) as error:
+                raise ProviderError(
+                    "invalid_id_token", provider.name, type(error).__name__
+                ) from error
+            except _TRANSPORT as failure:  # the JWKS could not be fetched
+                raise ProviderError(
+                    "provider_unavailable", provider.name, type(failure).__name__
+                ) from failure
+            return dict(claims)
+        try:
+            response = await app.get(provider.userinfo_url, token=token)
+            response.raise_for_status()
+            profile = response.json()
+        except _TRANSPORT as failure:
+            raise ProviderError(
+                "provider_unavailable", provider.name, type(failure).__name__
+            ) from failure
+        if not isinstance(profile, dict) or "id" not in profile:
+            raise ProviderError("provider_error", provider.name, "the profile has no id")
+        return {**profile, "sub": str(profile["id"])}

@@ -1,0 +1,208 @@
+"""Identity providers: who signs the user in, and where to reach them.
+
+A :class:`Provider` is configuration only, checked once when it is made (a wrong URL fails at
+start-up with a :class:`~reflex_session.errors.ConfigError`, not at a user's first sign-in).
+Any OpenID Connect provider is described by its issuer (discovery does the rest); the presets
+below fill in the issuer of the common ones. GitHub speaks plain OAuth 2, without ID tokens, so
+its preset names its endpoints and a profile URL instead.
+
+The HTTP work is Authlib's (:func:`authlib_app`): the maintained OAuth 2 / OIDC client, never a
+hand-made one. Its Starlette client is not used as is because it keeps the flow's secrets in
+``request.session``; ours go into a sealed cookie bound to the browser (``flow.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+try:
+    from authlib.integrations.base_client import BaseApp, FrameworkIntegration
+    from authlib.integrations.base_client.async_app import AsyncOAuth2Mixin
+    from authlib.integrations.base_client.async_openid import AsyncOpenIDMixin
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+except ImportError as error:  # pragma: no cover - the extra is missing
+    raise ImportError(
+        "provider sign-in needs Authlib: pip install 'reflex-session[oidc]'"
+    ) from error
+
+from ..errors import ConfigError
+
+__all__ = [
+    "Provider",
+    "auth0",
+    "authlib_app",
+    "github",
+    "google",
+    "keycloak",
+    "microsoft_entra",
+    "oidc",
+    "okta",
+]
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _https_or_loopback(setting: str, url: str) -> None:
+    """Provider URLs are HTTPS, except on this machine (a test provider): a token or a code sent
+    in clear over the network is a stolen sign-in."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK:
+        return
+    raise ConfigError(setting, f"{url!r} is not an https:// URL", "providers are reached over TLS")
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One identity provider the app signs users in with.
+
+    ``name`` is its id in URLs and in the session (``"google"``); ``label`` the button's text
+    (``"Google"``). For OpenID Connect give ``server_metadata_url`` (the discovery document);
+    for plain OAuth 2 (``kind="oauth2"``) give ``authorize_url``, ``access_token_url`` and
+    ``userinfo_url``. ``scope`` is what is asked for; ``authorize_params`` are extra query
+    parameters of the authorization request (``{"prompt": "select_account"}``).
+    """
+
+    name: str
+    client_id: str
+    client_secret: str = field(default="", repr=False)
+    server_metadata_url: str = ""
+    kind: Literal["oidc", "oauth2"] = "oidc"
+    label: str = ""
+    scope: str = "openid email profile"
+    authorize_url: str = ""
+    access_token_url: str = ""
+    userinfo_url: str = ""
+    authorize_params: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise ConfigError(
+                "providers", f"provider name {self.name!r}", "use 1-32 of a-z, 0-9 and '-'"
+            )
+        if not isinstance(self.client_id, str) or not self.client_id:
+            raise ConfigError("providers", f"{self.name}: client_id is empty")
+        if self.kind == "oidc":
+            if not self.server_metadata_url:
+                raise ConfigError(
+                    "providers", f"{self.name}: an OpenID provider needs server_metadata_url"
+                )
+            _https_or_loopback(
+                f"providers[{self.name}].server_metadata_url", self.server_metadata_url
+            )
+            if "openid" not in self.scope.split():
+                raise ConfigError("providers", f"{self.name}: an OpenID scope includes 'openid'")
+        elif self.kind == "oauth2":
+            for setting in ("authorize_url", "access_token_url", "userinfo_url"):
+                value = getattr(self, setting)
+                if not value:
+                    raise ConfigError("providers", f"{self.name}: OAuth 2 needs {setting}")
+                _https_or_loopback(f"providers[{self.name}].{setting}", value)
+        else:
+            raise ConfigError("providers", f"{self.name}: kind must be 'oidc' or 'oauth2'")
+        if not self.label:
+            object.__setattr__(self, "label", self.name.replace("-", " ").title())
+
+    @property
+    def is_oidc(self) -> bool:
+        """Whether sign-in ends with an ID token to verify (OpenID Connect)."""
+        return self.kind == "oidc"
+
+
+# -- presets ------------------------------------------------------------------------------------
+
+
+def oidc(
+    name: str, issuer: str, client_id: str, client_secret: str = "", **options: Any
+) -> Provider:
+    """Any OpenID Connect provider, from its issuer URL (discovery at
+    ``{issuer}/.well-known/openid-configuration``)."""
+    metadata = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    return Provider(name, client_id, client_secret, server_metadata_url=metadata, **options)
+
+
+def google(client_id: str, client_secret: str, **options: Any) -> Provider:
+    """Google accounts (https://accounts.google.com)."""
+    options.setdefault("label", "Google")
+    return oidc("google", "https://accounts.google.com", client_id, client_secret, **options)
+
+
+def microsoft_entra(tenant: str, client_id: str, client_secret: str, **options: Any) -> Provider:
+    """Microsoft Entra ID (Azure AD) for one tenant id (or ``organizations``/``common``, whose
+    ID tokens name the user's own tenant as issuer: use a tenant id where you can)."""
+    options.setdefault("label", "Microsoft")
+    issuer = f"https://login.microsoftonline.com/{tenant}/v2.0"
+    return oidc("microsoft", issuer, client_id, client_secret, **options)
+
+
+def okta(domain: str, client_id: str, client_secret: str, **options: Any) -> Provider:
+    """Okta, on its org authorization server (``dev-123.okta.com``)."""
+    options.setdefault("label", "Okta")
+    return oidc("okta", f"https://{domain}", client_id, client_secret, **options)
+
+
+def auth0(domain: str, client_id: str, client_secret: str, **options: Any) -> Provider:
+    """Auth0 (``your-tenant.eu.auth0.com``)."""
+    options.setdefault("label", "Auth0")
+    return oidc("auth0", f"https://{domain}/", client_id, client_secret, **options)
+
+
+def keycloak(
+    base_url: str, realm: str, client_id: str, client_secret: str, **options: Any
+) -> Provider:
+    """Keycloak: ``base_url`` is the server (``https://sso.example.com``), ``realm`` the realm."""
+    options.setdefault("label", "Keycloak")
+    issuer = f"{base_url.rstrip('/')}/realms/{realm}"
+    return oidc("keycloak", issuer, client_id, client_secret, **options)
+
+
+def github(client_id: str, client_secret: str, **options: Any) -> Provider:
+    """GitHub (plain OAuth 2: no ID token; the profile comes from its API)."""
+    options.setdefault("label", "GitHub")
+    options.setdefault("scope", "read:user user:email")
+    return Provider(
+        "github",
+        client_id,
+        client_secret,
+        kind="oauth2",
+        authorize_url="https://github.com/login/oauth/authorize",
+        access_token_url="https://github.com/login/oauth/access_token",
+        userinfo_url="https://api.github.com/user",
+        **options,
+    )
+
+
+# -- Authlib ------------------------------------------------------------------------------------
+
+
+class _App(AsyncOAuth2Mixin, AsyncOpenIDMixin, BaseApp):  # type: ignore[misc]
+    """What Authlib's Starlette client is, minus its ``request.session`` state storage."""
+
+    client_cls = AsyncOAuth2Client
+
+
+def authlib_app(provider: Provider, *, timeout: float = 10.0) -> Any:
+    """Authlib's asynchronous OAuth 2 / OpenID client for ``provider`` (metadata loaded on first
+    use and kept): ``create_authorization_url``, ``fetch_access_token``, ``parse_id_token``,
+    ``userinfo``. PKCE is S256 on every provider."""
+    return _App(
+        FrameworkIntegration(provider.name),
+        name=provider.name,
+        client_id=provider.client_id,
+        client_secret=provider.client_secret or None,
+        server_metadata_url=provider.server_metadata_url or None,
+        authorize_url=provider.authorize_url or None,
+        access_token_url=provider.access_token_url or None,
+        authorize_params=dict(provider.authorize_params) or None,
+        client_kwargs={
+            "scope": provider.scope,
+            "code_challenge_method": "S256",
+            "timeout": timeout,
+        },
+    )
