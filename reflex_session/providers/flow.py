@@ -64,7 +64,8 @@ class SignInResult:
 
 class ProviderSignIn:
     """Starts and finishes sign-ins with ``providers``, sealing the flow under ``secret_keys``
-    (oldest first, as the session's secrets: rotation works the same way)."""
+    (oldest first, as the session's secrets: rotation works the same way). ``transport`` is an
+    ``httpx2`` transport for every call to the providers (a proxy; a lying provider in tests)."""
 
     def __init__(
         self,
@@ -74,9 +75,13 @@ class ProviderSignIn:
         clock: Clock = SYSTEM_CLOCK,
         cookie: CookiePolicy | None = None,
         timeout: float = 10.0,
+        transport: Any = None,
     ) -> None:
         self.providers = {provider.name: provider for provider in providers}
-        self._apps = {name: authlib_app(p, timeout=timeout) for name, p in self.providers.items()}
+        self._apps = {
+            name: authlib_app(p, timeout=timeout, transport=transport)
+            for name, p in self.providers.items()
+        }
         self._framer = JWEFramer(Keyring(secret_keys, purpose="flow"))
         self.clock = clock
         self.cookie = cookie or CookiePolicy(name="session_flow", same_site="lax")

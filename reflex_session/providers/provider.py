@@ -187,10 +187,18 @@ class _App(AsyncOAuth2Mixin, AsyncOpenIDMixin, BaseApp):  # type: ignore[misc]
     client_cls = AsyncOAuth2Client
 
 
-def authlib_app(provider: Provider, *, timeout: float = 10.0) -> Any:
+def authlib_app(provider: Provider, *, timeout: float = 10.0, transport: Any = None) -> Any:
     """Authlib's asynchronous OAuth 2 / OpenID client for ``provider`` (metadata loaded on first
     use and kept): ``create_authorization_url``, ``fetch_access_token``, ``parse_id_token``,
-    ``userinfo``. PKCE is S256 on every provider."""
+    ``userinfo``. PKCE is S256 on every provider. ``transport`` (an ``httpx2`` transport) is
+    for a proxy, or for tests that play a provider that lies."""
+    options: dict[str, Any] = {
+        "scope": provider.scope,
+        "code_challenge_method": "S256",
+        "timeout": timeout,
+    }
+    if transport is not None:
+        options["transport"] = transport
     return _App(
         FrameworkIntegration(provider.name),
         name=provider.name,
@@ -200,9 +208,5 @@ def authlib_app(provider: Provider, *, timeout: float = 10.0) -> Any:
         authorize_url=provider.authorize_url or None,
         access_token_url=provider.access_token_url or None,
         authorize_params=dict(provider.authorize_params) or None,
-        client_kwargs={
-            "scope": provider.scope,
-            "code_challenge_method": "S256",
-            "timeout": timeout,
-        },
+        client_kwargs=options,
     )

@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from oidc_helpers import Provider as LocalProvider
-from oidc_helpers import sign_in_at_provider
+from oidckit import Provider as LocalProvider
+from oidckit import sign_in_at_provider
 
 from reflex_session.errors import ProviderError
 from reflex_session.providers import FLOW_TTL, ProviderSignIn, oidc

@@ -28,7 +28,7 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from oidc_helpers import Client, Provider, sign_in_at_provider
+from oidckit import Client, Provider, sign_in_at_provider
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # never contacted: the test reads the redirect
 

@@ -1,5 +1,6 @@
 """Talking to the test provider: registering a client, reading its counters, and signing in
-through its development pages the way a user would (the ``provider`` fixture is in conftest).
+through its development pages the way a user would (the ``provider`` fixture is in
+tests/conftest.py).
 
 Each test registers a client of its own (Dynamic Client Registration, the secret as initial
 access token): its redirect URI can name any port, and the provider's counters
