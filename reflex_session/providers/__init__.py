@@ -6,6 +6,7 @@ imports this package, so apps without providers never load Authlib.
 
 from __future__ import annotations
 
+from .account import AccountHooks, default_profile, user_for
 from .flow import FLOW_TTL, ProviderSignIn, SignInResult
 from .provider import (
     Provider,
@@ -21,15 +22,18 @@ from .provider import (
 
 __all__ = [
     "FLOW_TTL",
+    "AccountHooks",
     "Provider",
     "ProviderSignIn",
     "SignInResult",
     "auth0",
     "authlib_app",
+    "default_profile",
     "github",
     "google",
     "keycloak",
     "microsoft_entra",
     "oidc",
     "okta",
+    "user_for",
 ]
