@@ -297,7 +297,6 @@ stop_redis() {
     rm -f "$REDIS_DIR/port"
 }
 
-# Stop what start_postgres / start_redis started (the test script calls it on exit).
 # ---------------------------------------------------------------------------------------------
 # A private OpenID Connect provider for the sign-in tests: panva's oidc-provider from the npm
 # registry (tests/oidc/provider), on a free port of 127.0.0.1 with a random secret (0600 in
@@ -339,10 +338,22 @@ start_oidc_provider() {
 
 stop_oidc_provider() {
     [[ -f "$OIDC_DIR/provider.pid" ]] || return 0
-    kill "$(cat "$OIDC_DIR/provider.pid")" 2>/dev/null || true
+    local pid i
+    pid="$(cat "$OIDC_DIR/provider.pid")"
+    # only our provider: after a reboot the pid may belong to anything
+    if [[ "$pid" =~ ^[0-9]+$ ]] && [[ "$(ps -o args= -p "$pid" 2>/dev/null)" == "node server.js" ]]; then
+        kill "$pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
     rm -f "$OIDC_DIR/provider.pid" "$OIDC_DIR/port"
 }
 
+# Stop what start_postgres / start_redis / start_oidc_provider started (the test script calls it
+# on exit; scripts/stop.sh after a run that was killed).
 stop_services() {
     stop_postgres
     stop_redis

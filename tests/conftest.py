@@ -119,4 +119,8 @@ def provider() -> Iterator[Provider]:
             yield started
         finally:
             process.terminate()
-            process.wait(10)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)

@@ -18,9 +18,13 @@ is fresh; ``state`` matches (constant time); an ``error`` from the provider beco
 ``access_denied`` / ``provider_error``; the ``iss`` of RFC 9207 matches the issuer when the
 provider sends it (the mix-up defence); the code is exchanged with the verifier (a replayed or
 foreign code is refused by the provider); the ID token's signature (keys from the provider's
-JWKS, algorithms it announces, never ``none``), ``iss``, ``aud``, ``exp``, ``iat``, ``nonce``
-and ``at_hash`` are verified by Authlib. Every failure is a :class:`ProviderError` whose
-``reason`` is one fixed word; nothing is signed in.
+JWKS; of the algorithms it announces only asymmetric ones, never ``none`` or ``HS*``), ``iss``,
+``aud`` (our client id), ``exp``, ``iat``, ``nonce`` and ``at_hash`` are verified by Authlib.
+The callback route names its provider (``/auth/callback/<name>``) and must match the flow's:
+for providers that send no ``iss`` that is the mix-up defence. Every failure is a
+:class:`ProviderError` whose ``reason`` is one fixed word, whatever the provider sent (an
+exception of any kind from a provider call is mapped, never raised as a 500); nothing is signed
+in.
 """
 
 from __future__ import annotations
@@ -28,17 +32,16 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
-from joserfc.errors import JoseError
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..cookies import CookiePolicy, parse_cookie_header
-from ..errors import ProviderError, TokenError
+from ..errors import ConfigError, ProviderError, TokenError
 from ..jwe import JWEFramer
 from ..keys import Keyring
 from .provider import Provider, authlib_app
@@ -47,7 +50,10 @@ __all__ = ["FLOW_TTL", "ProviderSignIn", "SignInResult"]
 
 #: How long a started sign-in may take, seconds (the user signs in at the provider meanwhile).
 FLOW_TTL = 600
-_TRANSPORT = (httpx2.HTTPError, OSError, ValueError, KeyError)
+#: How far a worker's clock may be behind the one that started the flow, seconds.
+CLOCK_SKEW = 60
+_TRANSPORT = (httpx2.HTTPError, OSError)
+_FLOW_FIELDS = ("p", "s", "v", "n", "r", "b", "u")
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,8 @@ class SignInResult:
 
     provider: Provider
     claims: dict[str, Any]
-    token: dict[str, Any]
-    return_to: str
+    token: dict[str, Any] = field(repr=False)  # never printed: it holds the provider's tokens
+    return_to: str = "/"
 
 
 class ProviderSignIn:
@@ -78,6 +84,8 @@ class ProviderSignIn:
         transport: Any = None,
     ) -> None:
         self.providers = {provider.name: provider for provider in providers}
+        if len(self.providers) != len(providers):
+            raise ConfigError("providers", "two providers share a name")
         self._apps = {
             name: authlib_app(p, timeout=timeout, transport=transport)
             for name, p in self.providers.items()
@@ -108,7 +116,7 @@ class ProviderSignIn:
             prepared = await self._apps[provider.name].create_authorization_url(
                 redirect_uri, **extra
             )
-        except (*_TRANSPORT, AuthlibBaseError, RuntimeError) as error:
+        except Exception as error:  # a provider's answer must never become a 500
             raise ProviderError(
                 "provider_unavailable", provider.name, type(error).__name__
             ) from error
@@ -134,25 +142,31 @@ class ProviderSignIn:
 
     async def finish(
         self,
+        provider_name: str,
         query: Mapping[str, str],
         *,
         cookie_header: str | None,
         binding: str | None,
         request_is_https: bool,
     ) -> SignInResult:
-        """Check the callback's ``query`` against this browser's flow cookie, exchange the code
-        and verify the ID token; raise :class:`ProviderError` for anything else."""
+        """Check the callback of ``provider_name`` (the route it arrived on) against this
+        browser's flow cookie, exchange the code and verify the ID token; raise
+        :class:`ProviderError` for anything else."""
         flow = self._open(cookie_header, request_is_https)
-        provider = self.providers.get(str(flow.get("p")))
+        provider = self.providers.get(flow["p"])
         if provider is None:
             raise ProviderError("flow_missing", detail="the flow names no configured provider")
-        if not binding or not hmac.compare_digest(str(flow.get("b", "")), binding):
+        if not hmac.compare_digest(provider_name.encode(), provider.name.encode()):
+            # the mix-up defence for providers that send no iss: a callback arriving on another
+            # provider's route is not the answer to this flow
+            raise ProviderError("state_mismatch", provider.name, "callback on another route")
+        if not binding or not hmac.compare_digest(flow["b"].encode(), binding.encode()):
             raise ProviderError("flow_missing", provider.name, "another browser's flow")
-        started = flow.get("t")
-        if not isinstance(started, int) or not 0 <= self.clock.time() - started <= FLOW_TTL:
+        age = self.clock.time() - flow["t"]
+        if not -CLOCK_SKEW <= age <= FLOW_TTL:
             raise ProviderError("flow_expired", provider.name)
         state = query.get("state", "")
-        if not state or not hmac.compare_digest(state.encode(), str(flow.get("s", "")).encode()):
+        if not state or not hmac.compare_digest(state.encode(), flow["s"].encode()):
             raise ProviderError("state_mismatch", provider.name)
         error = query.get("error")
         if error:
@@ -165,19 +179,24 @@ class ProviderSignIn:
         if not code:
             raise ProviderError("provider_error", provider.name, "no code in the callback")
         try:
-            token = await app.fetch_access_token(
-                str(flow["u"]), code=code, code_verifier=str(flow["v"])
-            )
+            token = await app.fetch_access_token(flow["u"], code=code, code_verifier=flow["v"])
         except AuthlibBaseError as refusal:
             raise ProviderError(
-                "token_refused", provider.name, str(getattr(refusal, "error", ""))[:64]
+                "token_refused", provider.name, repr(getattr(refusal, "error", ""))[:64]
             ) from refusal
-        except _TRANSPORT as failure:
+        except Exception as failure:  # transport, or a token response that is not one
             raise ProviderError(
                 "provider_unavailable", provider.name, type(failure).__name__
             ) from failure
-        claims = await self._claims(app, provider, dict(token), str(flow.get("n", "")))
-        return SignInResult(provider, claims, dict(token), str(flow.get("r", "/")))
+        token = dict(token)
+        # RFC 6749 5.1: a token response carries an access token, and we only speak Bearer
+        access = token.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise ProviderError("provider_error", provider.name, "no access_token")
+        if str(token.get("token_type", "")).lower() != "bearer":
+            raise ProviderError("provider_error", provider.name, "token_type is not Bearer")
+        claims = await self._claims(app, provider, token, flow["n"])
+        return SignInResult(provider, claims, token, flow["r"])
 
     def _open(self, cookie_header: str | None, request_is_https: bool) -> dict[str, Any]:
         name = self.cookie.name_for(self.cookie.is_secure(request_is_https))
@@ -189,7 +208,11 @@ class ProviderSignIn:
             flow = json.loads(plaintext)
         except (TokenError, ValueError) as error:
             raise ProviderError("flow_missing", detail="the flow cookie does not open") from error
-        if not isinstance(flow, dict):
+        if (
+            not isinstance(flow, dict)
+            or not all(isinstance(flow.get(key), str) for key in _FLOW_FIELDS)
+            or type(flow.get("t")) is not int
+        ):
             raise ProviderError("flow_missing", detail="the flow cookie holds no flow")
         return flow
 
@@ -198,7 +221,7 @@ class ProviderSignIn:
         cannot inject its code into a sign-in started with ours)."""
         try:
             metadata = await app.load_server_metadata()
-        except _TRANSPORT as failure:
+        except Exception as failure:  # unreachable, or a discovery document that is not one
             raise ProviderError(
                 "provider_unavailable", provider.name, type(failure).__name__
             ) from failure
@@ -216,21 +239,30 @@ class ProviderSignIn:
             if "id_token" not in token:
                 raise ProviderError("invalid_id_token", provider.name, "no id_token")
             try:
-                claims = await app.parse_id_token(token, nonce=nonce, leeway=60)
-            except (JoseError, AuthlibBaseError, ValueError, KeyError, TypeError) as error:
-                raise ProviderError(
-                    "invalid_id_token", provider.name, type(error).__name__
-                ) from error
+                metadata = await app.load_server_metadata()
+                # aud must name us: Authlib's default options check only iss, and a token for
+                # another client of the same provider (with our azp) would otherwise pass
+                options = {
+                    "iss": {"essential": True, "value": metadata["issuer"]},
+                    "aud": {"essential": True, "value": provider.client_id},
+                }
+                claims = await app.parse_id_token(
+                    token, nonce=nonce, claims_options=options, leeway=60
+                )
             except _TRANSPORT as failure:  # the JWKS could not be fetched
                 raise ProviderError(
                     "provider_unavailable", provider.name, type(failure).__name__
                 ) from failure
+            except Exception as error:  # JoseError, Authlib's claim errors, malformed tokens
+                raise ProviderError(
+                    "invalid_id_token", provider.name, type(error).__name__
+                ) from error
             return dict(claims)
         try:
             response = await app.get(provider.userinfo_url, token=token)
             response.raise_for_status()
             profile = response.json()
-        except _TRANSPORT as failure:
+        except Exception as failure:  # transport, a refused token, a body that is not JSON
             raise ProviderError(
                 "provider_unavailable", provider.name, type(failure).__name__
             ) from failure

@@ -106,6 +106,21 @@ class Provider:
                 _https_or_loopback(f"providers[{self.name}].{setting}", value)
         else:
             raise ConfigError("providers", f"{self.name}: kind must be 'oidc' or 'oauth2'")
+        # the flow's own parameters: a preset or a setting must not be able to weaken them
+        reserved = {
+            "state",
+            "nonce",
+            "code_challenge",
+            "code_challenge_method",
+            "response_type",
+            "redirect_uri",
+            "client_id",
+        }
+        clash = reserved & set(self.authorize_params)
+        if clash:
+            raise ConfigError(
+                "providers", f"{self.name}: authorize_params may not set {sorted(clash)}"
+            )
         if not self.label:
             object.__setattr__(self, "label", self.name.replace("-", " ").title())
 
@@ -181,10 +196,65 @@ def github(client_id: str, client_secret: str, **options: Any) -> Provider:
 # -- Authlib ------------------------------------------------------------------------------------
 
 
+#: The discovery fields the sign-in uses. Authlib hands the whole discovery document to its HTTP
+#: client as keyword arguments, so a document carrying ``verify``, ``proxy`` or ``timeout`` would
+#: reconfigure the client: only these names are kept.
+DISCOVERY_FIELDS = frozenset(
+    {
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "revocation_endpoint",
+        "end_session_endpoint",
+        "id_token_signing_alg_values_supported",
+        "authorization_response_iss_parameter_supported",
+        "backchannel_logout_supported",
+        "backchannel_logout_session_supported",
+        "code_challenge_methods_supported",
+        "token_endpoint_auth_methods_supported",
+        "scopes_supported",
+    }
+)
+#: ID token algorithms we verify: asymmetric only. ``none`` would accept an unsigned token, and
+#: the ``HS*`` family would make the client secret a signing key the provider's users can guess at.
+SIGNING_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+_WELL_KNOWN = "/.well-known/openid-configuration"
+
+
 class _App(AsyncOAuth2Mixin, AsyncOpenIDMixin, BaseApp):  # type: ignore[misc]
-    """What Authlib's Starlette client is, minus its ``request.session`` state storage."""
+    """What Authlib's Starlette client is, minus its ``request.session`` state storage, and with
+    the discovery document checked before anything uses it."""
 
     client_cls = AsyncOAuth2Client
+
+    async def load_server_metadata(self) -> dict[str, Any]:
+        if "_checked" in self.server_metadata:
+            return dict(self.server_metadata)
+        loaded = await super().load_server_metadata()
+        if not isinstance(loaded, dict):
+            raise ValueError("the discovery document is not a JSON object")
+        metadata = {k: v for k, v in loaded.items() if k in DISCOVERY_FIELDS}
+        url = self._server_metadata_url or ""
+        # OpenID Connect Discovery 1.0, 4.3: the issuer is the discovery URL without its suffix
+        if url.endswith(_WELL_KNOWN) and metadata.get("issuer") != url[: -len(_WELL_KNOWN)]:
+            raise ValueError("the discovery document names another issuer")
+        offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
+        if not isinstance(offered, list):
+            raise ValueError("id_token_signing_alg_values_supported is not a list")
+        metadata["id_token_signing_alg_values_supported"] = [
+            alg for alg in offered if alg in SIGNING_ALGORITHMS
+        ] or ["RS256"]
+        self.server_metadata.clear()
+        self.server_metadata.update(metadata, _loaded_at=loaded.get("_loaded_at"), _checked=True)
+        return dict(self.server_metadata)
+
+    def _get_oauth_client(self, **metadata: Any) -> Any:
+        known = {k: v for k, v in metadata.items() if k in DISCOVERY_FIELDS}
+        return super()._get_oauth_client(**known)
 
 
 def authlib_app(provider: Provider, *, timeout: float = 10.0, transport: Any = None) -> Any:

@@ -8,6 +8,7 @@ callback URL from the logs or the history (replay), and a browser that takes too
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -15,7 +16,9 @@ import pytest
 from oidckit import Provider as LocalProvider
 from oidckit import sign_in_at_provider
 
-from reflex_session.errors import ProviderError
+from reflex_session.errors import ConfigError, ProviderError
+from reflex_session.jwe import JWEFramer
+from reflex_session.keys import Keyring
 from reflex_session.providers import FLOW_TTL, ProviderSignIn, oidc
 from reflex_session.testing import FakeClock
 
@@ -69,10 +72,14 @@ def query_of(callback: str) -> dict[str, str]:
 
 
 async def finish(
-    signin: ProviderSignIn, browser: Browser, query: dict[str, str], binding: str = BINDING
+    signin: ProviderSignIn,
+    browser: Browser,
+    query: dict[str, str],
+    binding: str = BINDING,
+    route: str = "test",
 ) -> Any:
     return await signin.finish(
-        query, cookie_header=browser.header, binding=binding, request_is_https=False
+        route, query, cookie_header=browser.header, binding=binding, request_is_https=False
     )
 
 
@@ -143,7 +150,7 @@ async def test_a_callback_without_a_started_flow_is_refused(
     for header in ("", "session_flow=not-a-jwe", "session_flow=a.b.c.d.e"):
         with pytest.raises(ProviderError) as refused:
             await signin.finish(
-                query, cookie_header=header, binding=BINDING, request_is_https=False
+                "test", query, cookie_header=header, binding=BINDING, request_is_https=False
             )
         assert refused.value.reason == "flow_missing"
 
@@ -267,3 +274,78 @@ async def test_an_unreachable_provider_is_a_clean_error(clock: FakeClock) -> Non
             request_is_https=False,
         )
     assert unknown.value.reason == "provider_error"
+
+
+async def test_a_callback_on_another_providers_route_is_refused(
+    flow_setup: Any, provider: LocalProvider
+) -> None:
+    """The mix-up defence for providers that send no ``iss``: the answer to a flow started with
+    one provider cannot be taken on another provider's callback route."""
+    signin, _ = flow_setup
+    browser = Browser()
+    url = await started(signin, browser)
+    query = query_of(sign_in_at_provider(provider, url))
+    with pytest.raises(ProviderError) as refused:
+        await finish(signin, browser, query, route="google")
+    assert refused.value.reason == "state_mismatch"
+
+
+@pytest.mark.parametrize(("skew", "accepted"), [(-30, True), (-120, False)])
+async def test_a_worker_whose_clock_is_behind_takes_a_fresh_flow(
+    flow_setup: Any, provider: LocalProvider, clock: FakeClock, skew: int, accepted: bool
+) -> None:
+    """Started on a worker whose clock is ahead: a few seconds of difference between hosts must
+    not break a fast sign-in, but a flow from the future is not accepted without limit."""
+    signin, _ = flow_setup
+    browser = Browser()
+    url = await started(signin, browser)
+    query = query_of(sign_in_at_provider(provider, url))
+    clock.advance(skew)
+    if accepted:
+        assert (await finish(signin, browser, query)).claims["sub"] == "ada"
+    else:
+        with pytest.raises(ProviderError) as refused:
+            await finish(signin, browser, query)
+        assert refused.value.reason == "flow_expired"
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        {"p": "test", "s": "x", "v": "x", "n": "x", "r": "/", "b": "b" * 43, "u": "x", "t": True},
+        {"p": "test", "s": "x", "v": "x", "n": "x", "r": "/", "b": "b" * 43, "u": "x", "t": 1.5},
+        {"p": "test", "s": "x", "v": "x", "n": "x", "r": "/", "b": "b" * 43, "t": 1},
+        {"p": "test", "s": 1, "v": "x", "n": "x", "r": "/", "b": "b" * 43, "u": "x", "t": 1},
+        ["not", "a", "flow"],
+    ],
+    ids=["t-bool", "t-float", "no-u", "s-int", "list"],
+)
+async def test_a_sealed_flow_of_the_wrong_shape_is_no_flow(flow_setup: Any, flow: Any) -> None:
+    """Even sealed under our own key (a bug, an old version), a flow whose fields are not what
+    ``start`` writes is refused cleanly, never a TypeError."""
+    signin, _ = flow_setup
+    sealed = JWEFramer(Keyring([SECRET], purpose="flow")).encrypt(json.dumps(flow).encode())
+    with pytest.raises(ProviderError) as refused:
+        await signin.finish(
+            "test",
+            {"state": "x", "code": "x"},
+            cookie_header=f"session_flow={sealed}",
+            binding="b" * 43,
+            request_is_https=False,
+        )
+    assert refused.value.reason == "flow_missing"
+
+
+async def test_the_result_never_prints_the_tokens(flow_setup: Any, provider: LocalProvider) -> None:
+    signin, _ = flow_setup
+    browser = Browser()
+    url = await started(signin, browser)
+    result = await finish(signin, browser, query_of(sign_in_at_provider(provider, url)))
+    for token in (result.token["access_token"], result.token["refresh_token"]):
+        assert token not in repr(result)
+
+
+def test_two_providers_may_not_share_a_name(clock: FakeClock) -> None:
+    twice = [oidc("corp", "http://127.0.0.1:9", "a", "s"), oidc("corp", "http://127.0.0.1:9", "b")]
+    with pytest.raises(ConfigError, match="share a name"):
+        ProviderSignIn(twice, secret_keys=[SECRET], clock=clock)

@@ -54,15 +54,30 @@ def _b64(data: dict[str, Any]) -> str:
 class LyingProxy(httpx2.AsyncBaseTransport):
     """Forwards to the real provider; serves the attacker's JWKS and re-signs ID tokens."""
 
-    def __init__(self, mutate: Mutation, *, sign_with: Any = ATTACKER, alg_none: bool = False):
+    def __init__(
+        self,
+        mutate: Mutation,
+        *,
+        sign_with: Any = ATTACKER,
+        alg_none: bool = False,
+        discovery: Mutation = lambda document: document,
+        token_body: Mutation = lambda body: body,
+    ):
         self.inner = httpx2.AsyncHTTPTransport()
         self.mutate = mutate
         self.sign_with = sign_with
         self.alg_none = alg_none
+        self.discovery = discovery
+        self.token_body = token_body
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         response = await self.inner.handle_async_request(request)
         path = request.url.path
+        if path == "/.well-known/openid-configuration":
+            await response.aread()
+            document = self.discovery(json.loads(response.content))
+            body = json.dumps(document).encode()
+            return httpx2.Response(200, headers={"content-type": "application/json"}, content=body)
         if path == "/jwks":
             body = json.dumps(KeySet([ATTACKER]).as_dict(private=False)).encode()
             return httpx2.Response(200, headers={"content-type": "application/json"}, content=body)
@@ -76,6 +91,7 @@ class LyingProxy(httpx2.AsyncBaseTransport):
                 else:
                     header = {"alg": "RS256", "kid": "attacker"}
                     data["id_token"] = jwt.encode(header, claims, self.sign_with)
+            data = self.token_body(data)
             return httpx2.Response(
                 response.status_code,
                 headers={"content-type": "application/json"},
@@ -90,6 +106,8 @@ def _same(claims: dict[str, Any]) -> dict[str, Any]:
 
 CASES: dict[str, tuple[Mutation, dict[str, Any]]] = {
     "another audience": (lambda c: {**c, "aud": "someone-else"}, {}),
+    # a token for another client of the same provider that names us as authorized party
+    "another audience, our azp": (lambda c: {**c, "aud": "someone-else", "azp": c["aud"]}, {}),
     "another issuer": (lambda c: {**c, "iss": "https://evil.example"}, {}),
     "expired": (
         lambda c: {**c, "exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200},
@@ -100,6 +118,13 @@ CASES: dict[str, tuple[Mutation, dict[str, Any]]] = {
     "no nonce": (lambda c: {k: v for k, v in c.items() if k != "nonce"}, {}),
     "another at_hash": (lambda c: {**c, "at_hash": "AAAAAAAAAAAAAAAAAAAAAA"}, {}),
     "alg none": (_same, {"alg_none": True}),
+    "alg none, announced by the provider": (
+        _same,
+        {
+            "alg_none": True,
+            "discovery": lambda d: {**d, "id_token_signing_alg_values_supported": ["none"]},
+        },
+    ),
     "a key the JWKS does not hold": (_same, {"sign_with": STRANGER}),
 }
 
@@ -114,7 +139,9 @@ async def _sign_in_through(provider: LocalProvider, clock: FakeClock, proxy: Lyi
     callback = sign_in_at_provider(provider, url, "ada")
     query = dict(parse_qsl(urlsplit(callback).query))
     header = cookie.split(";", 1)[0]
-    return await signin.finish(query, cookie_header=header, binding=BINDING, request_is_https=False)
+    return await signin.finish(
+        "test", query, cookie_header=header, binding=BINDING, request_is_https=False
+    )
 
 
 async def test_the_proxy_alone_changes_nothing(provider: LocalProvider, clock: FakeClock) -> None:
@@ -134,3 +161,42 @@ async def test_a_lying_id_token_signs_nobody_in(
     assert refused.value.reason == "invalid_id_token", (case, refused.value.detail)
     # the page gets one word; what went wrong stays in .detail for the log
     assert str(refused.value) == "test sign-in failed: invalid_id_token"
+
+
+async def test_a_discovery_document_cannot_reconfigure_the_http_client(
+    provider: LocalProvider, clock: FakeClock
+) -> None:
+    """Authlib hands the discovery document to its HTTP client as settings; a document that
+    says ``verify: false`` or a timeout of a nanosecond must change nothing."""
+    proxy = LyingProxy(_same, discovery=lambda d: {**d, "verify": False, "timeout": 1e-9})
+    assert (await _sign_in_through(provider, clock, proxy)).claims["sub"] == "ada"
+
+
+async def test_a_discovery_document_for_another_issuer_is_refused(
+    provider: LocalProvider, clock: FakeClock
+) -> None:
+    proxy = LyingProxy(_same, discovery=lambda d: {**d, "issuer": "https://evil.example"})
+    with pytest.raises(ProviderError) as refused:
+        await _sign_in_through(provider, clock, proxy)
+    assert refused.value.reason == "provider_unavailable"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"expires_in": [1]}, "provider_unavailable"),
+        ({"token_type": "weird"}, "provider_error"),
+        ({"access_token": None}, "provider_error"),
+        ({"access_token": ""}, "provider_error"),
+    ],
+    ids=["expires_in-list", "token_type", "no-access-token", "empty-access-token"],
+)
+async def test_a_token_response_that_is_not_one_is_a_clean_error(
+    body: dict[str, Any], reason: str, provider: LocalProvider, clock: FakeClock
+) -> None:
+    """A buggy provider's token response: a clear refusal, never a TypeError (a 500), and no
+    sign-in without an access token."""
+    proxy = LyingProxy(_same, token_body=lambda data: {**data, **body})
+    with pytest.raises(ProviderError) as refused:
+        await _sign_in_through(provider, clock, proxy)
+    assert refused.value.reason == reason
