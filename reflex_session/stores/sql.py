@@ -13,7 +13,9 @@ executor), and concurrent operations really run in parallel on the connection po
 Atomicity:
 
 * ``get`` and ``list_for_user`` are one ``SELECT`` each, run in the driver's autocommit (no
-  ``BEGIN``/``COMMIT`` around them: a single statement is consistent on its own).
+  ``BEGIN``/``COMMIT`` around them: a single statement is consistent on its own). On a SQLite
+  file ``get`` reads in the event loop itself, through a connection of its own, falling back to
+  the pool when a lock is in the way (``SQLStore._inline_get`` says why).
 * ``merge``, ``pluck`` and ``set`` read the row with ``SELECT ... FOR UPDATE`` inside one
   transaction, compute in Python, write, commit. On PostgreSQL the row lock serialises
   concurrent writers of one session; a concurrent first insert of the same id (unique
@@ -45,6 +47,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 try:
@@ -78,6 +81,9 @@ T = TypeVar("T")
 _IMMEDIATE: Final = "reflex_session_immediate"
 #: Execution option of a SQLite connection that runs one read statement: no ``BEGIN`` at all.
 _SINGLE_READ: Final = "reflex_session_single_read"
+#: How long a ``get`` read in the event loop (SQLite file) may wait for a lock, seconds; past it,
+#: the read goes to the thread pool, where waiting blocks no one.
+_INLINE_BUSY: Final = 0.02
 #: Set on a SQLite engine once its listeners are installed: the lock its writers queue on.
 _LISTENING: Final = "_reflex_session_sqlite_listeners"
 #: Transaction retries on a unique violation / deadlock / serialisation failure.
@@ -188,6 +194,18 @@ class SQLStore(SessionStore):
             sa.Column("expires_at", sa.Double, nullable=False),
         )
         self.metadata = metadata
+        # SQLite file: ``get`` reads in the event loop through a connection of its own (see
+        # _inline_get); only for a plain file URL, whose path is the whole story
+        url = engine.url
+        self._reader_path = (
+            url.database if self._sqlite and not _is_sqlite_memory(url) and not url.query else None
+        )
+        self._reader: sqlite3.Connection | None = None
+        # table_name matched _TABLE_NAME above: a plain identifier
+        columns = "sid, user_id, data, created_at, touched_at, expires_at, meta"
+        self._inline_get_sql = (
+            f"SELECT {columns} FROM {table_name} WHERE sid = ? AND expires_at > ?"  # noqa: S608
+        )
         # the read on every guarded event and sync, built once: building it costs more Python
         # (held under the GIL, so the event loop waits) than the query itself on SQLite
         t = self.sessions
@@ -497,7 +515,53 @@ class SQLStore(SessionStore):
     # -- the hooks (arguments already checked by SessionStore) --------------------------------
 
     async def _get(self, sid: str) -> StoredSession | None:
-        return await self._run(self._do_get, sid, self.clock.time())
+        now = self.clock.time()
+        answered, found = self._inline_get(sid, now)
+        if answered:
+            return found
+        return await self._run(self._do_get, sid, now)
+
+    def _inline_get(self, sid: str, now: float) -> tuple[bool, StoredSession | None]:
+        """SQLite file only: ``(True, the session or None)`` read in the event loop, or
+        ``(False, None)``: ask the thread pool instead.
+
+        Why: this read runs on every guarded event and sync. On SQLite the query takes a few
+        microseconds, while the hand-off to a worker thread and SQLAlchemy's execution around
+        it took 50-70 times that (benchmarks/stores.py, "store vs raw driver"). In WAL mode a
+        reader never waits for a writer, so the loop is not held; should a lock still be in the
+        way (a checkpoint, a file not yet in WAL), the read gives up after ``_INLINE_BUSY`` and
+        the thread pool's path, which waits as long as it must, answers instead. So does any
+        other error, and so does every read before the schema is known to exist.
+        """
+        if self._reader_path is None or not self._schema_ready:
+            return False, None
+        try:
+            if self._reader is None:
+                # mode=rw: never create a file where the store's has gone
+                uri = Path(self._reader_path).absolute().as_uri() + "?mode=rw"
+                self._reader = sqlite3.connect(
+                    uri,
+                    uri=True,
+                    timeout=_INLINE_BUSY,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            # fetchall steps the statement to its end, so no read transaction stays open
+            rows = self._reader.execute(self._inline_get_sql, (sid, now)).fetchall()
+        except sqlite3.Error:
+            return False, None
+        if not rows:
+            return True, None
+        row = rows[0]
+        return True, StoredSession(
+            sid=row[0],
+            user_id=row[1],
+            data=decode_object(row[2]),
+            created_at=float(row[3]),
+            touched_at=float(row[4]),
+            expires_at=float(row[5]),
+            meta=decode_object(row[6]),
+        )
 
     async def _set(
         self, sid: str, data: str, user_id: str | None, expires_at: float, meta: str | None
@@ -541,6 +605,9 @@ class SQLStore(SessionStore):
     async def close(self) -> None:
         """Wait for running operations, stop the threads, dispose the engine if it is ours."""
         await asyncio.to_thread(self._executor.shutdown, wait=True)
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._owns_engine:
             self.engine.dispose()
 

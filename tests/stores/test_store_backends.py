@@ -477,3 +477,71 @@ def test_stores_import_no_reflex() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+async def test_a_sqlite_get_in_the_loop_steps_aside_for_a_lock(tmp_path: Path) -> None:
+    """SQLite file: ``get`` reads in the event loop (a few µs instead of a thread hand-off), but
+    must never hold the loop on a lock. With another process holding the file exclusively, the
+    read goes to the thread pool, which waits; the loop keeps running meanwhile, and the answer
+    is the session, read once the lock is gone."""
+    import asyncio
+    import sqlite3
+
+    path = tmp_path / "sessions.db"
+    first = stores.SQLStore(f"sqlite:///{path}")
+    await first.set("abc", {"user": {"id": "u"}}, user_id="u", expires_at=4_000_000_000.0)
+    await first.close()
+    # another process takes the whole file (WAL without shared memory: nobody else may read)
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+    store = stores.SQLStore(f"sqlite:///{path}")
+    store._schema_ready = True
+    try:
+        loop = asyncio.get_running_loop()
+        gaps: list[float] = []
+
+        async def ticker() -> None:  # how long the loop goes without running anything else
+            last = loop.time()
+            while True:
+                await asyncio.sleep(0.01)
+                now = loop.time()
+                gaps.append(now - last)
+                last = now
+
+        running = asyncio.create_task(ticker())
+        await asyncio.sleep(0.05)
+        read = asyncio.create_task(store.get("abc"))
+        await asyncio.sleep(0.5)
+        assert not read.done(), "the read did not wait for the lock"
+        # held by a read waiting on the lock, the loop would stall for SQLite's busy timeout
+        # (seconds) or until the lock went, which only this (stalled) loop can do
+        assert max(gaps) < 1.0, f"the event loop stalled for {max(gaps):.2f} s"
+        locker.rollback()
+        locker.close()
+        found = await asyncio.wait_for(read, 20)
+        running.cancel()
+        assert found is not None
+        assert found.user_id == "u"
+        # and the loop's reader answers again once the lock is gone
+        assert (await store.get("abc")) is not None
+        assert (await store.get("missing")) is None
+    finally:
+        locker.close()
+        await store.close()
+
+
+async def test_a_sqlite_get_in_the_loop_never_creates_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    store = stores.SQLStore(f"sqlite:///{path}")
+    try:
+        await store.set("abc", {"user": {"id": "u"}}, user_id="u", expires_at=4_000_000_000.0)
+        await store.close()  # the loop's reader is closed with the store
+        path.unlink()
+        reopened = stores.SQLStore(f"sqlite:///{path}")
+        reopened._schema_ready = True
+        assert reopened._inline_get("abc", 0.0) == (False, None)
+        assert not path.exists()
+        await reopened.close()
+    finally:
+        await store.close()
