@@ -134,6 +134,61 @@ class ProviderSignIn:
         secure = self.cookie.is_secure(request_is_https)
         return str(prepared["url"]), self.cookie.header(sealed, max_age=FLOW_TTL, secure=secure)
 
+    # -- the end of a sign-in ----------------------------------------------------------------------
+
+    async def revoke(self, provider_name: str, token: Mapping[str, Any]) -> bool:
+        """Revoke a sign-in's grant at the provider (RFC 7009), at logout: the refresh token
+        when there is one (most providers then end the whole grant), else the access token.
+        ``False`` when the provider offers no revocation or ``token`` holds nothing to revoke;
+        :class:`ProviderError` (``provider_unavailable``) when the provider cannot be reached or
+        refuses: the app's own logout still goes on."""
+        provider = self.providers.get(provider_name)
+        if provider is None:
+            raise ProviderError("provider_error", detail="unknown provider")
+        for hint in ("refresh_token", "access_token"):
+            value = token.get(hint)
+            if isinstance(value, str) and value:
+                try:
+                    revoked: bool = await self._apps[provider.name].revoke(value, hint)
+                except Exception as failure:  # never let the provider fail a logout with a 500
+                    raise ProviderError(
+                        "provider_unavailable", provider.name, type(failure).__name__
+                    ) from failure
+                return revoked
+        return False
+
+    async def logout_url(
+        self,
+        provider_name: str,
+        *,
+        id_token_hint: str,
+        post_logout_redirect_uri: str,
+    ) -> str | None:
+        """RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): where to send the
+        browser so the provider ends its own session too, coming back to
+        ``post_logout_redirect_uri`` (registered at the provider); ``None`` when the provider
+        has no ``end_session_endpoint`` (then only our session ends)."""
+        provider = self.providers.get(provider_name)
+        if provider is None:
+            raise ProviderError("provider_error", detail="unknown provider")
+        if not provider.is_oidc:
+            return None
+        app = self._apps[provider.name]
+        try:
+            metadata = await app.load_server_metadata()
+            if not metadata.get("end_session_endpoint"):
+                return None
+            prepared = await app.create_logout_url(
+                post_logout_redirect_uri=post_logout_redirect_uri,
+                id_token_hint=id_token_hint,
+                client_id=provider.client_id,
+            )
+        except Exception as failure:
+            raise ProviderError(
+                "provider_unavailable", provider.name, type(failure).__name__
+            ) from failure
+        return str(prepared["url"])
+
     def clear_cookie(self, *, request_is_https: bool) -> str:
         """The ``Set-Cookie`` header that ends the flow: send it with every callback answer."""
         return self.cookie.header("", max_age=0, secure=self.cookie.is_secure(request_is_https))

@@ -256,6 +256,21 @@ class _App(AsyncOAuth2Mixin, AsyncOpenIDMixin, BaseApp):  # type: ignore[misc]
         known = {k: v for k, v in metadata.items() if k in DISCOVERY_FIELDS}
         return super()._get_oauth_client(**known)
 
+    async def revoke(self, token: str, token_type_hint: str) -> bool:
+        """RFC 7009 at the provider's ``revocation_endpoint``; ``False`` when it has none.
+        Raises ``RuntimeError`` when the provider answers with an error status."""
+        metadata = await self.load_server_metadata()
+        endpoint = metadata.get("revocation_endpoint")
+        if not endpoint:
+            return False
+        async with self._get_oauth_client(**metadata) as client:
+            response = await client.revoke_token(
+                endpoint, token=token, token_type_hint=token_type_hint
+            )
+        if response.status_code != 200:
+            raise RuntimeError(f"revocation answered {response.status_code}")
+        return True
+
 
 def authlib_app(provider: Provider, *, timeout: float = 10.0, transport: Any = None) -> Any:
     """Authlib's asynchronous OAuth 2 / OpenID client for ``provider`` (metadata loaded on first

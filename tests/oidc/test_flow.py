@@ -13,13 +13,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.httpx_client import OAuth2Client
 from oidckit import Provider as LocalProvider
 from oidckit import sign_in_at_provider
 
 from reflex_session.errors import ConfigError, ProviderError
 from reflex_session.jwe import JWEFramer
 from reflex_session.keys import Keyring
-from reflex_session.providers import FLOW_TTL, ProviderSignIn, oidc
+from reflex_session.providers import FLOW_TTL, ProviderSignIn, github, oidc
 from reflex_session.testing import FakeClock
 
 SECRET = "flow-tests-secret-of-at-least-32-bytes!!"
@@ -349,3 +351,58 @@ def test_two_providers_may_not_share_a_name(clock: FakeClock) -> None:
     twice = [oidc("corp", "http://127.0.0.1:9", "a", "s"), oidc("corp", "http://127.0.0.1:9", "b")]
     with pytest.raises(ConfigError, match="share a name"):
         ProviderSignIn(twice, secret_keys=[SECRET], clock=clock)
+
+
+# -- the end of a sign-in --------------------------------------------------------------------
+
+
+async def test_logout_revokes_the_grant_at_the_provider(
+    flow_setup: Any, provider: LocalProvider
+) -> None:
+    """RFC 7009 at logout: the refresh token is revoked, so a copy of it (a log, a backup, a
+    stolen store row) cannot mint access tokens any more."""
+    signin, client = flow_setup
+    browser = Browser()
+    url = await started(signin, browser)
+    result = await finish(signin, browser, query_of(sign_in_at_provider(provider, url)))
+    assert await signin.revoke("test", result.token) is True
+    endpoint = provider.discovery()["token_endpoint"]
+    oauth = OAuth2Client(client.client_id, client.client_secret, timeout=5)
+    with oauth, pytest.raises(OAuthError) as refused:
+        oauth.refresh_token(endpoint, refresh_token=result.token["refresh_token"])
+    assert refused.value.error == "invalid_grant"
+    assert await signin.revoke("test", {}) is False  # nothing to revoke
+
+
+async def test_rp_initiated_logout_names_the_session_and_the_way_back(
+    flow_setup: Any, provider: LocalProvider
+) -> None:
+    signin, client = flow_setup
+    browser = Browser()
+    url = await started(signin, browser)
+    result = await finish(signin, browser, query_of(sign_in_at_provider(provider, url)))
+    back = "http://127.0.0.1:9/login?reason=signedOut"
+    logout = await signin.logout_url(
+        "test", id_token_hint=result.token["id_token"], post_logout_redirect_uri=back
+    )
+    assert logout is not None
+    assert logout.startswith(provider.discovery()["end_session_endpoint"] + "?")
+    params = dict(parse_qsl(urlsplit(logout).query))
+    assert params["id_token_hint"] == result.token["id_token"]
+    assert params["post_logout_redirect_uri"] == back
+    assert params["client_id"] == client.client_id
+    assert params["state"]
+
+
+async def test_an_oauth2_provider_has_no_rp_logout(clock: FakeClock) -> None:
+    gh = ProviderSignIn([github("id", "secret")], secret_keys=[SECRET], clock=clock)
+    assert await gh.logout_url("github", id_token_hint="", post_logout_redirect_uri="/") is None
+
+
+async def test_a_provider_that_cannot_revoke_is_a_clean_error(clock: FakeClock) -> None:
+    dead = ProviderSignIn(
+        [oidc("test", "http://127.0.0.1:9", "c", "s")], secret_keys=[SECRET], clock=clock, timeout=2
+    )
+    with pytest.raises(ProviderError) as refused:
+        await dead.revoke("test", {"refresh_token": "x"})
+    assert refused.value.reason == "provider_unavailable"
