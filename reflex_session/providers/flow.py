@@ -94,6 +94,13 @@ class ProviderSignIn:
         self.clock = clock
         self.cookie = cookie or CookiePolicy(name="session_flow", same_site="lax")
 
+    def _provider(self, name: str) -> Provider:
+        """The configured provider called ``name`` (a name the app passed in, not the flow's)."""
+        provider = self.providers.get(name)
+        if provider is None:
+            raise ProviderError("provider_error", detail="unknown provider")
+        return provider
+
     # -- the redirect ------------------------------------------------------------------------------
 
     async def start(
@@ -107,9 +114,7 @@ class ProviderSignIn:
     ) -> tuple[str, str]:
         """``(authorization URL, Set-Cookie header)`` for a sign-in with ``provider_name`` by the
         browser whose binding digest is ``binding``; ``return_to`` must already be safe."""
-        provider = self.providers.get(provider_name)
-        if provider is None:
-            raise ProviderError("provider_error", detail="unknown provider")
+        provider = self._provider(provider_name)
         nonce = generate_token(24) if provider.is_oidc else ""
         extra = {"nonce": nonce} if nonce else {}
         try:
@@ -117,9 +122,7 @@ class ProviderSignIn:
                 redirect_uri, **extra
             )
         except Exception as error:  # a provider's answer must never become a 500
-            raise ProviderError(
-                "provider_unavailable", provider.name, type(error).__name__
-            ) from error
+            raise _unavailable(provider, error) from error
         flow = {
             "p": provider.name,
             "s": prepared["state"],
@@ -142,18 +145,14 @@ class ProviderSignIn:
         ``False`` when the provider offers no revocation or ``token`` holds nothing to revoke;
         :class:`ProviderError` (``provider_unavailable``) when the provider cannot be reached or
         refuses: the app's own logout still goes on."""
-        provider = self.providers.get(provider_name)
-        if provider is None:
-            raise ProviderError("provider_error", detail="unknown provider")
+        provider = self._provider(provider_name)
         for hint in ("refresh_token", "access_token"):
             value = token.get(hint)
             if isinstance(value, str) and value:
                 try:
                     revoked: bool = await self._apps[provider.name].revoke(value, hint)
                 except Exception as failure:  # never let the provider fail a logout with a 500
-                    raise ProviderError(
-                        "provider_unavailable", provider.name, type(failure).__name__
-                    ) from failure
+                    raise _unavailable(provider, failure) from failure
                 return revoked
         return False
 
@@ -168,9 +167,7 @@ class ProviderSignIn:
         browser so the provider ends its own session too, coming back to
         ``post_logout_redirect_uri`` (registered at the provider); ``None`` when the provider
         has no ``end_session_endpoint`` (then only our session ends)."""
-        provider = self.providers.get(provider_name)
-        if provider is None:
-            raise ProviderError("provider_error", detail="unknown provider")
+        provider = self._provider(provider_name)
         if not provider.is_oidc:
             return None
         app = self._apps[provider.name]
@@ -184,9 +181,7 @@ class ProviderSignIn:
                 client_id=provider.client_id,
             )
         except Exception as failure:
-            raise ProviderError(
-                "provider_unavailable", provider.name, type(failure).__name__
-            ) from failure
+            raise _unavailable(provider, failure) from failure
         return str(prepared["url"])
 
     def clear_cookie(self, *, request_is_https: bool) -> str:
@@ -240,9 +235,7 @@ class ProviderSignIn:
                 "token_refused", provider.name, repr(getattr(refusal, "error", ""))[:64]
             ) from refusal
         except Exception as failure:  # transport, or a token response that is not one
-            raise ProviderError(
-                "provider_unavailable", provider.name, type(failure).__name__
-            ) from failure
+            raise _unavailable(provider, failure) from failure
         token = dict(token)
         # RFC 6749 5.1: a token response carries an access token, and we only speak Bearer
         access = token.get("access_token")
@@ -277,9 +270,7 @@ class ProviderSignIn:
         try:
             metadata = await app.load_server_metadata()
         except Exception as failure:  # unreachable, or a discovery document that is not one
-            raise ProviderError(
-                "provider_unavailable", provider.name, type(failure).__name__
-            ) from failure
+            raise _unavailable(provider, failure) from failure
         issuer = query.get("iss")
         required = metadata.get("authorization_response_iss_parameter_supported") is True
         if (issuer is None and required) or (
@@ -305,9 +296,7 @@ class ProviderSignIn:
                     token, nonce=nonce, claims_options=options, leeway=60
                 )
             except _TRANSPORT as failure:  # the JWKS could not be fetched
-                raise ProviderError(
-                    "provider_unavailable", provider.name, type(failure).__name__
-                ) from failure
+                raise _unavailable(provider, failure) from failure
             except Exception as error:  # JoseError, Authlib's claim errors, malformed tokens
                 raise ProviderError(
                     "invalid_id_token", provider.name, type(error).__name__
@@ -318,9 +307,13 @@ class ProviderSignIn:
             response.raise_for_status()
             profile = response.json()
         except Exception as failure:  # transport, a refused token, a body that is not JSON
-            raise ProviderError(
-                "provider_unavailable", provider.name, type(failure).__name__
-            ) from failure
+            raise _unavailable(provider, failure) from failure
         if not isinstance(profile, dict) or "id" not in profile:
             raise ProviderError("provider_error", provider.name, "the profile has no id")
         return {**profile, "sub": str(profile["id"])}
+
+
+def _unavailable(provider: Provider, failure: BaseException) -> ProviderError:
+    """The error for a provider that could not be reached or answered something that is not
+    an answer: the reason is fixed, the log learns only the kind of failure."""
+    return ProviderError("provider_unavailable", provider.name, type(failure).__name__)

@@ -201,8 +201,9 @@ class SQLStore(SessionStore):
             url.database if self._sqlite and not _is_sqlite_memory(url) and not url.query else None
         )
         self._reader: sqlite3.Connection | None = None
-        # table_name matched _TABLE_NAME above: a plain identifier
-        columns = "sid, user_id, data, created_at, touched_at, expires_at, meta"
+        # table_name matched _TABLE_NAME above: a plain identifier; the columns in the table's
+        # order, as select(table) gives them, so _snapshot reads rows of both paths alike
+        columns = ", ".join(column.name for column in self.sessions.columns)
         self._inline_get_sql = (
             f"SELECT {columns} FROM {table_name} WHERE sid = ? AND expires_at > ?"  # noqa: S608
         )
@@ -334,14 +335,17 @@ class SQLStore(SessionStore):
             yield conn
 
     def _snapshot(self, row: Any) -> StoredSession:
+        """A row of ``select(sessions)`` or of the loop's own read (the same columns, in the
+        table's order) as a :class:`StoredSession`."""
+        sid, user_id, data, created_at, touched_at, expires_at, meta = row
         return StoredSession(
-            sid=row.sid,
-            user_id=row.user_id,
-            data=decode_object(row.data),
-            created_at=float(row.created_at),
-            touched_at=float(row.touched_at),
-            expires_at=float(row.expires_at),
-            meta=decode_object(row.meta),
+            sid=sid,
+            user_id=user_id,
+            data=decode_object(data),
+            created_at=float(created_at),
+            touched_at=float(touched_at),
+            expires_at=float(expires_at),
+            meta=decode_object(meta),
         )
 
     def _locked_row(self, conn: Connection, sid: str) -> Any:
@@ -550,18 +554,7 @@ class SQLStore(SessionStore):
             rows = self._reader.execute(self._inline_get_sql, (sid, now)).fetchall()
         except sqlite3.Error:
             return False, None
-        if not rows:
-            return True, None
-        row = rows[0]
-        return True, StoredSession(
-            sid=row[0],
-            user_id=row[1],
-            data=decode_object(row[2]),
-            created_at=float(row[3]),
-            touched_at=float(row[4]),
-            expires_at=float(row[5]),
-            meta=decode_object(row[6]),
-        )
+        return True, (self._snapshot(rows[0]) if rows else None)
 
     async def _set(
         self, sid: str, data: str, user_id: str | None, expires_at: float, meta: str | None

@@ -73,6 +73,16 @@ def query_of(callback: str) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(callback).query))
 
 
+async def at_callback(
+    signin: ProviderSignIn, provider: LocalProvider, login: str = "ada", *, consent: bool = True
+) -> tuple[Browser, dict[str, str]]:
+    """A browser that started a sign-in and came back from the provider: its cookies and the
+    callback's query, not yet finished."""
+    browser = Browser()
+    url = await started(signin, browser)
+    return browser, query_of(sign_in_at_provider(provider, url, login, consent=consent))
+
+
 async def finish(
     signin: ProviderSignIn,
     browser: Browser,
@@ -121,9 +131,7 @@ async def test_the_flow_cookie_is_httponly_lax_and_short_lived(flow_setup: Any) 
 async def test_another_state_is_refused(flow_setup: Any, provider: LocalProvider) -> None:
     """Login CSRF: another site sends the victim to our callback with its own code and state."""
     signin, client = flow_setup
-    browser = Browser()
-    url = await started(signin, browser)
-    query = query_of(sign_in_at_provider(provider, url))
+    browser, query = await at_callback(signin, provider)
     with pytest.raises(ProviderError) as refused:
         await finish(signin, browser, {**query, "state": "attacker-state"})
     assert refused.value.reason == "state_mismatch"
@@ -134,9 +142,7 @@ async def test_a_flow_cookie_copied_into_another_browser_is_refused(
     flow_setup: Any, provider: LocalProvider
 ) -> None:
     signin, _ = flow_setup
-    browser = Browser()
-    url = await started(signin, browser)
-    query = query_of(sign_in_at_provider(provider, url))
+    browser, query = await at_callback(signin, provider)
     with pytest.raises(ProviderError) as refused:
         await finish(signin, browser, query, binding=OTHER_BINDING)
     assert refused.value.reason == "flow_missing"
@@ -146,9 +152,7 @@ async def test_a_callback_without_a_started_flow_is_refused(
     flow_setup: Any, provider: LocalProvider
 ) -> None:
     signin, _ = flow_setup
-    browser = Browser()
-    url = await started(signin, browser)
-    query = query_of(sign_in_at_provider(provider, url))
+    _, query = await at_callback(signin, provider)
     for header in ("", "session_flow=not-a-jwe", "session_flow=a.b.c.d.e"):
         with pytest.raises(ProviderError) as refused:
             await signin.finish(
@@ -186,9 +190,7 @@ async def test_a_slow_sign_in_expires(
     flow_setup: Any, provider: LocalProvider, clock: FakeClock
 ) -> None:
     signin, _ = flow_setup
-    browser = Browser()
-    url = await started(signin, browser)
-    query = query_of(sign_in_at_provider(provider, url))
+    browser, query = await at_callback(signin, provider)
     clock.advance(FLOW_TTL + 1)
     with pytest.raises(ProviderError) as refused:
         await finish(signin, browser, query)
@@ -201,9 +203,7 @@ async def test_a_replayed_callback_is_refused_by_the_provider(
     """Someone with the callback URL (history, a log) and a copy of the flow cookie: the code
     is single use at the provider."""
     signin, client = flow_setup
-    browser = Browser()
-    url = await started(signin, browser)
-    query = query_of(sign_in_at_provider(provider, url))
+    browser, query = await at_callback(signin, provider)
     await finish(signin, browser, query)
     with pytest.raises(ProviderError) as refused:
         await finish(signin, browser, query)
@@ -231,9 +231,7 @@ async def test_a_foreign_issuer_in_the_callback_is_refused(
 ) -> None:
     """Mix-up (RFC 9207): the callback names another issuer than the one the flow started with."""
     signin, _ = flow_setup
-    browser = Browser()
-    url = await started(signin, browser)
-    query = query_of(sign_in_at_provider(provider, url))
+    browser, query = await at_callback(signin, provider)
     for iss in ("https://evil.example", None):
         forged = {k: v for k, v in query.items() if k != "iss"}
         if iss:
@@ -247,9 +245,7 @@ async def test_a_denied_consent_says_access_denied(
     flow_setup: Any, provider: LocalProvider
 ) -> None:
     signin, _ = flow_setup
-    browser = Browser()
-    url = await started(signin, browser)
-    query = query_of(sign_in_at_provider(provider, url, consent=False))
+    browser, query = await at_callback(signin, provider, consent=False)
     with pytest.raises(ProviderError) as refused:
         await finish(signin, browser, query)
     assert refused.value.reason == "access_denied"
@@ -284,9 +280,7 @@ async def test_a_callback_on_another_providers_route_is_refused(
     """The mix-up defence for providers that send no ``iss``: the answer to a flow started with
     one provider cannot be taken on another provider's callback route."""
     signin, _ = flow_setup
-    browser = Browser()
-    url = await started(signin, browser)
-    query = query_of(sign_in_at_provider(provider, url))
+    browser, query = await at_callback(signin, provider)
     with pytest.raises(ProviderError) as refused:
         await finish(signin, browser, query, route="google")
     assert refused.value.reason == "state_mismatch"
@@ -299,9 +293,7 @@ async def test_a_worker_whose_clock_is_behind_takes_a_fresh_flow(
     """Started on a worker whose clock is ahead: a few seconds of difference between hosts must
     not break a fast sign-in, but a flow from the future is not accepted without limit."""
     signin, _ = flow_setup
-    browser = Browser()
-    url = await started(signin, browser)
-    query = query_of(sign_in_at_provider(provider, url))
+    browser, query = await at_callback(signin, provider)
     clock.advance(skew)
     if accepted:
         assert (await finish(signin, browser, query)).claims["sub"] == "ada"
@@ -340,9 +332,7 @@ async def test_a_sealed_flow_of_the_wrong_shape_is_no_flow(flow_setup: Any, flow
 
 async def test_the_result_never_prints_the_tokens(flow_setup: Any, provider: LocalProvider) -> None:
     signin, _ = flow_setup
-    browser = Browser()
-    url = await started(signin, browser)
-    result = await finish(signin, browser, query_of(sign_in_at_provider(provider, url)))
+    result = await finish(signin, *await at_callback(signin, provider))
     for token in (result.token["access_token"], result.token["refresh_token"]):
         assert token not in repr(result)
 
@@ -362,9 +352,7 @@ async def test_logout_revokes_the_grant_at_the_provider(
     """RFC 7009 at logout: the refresh token is revoked, so a copy of it (a log, a backup, a
     stolen store row) cannot mint access tokens any more."""
     signin, client = flow_setup
-    browser = Browser()
-    url = await started(signin, browser)
-    result = await finish(signin, browser, query_of(sign_in_at_provider(provider, url)))
+    result = await finish(signin, *await at_callback(signin, provider))
     assert await signin.revoke("test", result.token) is True
     endpoint = provider.discovery()["token_endpoint"]
     oauth = OAuth2Client(client.client_id, client.client_secret, timeout=5)
@@ -378,9 +366,7 @@ async def test_rp_initiated_logout_names_the_session_and_the_way_back(
     flow_setup: Any, provider: LocalProvider
 ) -> None:
     signin, client = flow_setup
-    browser = Browser()
-    url = await started(signin, browser)
-    result = await finish(signin, browser, query_of(sign_in_at_provider(provider, url)))
+    result = await finish(signin, *await at_callback(signin, provider))
     back = "http://127.0.0.1:9/login?reason=signedOut"
     logout = await signin.logout_url(
         "test", id_token_hint=result.token["id_token"], post_logout_redirect_uri=back

@@ -99,14 +99,20 @@ async def test_sign_out_everywhere_says_signed_out_to_its_own_tab(store_layer: A
     assert redirect_of(redirect) == "/login?callbackUrl=%2Fdashboard&reason=signedOut"
 
 
-async def test_a_sync_finding_no_cookie_says_signed_out(layer: Any) -> None:
-    """Another tab of this browser signed out: the cookie is gone when this tab syncs."""
+async def delivered_login(layer: Any) -> tuple[Any, Any]:
+    """A tab on /dashboard signed in as Ada, its login delivered by the page's sync."""
     auth, app = layer
     root = app.roots.setdefault("tab", make_root("/dashboard"))
     state = sub(root, SessionState)
     state.login(ADA)
     first = await sync_tab(auth, "tab", f"session_bind={BIND}", state._login_proof)
     assert first.status_code == 200
+    return auth, state
+
+
+async def test_a_sync_finding_no_cookie_says_signed_out(layer: Any) -> None:
+    """Another tab of this browser signed out: the cookie is gone when this tab syncs."""
+    auth, state = await delivered_login(layer)
     state.queue_pull()
     second = await sync_tab(auth, "tab", f"session_bind={BIND}")
     assert second.json()["status"] == "unauthenticated"
@@ -116,12 +122,7 @@ async def test_a_sync_finding_no_cookie_says_signed_out(layer: Any) -> None:
 async def test_a_sync_after_the_session_lapsed_says_expired(layer: Any, clock: FakeClock) -> None:
     """The browser drops an expired cookie by itself: no cookie at the sync is the clock's
     doing, not a sign-out in another tab."""
-    auth, app = layer
-    root = app.roots.setdefault("tab", make_root("/dashboard"))
-    state = sub(root, SessionState)
-    state.login(ADA)
-    first = await sync_tab(auth, "tab", f"session_bind={BIND}", state._login_proof)
-    assert first.status_code == 200
+    auth, state = await delivered_login(layer)
     clock.advance(601)
     state.queue_pull()
     second = await sync_tab(auth, "tab", f"session_bind={BIND}")
