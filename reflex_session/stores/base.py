@@ -24,6 +24,11 @@ Rules every backend follows:
   (Redis) or one hold of the lock (memory): a session that exists when it starts cannot survive.
 * **Arguments are checked once**, by the public methods of :class:`SessionStore`, before any
   backend code runs: the same bad argument raises the same error on every backend.
+* **Leases are exclusive.** ``acquire(key, owner, ttl)`` succeeds for exactly one caller while
+  the lease is held and unexpired (Redis ``SET NX PX``, a SQL primary-key row written in one
+  locking transaction, the memory store's lock); ``release`` frees it only for its owner. The
+  provider-token refresh uses one so that a single tab of a single worker refreshes a grant, and
+  the back-channel logout uses one per ``jti`` (the first use wins, a replay does not).
 * **CSRF tokens are single use.** The store keeps only a digest of each token (the caller hashes
   it) with its own expiry; ``destroy`` and ``destroy_for_user`` remove a session's tokens.
 """
@@ -244,6 +249,28 @@ class SessionStore(abc.ABC):
         check_sid(sid)
         return await self._consume_csrf(sid, check_sid(token_digest, "token_digest"))
 
+    async def acquire(self, key: str, owner: str, ttl: float) -> bool:
+        """Take the lease ``key`` for ``owner`` until ``ttl`` seconds from now: ``True`` for
+        exactly one of any number of concurrent callers while it is held, ``False`` for the
+        others. An expired lease is free again (a holder that died does not block forever)."""
+        check_sid(key, "key")
+        check_sid(owner, "owner")
+        if (
+            isinstance(ttl, bool)
+            or not isinstance(ttl, int | float)
+            or not math.isfinite(ttl)
+            or ttl <= 0
+        ):
+            raise ValueError("ttl must be a positive, finite number of seconds")
+        return await self._acquire(key, owner, float(ttl))
+
+    async def release(self, key: str, owner: str) -> bool:
+        """Free the lease ``key`` if ``owner`` still holds it (``True``); a lease that expired
+        and was taken by another is left alone (``False``)."""
+        check_sid(key, "key")
+        check_sid(owner, "owner")
+        return await self._release(key, owner)
+
     async def purge_expired(self) -> int:
         """Delete expired sessions and CSRF tokens now; return how many sessions went.
 
@@ -319,6 +346,14 @@ class SessionStore(abc.ABC):
     @abc.abstractmethod
     async def _consume_csrf(self, sid: str, token_digest: str) -> bool:
         """:meth:`consume_csrf`."""
+
+    @abc.abstractmethod
+    async def _acquire(self, key: str, owner: str, ttl: float) -> bool:
+        """:meth:`acquire`: one atomic test-and-set in the backend."""
+
+    @abc.abstractmethod
+    async def _release(self, key: str, owner: str) -> bool:
+        """:meth:`release`: one atomic compare-and-delete in the backend."""
 
 
 def new_sid() -> str:

@@ -71,6 +71,7 @@ class MemoryStore(SessionStore):
         self._sessions: dict[str, _Record] = {}
         self._by_user: dict[str, set[str]] = {}
         self._csrf: dict[str, dict[str, float]] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
         self._last_sweep = clock.time()
         log.warning(WARNING)
@@ -123,6 +124,8 @@ class MemoryStore(SessionStore):
         dead = [sid for sid, record in self._sessions.items() if record.expires_at <= now]
         for sid in dead:
             self._drop(sid)
+        for key in [k for k, (_, until) in self._leases.items() if until <= now]:
+            del self._leases[key]
         for sid, tokens in list(self._csrf.items()):
             for digest in [d for d, expires in tokens.items() if expires <= now]:
                 del tokens[digest]
@@ -237,6 +240,23 @@ class MemoryStore(SessionStore):
                 return False
             expires = tokens.pop(token_digest)
             return expires > self.clock.time()
+
+    async def _acquire(self, key: str, owner: str, ttl: float) -> bool:
+        with self._lock:
+            now = self.clock.time()
+            held = self._leases.get(key)
+            if held is not None and held[1] > now:
+                return False
+            self._leases[key] = (owner, now + ttl)
+            return True
+
+    async def _release(self, key: str, owner: str) -> bool:
+        with self._lock:
+            held = self._leases.get(key)
+            if held is None or held[0] != owner:
+                return False
+            del self._leases[key]
+            return True
 
     async def purge_expired(self) -> int:
         """Drop expired sessions and CSRF tokens now (the store also sweeps as it goes)."""

@@ -6,6 +6,7 @@ Keys (``prefix`` defaults to ``"rs:"``)::
                          (created/touched/expires, float Unix seconds as text), m (meta, JSON)
     {prefix}u:{user_id}  set of the user's session ids (the index)
     {prefix}c:{sid}      hash: CSRF token digest -> expiry
+    {prefix}l:{key}      hash: o (the lease's owner), e (its expiry, float Unix seconds)
 
 The injected clock decides expiry (every script gets "now" from it). Each key also gets a real
 TTL, ``max(1, expires_at - now) + 60`` seconds from the same clock, purely as garbage
@@ -95,6 +96,8 @@ _SCRIPTS: Final = (
     "consume_csrf",
     "purge_one",
     "unindex",
+    "acquire",
+    "release",
 )
 #: A script's answer when it must write the index set of a user it was not given.
 _NEED_INDEX: Final = "need-index"
@@ -164,6 +167,8 @@ class RedisStore(SessionStore):
         self._consume_script = scripts["consume_csrf"]
         self._purge_script = scripts["purge_one"]
         self._unindex_script = scripts["unindex"]
+        self._acquire_script = scripts["acquire"]
+        self._release_script = scripts["release"]
         # Session id -> the owner this process last saw. Only a guess of which index set a
         # script will need (the script checks it), so a stale or missing entry costs one more
         # round trip, never correctness; bounded, oldest forgotten first.
@@ -343,6 +348,17 @@ class RedisStore(SessionStore):
     async def _consume_csrf(self, sid: str, token_digest: str) -> bool:
         args: list[str | int] = [0, token_digest, repr(self.clock.time())]
         return bool(await self._call(self._consume_script(keys=[self._ckey(sid)], args=args)))
+
+    async def _acquire(self, key: str, owner: str, ttl: float) -> bool:
+        # the clock decides (as for sessions), the native TTL only collects a dead holder's key
+        now = self.clock.time()
+        args = [0, owner, repr(now), repr(now + ttl), str(gc_ttl(now + ttl, now))]
+        keys = [f"{self.prefix}l:{key}"]
+        return bool(await self._call(self._acquire_script(keys=keys, args=args)))
+
+    async def _release(self, key: str, owner: str) -> bool:
+        keys = [f"{self.prefix}l:{key}"]
+        return bool(await self._call(self._release_script(keys=keys, args=[0, owner])))
 
     async def purge_expired(self) -> int:
         """Delete sessions expired by the clock (Redis' TTLs do this on their own, later)."""

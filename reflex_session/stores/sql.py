@@ -26,6 +26,12 @@ Atomicity:
 * ``touch``, ``replace_data`` and ``consume_csrf`` are each one conditional statement
   (``UPDATE ... WHERE expires_at > now`` / ``DELETE ... WHERE ...``): only one consumer of a CSRF
   token can delete its row.
+* ``acquire`` reads the lease's row with ``SELECT ... FOR UPDATE`` and writes it only when it is
+  missing or expired, in one transaction: two first acquirers both try to INSERT the same
+  primary key and the loser's unique violation restarts its transaction, which then finds the
+  winner's live row. ``release`` is one ``DELETE ... WHERE sid = key AND data = owner``. Leases
+  are rows of the sessions table without a user (their keys never collide with session ids:
+  the callers prefix them), so no migration is needed.
 * SQLite has no row locks (``FOR UPDATE`` compiles to nothing). Every writing transaction starts
   with ``BEGIN IMMEDIATE`` (an engine event listener: the standard SQLAlchemy recipe), which
   takes the database's write lock up front, so read-modify-write transactions are serialised;
@@ -509,6 +515,22 @@ class SQLStore(SessionStore):
             )
         return result.rowcount == 1
 
+    def _do_acquire(self, key: str, owner: str, ttl: float, now: float) -> bool:
+        with self._write() as conn:
+            row = self._locked_row(conn, key)
+            if row is not None and row.expires_at > now:
+                return False
+            self._put(conn, row, key, encode_json({"owner": owner}), None, now + ttl, None, now)
+        return True
+
+    def _do_release(self, key: str, owner: str) -> bool:
+        t = self.sessions
+        with self._write() as conn:
+            result = conn.execute(
+                t.delete().where(t.c.sid == key, t.c.data == encode_json({"owner": owner}))
+            )
+        return result.rowcount == 1
+
     def _purge(self, now: float) -> int:
         self._last_purge = now
         with self._write() as conn:
@@ -590,6 +612,12 @@ class SQLStore(SessionStore):
 
     async def _consume_csrf(self, sid: str, token_digest: str) -> bool:
         return await self._run(self._do_consume_csrf, sid, token_digest, self.clock.time())
+
+    async def _acquire(self, key: str, owner: str, ttl: float) -> bool:
+        return await self._run(self._do_acquire, key, owner, ttl, self.clock.time())
+
+    async def _release(self, key: str, owner: str) -> bool:
+        return await self._run(self._do_release, key, owner)
 
     async def purge_expired(self) -> int:
         """Delete expired rows now (one statement per table; reads already ignore them)."""

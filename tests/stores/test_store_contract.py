@@ -266,6 +266,12 @@ BAD_CALLS: list[tuple[str, Call, type[Exception], str]] = [
         "session meta must map strings to strings",
     ),
     ("touch-empty-sid", lambda s, t: s.touch("", t), ValueError, SID_RULE),
+    ("acquire-empty-key", lambda s, t: s.acquire("", "me", 5), ValueError, "key must be"),
+    ("acquire-long-owner", lambda s, t: s.acquire("k", "o" * 256, 5), ValueError, "owner must"),
+    ("acquire-zero-ttl", lambda s, t: s.acquire("k", "me", 0), ValueError, "ttl must be"),
+    ("acquire-nan-ttl", lambda s, t: s.acquire("k", "me", math.nan), ValueError, "ttl must be"),
+    ("acquire-bool-ttl", lambda s, t: s.acquire("k", "me", True), ValueError, "ttl must be"),
+    ("release-empty-owner", lambda s, t: s.release("k", ""), ValueError, "owner must"),
     ("touch-nan-expiry", lambda s, t: s.touch(SID, math.nan), ValueError, "expires_at must be"),
     ("destroy-long-sid", lambda s, t: s.destroy("x" * 256), ValueError, SID_RULE),
     ("list-empty-user", lambda s, t: s.list_for_user(""), ValueError, USER_RULE),
@@ -362,7 +368,7 @@ class _NoBackend(SessionStore):
         raise AssertionError("a backend hook ran with an argument the base class should refuse")
 
     _get = _set = _touch = _destroy = _list_for_user = _destroy_for_user = _fail
-    _merge = _replace_data = _pluck = _add_csrf = _consume_csrf = _fail
+    _merge = _replace_data = _pluck = _add_csrf = _consume_csrf = _acquire = _release = _fail
 
 
 @pytest.mark.parametrize(
@@ -998,3 +1004,51 @@ async def test_concurrent_logins_cannot_slip_past_destroy_for_user(
     assert listed == live | {keep}
     # the session destroyed on its own may have ended either way
     assert ended in (len(before) - 1 + len(logins) - len(live) - k for k in (0, 1))
+
+
+# --- leases ---------------------------------------------------------------------------------------
+
+
+async def test_a_lease_has_one_holder_until_released(store: SessionStore, clock: FakeClock) -> None:
+    assert await store.acquire("lock/a", "one", 30) is True
+    assert await store.acquire("lock/a", "two", 30) is False
+    assert await store.acquire("lock/a", "one", 30) is False  # not re-entrant either
+    assert await store.acquire("lock/b", "two", 30) is True  # another key is another lease
+    assert await store.release("lock/a", "two") is False  # not the holder: nothing happens
+    assert await store.acquire("lock/a", "two", 30) is False
+    assert await store.release("lock/a", "one") is True
+    assert await store.release("lock/a", "one") is False
+    assert await store.acquire("lock/a", "two", 30) is True
+
+
+async def test_an_expired_lease_is_free_by_the_injected_clock(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    assert await store.acquire("lock/a", "dead", 30)
+    clock.advance(29)
+    assert await store.acquire("lock/a", "next", 30) is False
+    clock.advance(1)
+    assert await store.acquire("lock/a", "next", 30) is True
+    # the holder that came back too late cannot free the new holder's lease
+    assert await store.release("lock/a", "dead") is False
+    assert await store.acquire("lock/a", "third", 30) is False
+
+
+async def test_a_lease_is_not_a_session(store: SessionStore, clock: FakeClock) -> None:
+    assert await store.acquire("lock/x", "me", 30)
+    assert await store.list_for_user("me") == []
+    sid = await new_session(store, clock, user_id="me")
+    await store.destroy_for_user("me")
+    assert await store.get(sid) is None
+    assert await store.acquire("lock/x", "other", 30) is False
+
+
+async def test_concurrent_acquirers_have_one_winner(backend: Backend, clock: FakeClock) -> None:
+    """Two instances (two workers) and 40 callers race for one free lease, three times over."""
+    one, two = backend.make(), backend.make()
+    for round_ in range(3):
+        key = f"lock/race-{round_}"
+        wins = await asyncio.gather(
+            *((one if n % 2 else two).acquire(key, f"owner-{n}", 30) for n in range(40))
+        )
+        assert sum(wins) == 1
