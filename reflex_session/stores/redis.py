@@ -352,7 +352,7 @@ class RedisStore(SessionStore):
     async def _acquire(self, key: str, owner: str, ttl: float) -> bool:
         # the clock decides (as for sessions), the native TTL only collects a dead holder's key
         now = self.clock.time()
-        args = [0, owner, repr(now), repr(now + ttl), str(gc_ttl(now + ttl, now))]
+        args: list[str | int] = [0, owner, repr(now), repr(now + ttl), str(gc_ttl(now + ttl, now))]
         keys = [f"{self.prefix}l:{key}"]
         return bool(await self._call(self._acquire_script(keys=keys, args=args)))
 
