@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Generic
 
-from .backends.store import DATA_SUFFIX, StoreBackend
+from .backends.store import RECORD_SUFFIXES, StoreBackend, is_session_record
 from .errors import ForbiddenUpdate
 from .session import Session, UserT
 from .stores.base import StoredSession
@@ -27,9 +27,7 @@ class Devices(Generic[UserT]):
 
     async def list_sessions(self, user_id: str) -> list[StoredSession]:
         """The user's live sessions, newest first (for a "your devices" page)."""
-        return [
-            s for s in await self._store.list_for_user(user_id) if not s.sid.endswith(DATA_SUFFIX)
-        ]
+        return [s for s in await self._store.list_for_user(user_id) if is_session_record(s.sid)]
 
     async def end_session(self, session_id: str, *, user_id: str) -> None:
         """End one session of ``user_id`` ("sign out this device"); its cookie is refused.
@@ -45,11 +43,11 @@ class Devices(Generic[UserT]):
         keep = (
             ()
             if except_session_id is None
-            else (except_session_id, except_session_id + DATA_SUFFIX)
+            else (except_session_id, *(except_session_id + s for s in RECORD_SUFFIXES))
         )
         # one atomic step in the store: a login racing this call cannot survive it
         ended = await self._store.destroy_for_user(user_id, keep=keep)
-        return sum(1 for sid in ended if not sid.endswith(DATA_SUFFIX))
+        return sum(1 for sid in ended if is_session_record(sid))
 
     async def update_user_sessions(self, user_id: str, user: Mapping[str, Any]) -> int:
         """Merge ``user`` into every live session of ``user_id`` (e.g. after a profile or role

@@ -154,7 +154,11 @@ class ProviderError(ReflexSessionError):
     returned), ``provider_unavailable`` (it could not be reached, or answered nonsense),
     ``token_refused`` (the code exchange failed: a replayed or foreign code), ``invalid_id_token``
     (signature, ``iss``, ``aud``, ``exp``, ``nonce`` or ``at_hash`` wrong), ``sign_in_refused``
-    (the app's own hook said no). ``detail`` is for the log only: it may quote the provider.
+    (the app's own hook said no), ``session_too_large`` (cookie mode: the provider's tokens do not
+    fit in a 4,096-byte cookie; use store mode), ``grant_revoked`` (a refresh was refused for
+    good: ``invalid_grant``, the grant revoked or expired at the provider; the session has
+    ended), ``invalid_logout_token`` (a back-channel logout token that does not verify).
+    ``detail`` is for the log only: it may quote the provider.
     """
 
     REASONS = frozenset(
@@ -168,6 +172,9 @@ class ProviderError(ReflexSessionError):
             "token_refused",
             "invalid_id_token",
             "sign_in_refused",
+            "session_too_large",
+            "grant_revoked",
+            "invalid_logout_token",
         }
     )
 

@@ -24,6 +24,7 @@ __all__ = [
     "Notice",
     "Reason",
     "message_for",
+    "provider_reason",
     "read_notice",
     "with_reason",
 ]
@@ -49,6 +50,14 @@ class Reason(StrEnum):
     SIGNED_OUT = "signedOut"
     #: signed in, but without the role (or other requirement) the page needs
     FORBIDDEN = "forbidden"
+    #: a provider sign-in the user (or the provider) cancelled
+    ACCESS_DENIED = "accessDenied"
+    #: a provider sign-in that failed: the provider could not be reached
+    PROVIDER_UNAVAILABLE = "providerUnavailable"
+    #: a provider sign-in that failed its checks (state, code, ID token, an expired attempt)
+    SIGN_IN_FAILED = "signInFailed"
+    #: a provider sign-in the app's own hook refused
+    SIGN_IN_REFUSED = "signInRefused"
 
 
 #: The messages the widgets show (English); pass your own mapping to translate them. The
@@ -59,6 +68,10 @@ DEFAULT_MESSAGES: Mapping[str, str] = {
     Reason.REVOKED: "You were signed out on another device.",
     Reason.SIGNED_OUT: "You signed out.",
     Reason.FORBIDDEN: "You don't have access to that page.",
+    Reason.ACCESS_DENIED: "The sign-in was cancelled.",
+    Reason.PROVIDER_UNAVAILABLE: "The sign-in service could not be reached. Please try again.",
+    Reason.SIGN_IN_FAILED: "The sign-in could not be completed. Please try again.",
+    Reason.SIGN_IN_REFUSED: "This account may not sign in here.",
     "forbidden_role": "You need the {roles} role for that page.",
 }
 
@@ -122,3 +135,19 @@ def message_for(notice: Notice, messages: Mapping[str, str] = DEFAULT_MESSAGES) 
         template = messages.get("forbidden_role", DEFAULT_MESSAGES["forbidden_role"])
         return template.format(roles=" or ".join(notice.roles))
     return messages.get(notice.reason, DEFAULT_MESSAGES[notice.reason])
+
+
+#: Provider errors (``ProviderError.reason``) as the login page's reasons: several failures
+#: share one message, since the user's next step is the same (try again) and the details are
+#: for the log.
+_PROVIDER_REASONS: Mapping[str, Reason] = {
+    "access_denied": Reason.ACCESS_DENIED,
+    "provider_unavailable": Reason.PROVIDER_UNAVAILABLE,
+    "sign_in_refused": Reason.SIGN_IN_REFUSED,
+    "grant_revoked": Reason.REVOKED,
+}
+
+
+def provider_reason(error_reason: str) -> Reason:
+    """The login page's reason for a failed provider sign-in (``ProviderError.reason``)."""
+    return _PROVIDER_REASONS.get(error_reason, Reason.SIGN_IN_FAILED)

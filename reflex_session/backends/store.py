@@ -10,6 +10,8 @@ Layout in the store (one :class:`~reflex_session.stores.StoredSession` per recor
 * ``sid`` — the signed-in session (:func:`reflex_session.wire.to_record`), ``user_id`` = the
   user's id, ``expires_at`` / ``touched_at`` = the session's expiry and last issue (they are the
   truth; the cookie's ``exp`` follows them);
+* ``sid + "/grant"`` — an identity provider's tokens for the session (written by
+  :mod:`reflex_session.providers.grants`), ended with it;
 * ``sid + "/data"`` — the session-data verbs' values (:mod:`reflex_session.data`), kept apart so
   that replacing them can never touch the signed-in session, and so a visitor who is not signed
   in can have data (and CSRF tokens) too.
@@ -37,11 +39,21 @@ from ..session import Session, UserT
 from ..stores.base import SessionStore, StoredSession
 from .base import Backend
 
-__all__ = ["DATA_SUFFIX", "StoreBackend"]
+__all__ = ["DATA_SUFFIX", "GRANT_SUFFIX", "RECORD_SUFFIXES", "StoreBackend", "is_session_record"]
 
 security_log = logging.getLogger("reflex_session.security")
 
 DATA_SUFFIX = "/data"
+GRANT_SUFFIX = "/grant"
+#: the records that belong to a session and end with it (never a session themselves)
+RECORD_SUFFIXES = (DATA_SUFFIX, GRANT_SUFFIX)
+
+
+def is_session_record(sid: str) -> bool:
+    """Whether a record of the store is a signed-in session (not its data, nor its grant)."""
+    return not sid.endswith(RECORD_SUFFIXES)
+
+
 _ID_CACHE = 1024
 
 
@@ -94,7 +106,7 @@ class StoreBackend(Backend[UserT]):
             if set(claims) - wire.ID_CLAIMS:
                 raise TokenError("not a store-mode cookie")
             sid = self.decode_id(claims["jti"])
-            if not isinstance(sid, str) or not sid or sid.endswith(DATA_SUFFIX):
+            if not isinstance(sid, str) or not sid or not is_session_record(sid):
                 raise TokenError("bad session id")
         except TokenError as error:
             self.codec.reject(error, len(token))
@@ -135,9 +147,10 @@ class StoreBackend(Backend[UserT]):
         return self.session_of(record) if record else None
 
     async def destroy(self, sid: str) -> None:
-        """Remove a session and its data."""
+        """Remove a session and the records that go with it (its data, its grant)."""
         await self.store.destroy(sid)
-        await self.store.destroy(sid + DATA_SUFFIX)
+        for suffix in RECORD_SUFFIXES:
+            await self.store.destroy(sid + suffix)
 
     # -- the backend contract -----------------------------------------------------------------
 

@@ -7,7 +7,10 @@ imports this package, so apps without providers never load Authlib.
 from __future__ import annotations
 
 from .account import AccountHooks, default_profile, user_for
+from .backchannel import LogoutToken, verify_logout_token
 from .flow import FLOW_TTL, ProviderSignIn, SignInResult
+from .grant import Grant
+from .grants import GrantKeeper
 from .provider import (
     Provider,
     auth0,
@@ -19,11 +22,16 @@ from .provider import (
     oidc,
     okta,
 )
+from .service import ProviderAuth
 
 __all__ = [
     "FLOW_TTL",
     "AccountHooks",
+    "Grant",
+    "GrantKeeper",
+    "LogoutToken",
     "Provider",
+    "ProviderAuth",
     "ProviderSignIn",
     "SignInResult",
     "auth0",
@@ -36,4 +44,5 @@ __all__ = [
     "oidc",
     "okta",
     "user_for",
+    "verify_logout_token",
 ]

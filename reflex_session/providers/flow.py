@@ -92,7 +92,13 @@ class ProviderSignIn:
         }
         self._framer = JWEFramer(Keyring(secret_keys, purpose="flow"))
         self.clock = clock
+        #: how long one call to a provider may take, seconds
+        self.timeout = timeout
         self.cookie = cookie or CookiePolicy(name="session_flow", same_site="lax")
+
+    def app(self, name: str) -> Any:
+        """Authlib's client for provider ``name`` (its metadata and keys, once loaded, are kept)."""
+        return self._apps[self._provider(name).name]
 
     def _provider(self, name: str) -> Provider:
         """The configured provider called ``name`` (a name the app passed in, not the flow's)."""
@@ -136,6 +142,33 @@ class ProviderSignIn:
         sealed = self._framer.encrypt(json.dumps(flow, separators=(",", ":")).encode())
         secure = self.cookie.is_secure(request_is_https)
         return str(prepared["url"]), self.cookie.header(sealed, max_age=FLOW_TTL, secure=secure)
+
+    # -- a grant's life ---------------------------------------------------------------------------
+
+    async def refresh(self, provider_name: str, refresh_token: str) -> dict[str, Any]:
+        """Renew a grant: the provider's token response to ``refresh_token``.
+
+        ``grant_revoked`` when the provider refuses it for good (``invalid_grant``: used
+        already, revoked, expired), so the caller ends the session; ``provider_unavailable`` for
+        anything that may pass (unreachable, a 5xx, an answer that is not one), so the caller
+        keeps the session and may try again.
+        """
+        provider = self._provider(provider_name)
+        try:
+            token: dict[str, Any] = await self._apps[provider.name].refresh(refresh_token)
+        except AuthlibBaseError as refusal:
+            error = str(getattr(refusal, "error", "") or "")
+            if error == "invalid_grant":
+                raise ProviderError("grant_revoked", provider.name, error) from refusal
+            raise _unavailable(provider, refusal) from refusal
+        except Exception as failure:  # transport, a body that is not a token response
+            raise _unavailable(provider, failure) from failure
+        access = token.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise ProviderError("provider_unavailable", provider.name, "no access_token")
+        if str(token.get("token_type", "")).lower() != "bearer":
+            raise ProviderError("provider_unavailable", provider.name, "token_type is not Bearer")
+        return token
 
     # -- the end of a sign-in ----------------------------------------------------------------------
 

@@ -256,6 +256,15 @@ class _App(AsyncOAuth2Mixin, AsyncOpenIDMixin, BaseApp):  # type: ignore[misc]
         known = {k: v for k, v in metadata.items() if k in DISCOVERY_FIELDS}
         return super()._get_oauth_client(**known)
 
+    async def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """The provider's answer to a ``refresh_token`` grant (RFC 6749 6); Authlib raises its
+        ``OAuthError`` for an error answer (``invalid_grant``: refused for good)."""
+        metadata = await self.load_server_metadata()
+        endpoint = self.access_token_url or metadata.get("token_endpoint")
+        async with self._get_oauth_client(**metadata) as client:
+            token = await client.refresh_token(endpoint, refresh_token=refresh_token)
+        return dict(token)
+
     async def revoke(self, token: str, token_type_hint: str) -> bool:
         """RFC 7009 at the provider's ``revocation_endpoint``; ``False`` when it has none.
         Raises ``RuntimeError`` when the provider answers with an error status."""

@@ -23,6 +23,8 @@ from .widgets import (
     register_form,
     session_expiry_banner,
     session_notice,
+    sign_in_button,
+    sign_in_buttons,
     user_menu,
 )
 
@@ -52,5 +54,7 @@ __all__ = [
     "session_countdown",
     "session_expiry_banner",
     "session_notice",
+    "sign_in_button",
+    "sign_in_buttons",
     "user_menu",
 ]

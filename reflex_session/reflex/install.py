@@ -8,6 +8,9 @@ It adds, without any other wiring by the app:
   composed with any ``api_transformer`` the app already has;
 * the binding check on Reflex's ``/_upload`` (:class:`.tab.UploadGuard`);
 * the page guard, in front of every page the backend serves (prod mode);
+* with ``providers``, the provider sign-in routes (``/auth/signin/<name>``,
+  ``/auth/callback/<name>``, ``/auth/backchannel-logout/<name>``), whose back-channel logouts
+  sign the ended sessions' open tabs out live, on every worker;
 * the Reflex middleware: session loaded at every websocket connect, rules applied at every
   client-side navigation, protected events checked at the moment they arrive;
 * the client runtime on every page (cookie sync, cross-tab notice, activity refresh, expiry timers).
@@ -26,9 +29,11 @@ import reflex as rx
 from reflex_base import constants
 
 from ..binding import BindingCookie
+from ..errors import ConfigError
 from ..http.binding import BindingMiddleware
 from ..http.middleware import SessionMiddleware, raw_path_of
 from ..http.origin import cross_site_reason
+from ..http.providers import ProviderRoutes
 from ..securitylog import refused
 from .client import session_client
 from .live import RedisRelay
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
     from ..auth import ReflexSession
+    from ..providers.service import ProviderAuth
     from ..rules import Decision
     from ..session import Session
 
@@ -74,11 +80,16 @@ def install(
     authenticate: Callable[[Any], Any] | None = None,
     register: Callable[[Any], Any] | None = None,
     live_redis_url: str | None = None,
+    providers: ProviderAuth | None = None,
 ) -> None:
     """Install the session layer into ``app`` (call once, after ``rx.App()``).
 
-    ``authenticate`` and ``register`` back the drop-in forms (see :mod:`.forms`).
+    ``authenticate`` and ``register`` back the drop-in forms (see :mod:`.forms`);
+    ``providers`` (a :class:`~reflex_session.providers.ProviderAuth` over the same ``auth``)
+    adds sign-in with identity providers.
     """
+    if providers is not None and providers.auth is not auth:
+        raise ConfigError("providers", "ProviderAuth was built for another ReflexSession")
     # several workers share Reflex's Redis: revocations travel between them over pub/sub
     url = live_redis_url or os.environ.get("REFLEX_REDIS_URL") or _config_redis_url()
     relay = RedisRelay(url) if url else None
@@ -97,10 +108,11 @@ def install(
         authenticate=authenticate,
         register=register,
         relay=relay,
+        providers=providers,
     )
     if relay is not None:
         app.register_lifespan_task(relay.run)
-    transformer = asgi_transformer(auth)
+    transformer = asgi_transformer(auth, providers)
     existing = app.api_transformer
     if existing is None:
         app.api_transformer = transformer
@@ -128,6 +140,14 @@ def trusted_page_origins() -> tuple[str, ...]:
     return (url.rstrip("/"),) if url else ()
 
 
+async def _sign_out_tabs(user_ids: Sequence[str]) -> None:
+    """A back-channel logout ended these users' sessions: their open tabs, on every worker."""
+    from .live import notify
+
+    for user_id in dict.fromkeys(user_ids):
+        await notify("revoke", user_id)
+
+
 def _config_redis_url() -> str | None:
     """``redis_url`` from rxconfig.py (Reflex's Redis state manager), if the app set it there."""
     url = getattr(rx.config.get_config(), "redis_url", None)
@@ -142,11 +162,14 @@ def _page_decision(scope: Scope, session: Session[Any] | None, decision: Decisio
     return decide(raw_path_of(scope) + (f"?{query}" if query else ""), session)
 
 
-def asgi_transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
+def asgi_transformer(
+    auth: ReflexSession[Any], providers: ProviderAuth | None = None
+) -> Callable[[ASGIApp], ASGIApp]:
     """The ASGI layer ``install`` puts in front of Reflex's backend, as an ``api_transformer``.
 
     Outermost first: the binding cookie for every browser; then the sync endpoint, the session
-    API, the upload guard and the cross-site websocket refusal; then the page guard.
+    API, the provider routes, the upload guard and the cross-site websocket refusal; then the
+    page guard.
     """
     api = auth.handlers()
     sync = SyncEndpoint(auth, extra_trusted=trusted_page_origins())
@@ -155,6 +178,11 @@ def asgi_transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
     sync_path = api_path + "/sync"
     custom = auth.config.authorize
     binding = BindingCookie.for_session_cookie(auth.cookie_policy)
+    routes = (
+        ProviderRoutes(providers, binding, on_sessions_ended=_sign_out_tabs)
+        if providers is not None
+        else None
+    )
 
     async def page_hook(scope: Scope, session: Session[Any] | None, decision: Decision) -> Any:
         decision = _page_decision(scope, session, decision)
@@ -178,6 +206,9 @@ def asgi_transformer(auth: ReflexSession[Any]) -> Callable[[ASGIApp], ASGIApp]:
                     return
                 if path.rstrip("/") == api_path:
                     await api(scope, receive, send)
+                    return
+                if routes is not None and routes.handles(path):
+                    await routes(scope, receive, send)
                     return
                 if "/_upload" in path and scope.get("method") == "POST":
                     await uploads(scope, receive, send)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from reflex.app import App
 
     from ..auth import ReflexSession
+    from ..providers.service import ProviderAuth
     from .live import RedisRelay
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "get_auth",
     "get_options",
     "get_runtime",
+    "is_installed",
     "set_runtime",
 ]
 
@@ -48,6 +50,8 @@ class Runtime:
     register: Callable[[Any], Any] | None = None
     #: publishes live revocations to every worker (``None``: this process only)
     relay: RedisRelay | None = None
+    #: provider sign-in (``None``: no identity providers configured)
+    providers: ProviderAuth | None = None
     #: which open tabs show which user (read by the live pushes)
     tabs: TabRegistry = field(default_factory=TabRegistry)
     #: user id -> when (ms) this worker last heard of a revocation of that user's sessions
@@ -94,6 +98,11 @@ def get_runtime() -> Runtime:
             "call reflex_session.reflex.install(app, auth) in your app module after rx.App()",
         )
     return _installed[0]
+
+
+def is_installed() -> bool:
+    """Whether ``install`` has run in this process (widgets built before it show less)."""
+    return bool(_installed)
 
 
 def get_auth() -> ReflexSession[Any]:

@@ -39,7 +39,7 @@ from reflex_base.constants.state import FIELD_MARKER
 from .. import wire
 from ..binding import digest
 from ..clock import now_ms
-from ..errors import ReflexSessionError
+from ..errors import ProviderError, ReflexSessionError
 from ..http.origin import handshake_is_https
 from ..lifecycle import merged
 from ..reasons import DEFAULT_MESSAGES, Reason, message_for, read_notice, with_reason
@@ -619,14 +619,65 @@ class SessionState(rx.State):
         """
         session = self.current_session()
         auth = get_auth()
+        leave_to: str | None = None
         if session is not None:
+            providers = get_runtime().providers
+            if providers is not None:
+                # revoke the grant at the provider before its tokens are gone with the session
+                back = self._page_origin() + auth.config.login_path
+                leave_to = await providers.sign_out_at_provider(
+                    session, post_logout_redirect_uri=back
+                )
             try:
                 await auth.backend.end_session(session)
             except StoreUnavailable:
                 log.error("session store unavailable at logout; the sync will end it")
         result = self._logout()
         await self.forget_user_data()
+        if leave_to is not None:
+            # RP-initiated logout: the provider ends its own session, then sends the user back
+            return rx.redirect(leave_to, is_external=False, replace=True)
         return result
+
+    @server_only
+    def _page_origin(self) -> str:
+        """``scheme://host`` of the page, as the browser addressed the backend."""
+        headers = self.router.headers
+        host = str(getattr(headers, "host", "") or "localhost")
+        proto = str(getattr(headers, "x_forwarded_proto", "") or "")
+        origin = str(getattr(headers, "origin", "") or "")
+        if origin.startswith(("http://", "https://")):
+            return origin.rstrip("/")
+        return ("https" if proto == "https" else "http") + "://" + host
+
+    @server_only
+    async def access_token(self) -> str | None:
+        """A valid access token from the identity provider this session signed in with.
+
+        ``await self.access_token()`` in any event of a ``SessionState`` subclass. In store
+        mode it is renewed when it is within ``refresh_margin`` of its expiry, by exactly one
+        of all the tabs and workers asking at that moment (the others wait and use its result).
+        ``None`` when the session did not sign in with a provider, or when the provider has just
+        refused to renew the grant for good: the session has then ended, and this tab and every
+        other open tab of the user are signed out live, saying why. A provider that cannot be
+        reached raises :class:`~reflex_session.errors.ProviderError`
+        (``provider_unavailable``); the session stays.
+        """
+        session = self.current_session()
+        providers = get_runtime().providers
+        if session is None or providers is None:
+            return None
+        try:
+            return await providers.access_token(session)
+        except ProviderError as error:
+            if error.reason != "grant_revoked":
+                raise
+        from .live import notify  # the live layer imports this module
+
+        self.sign_out(reason=Reason.REVOKED)
+        await self.forget_user_data()
+        await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
+        return None
 
     @server_only
     def sign_out(

@@ -18,9 +18,11 @@ from typing import Any
 
 import reflex as rx
 
+from ..errors import ConfigError
 from ..reasons import Reason
 from .client import session_countdown
 from .forms import AuthFormState
+from .runtime import get_runtime, is_installed
 from .state import SessionState
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "session_countdown",
     "session_expiry_banner",
     "session_notice",
+    "sign_in_button",
+    "sign_in_buttons",
     "user_menu",
 ]
 
@@ -40,6 +44,10 @@ _NOTICE_COLOURS = {
     Reason.FORBIDDEN: "amber",
     Reason.SIGNED_OUT: "green",
     Reason.LOGIN_REQUIRED: "blue",
+    Reason.ACCESS_DENIED: "blue",
+    Reason.PROVIDER_UNAVAILABLE: "red",
+    Reason.SIGN_IN_FAILED: "red",
+    Reason.SIGN_IN_REFUSED: "red",
 }
 
 
@@ -201,9 +209,13 @@ def login_form(
     submit_label: str = "Sign in",
     register_href: str | None = None,
     messages: Mapping[str, str] | None = None,
+    providers: bool = True,
     **props: Any,
 ) -> rx.Component:
     """Email and password, one generic error, a pending state; lands on the return-to page.
+
+    With identity providers installed (and ``providers``), a "Sign in with …" button for each
+    comes first, then "or" and the fields.
 
     Above the fields it says why the user was sent here, when the library did
     (:func:`session_notice`; ``messages`` is passed on to it).
@@ -236,8 +248,21 @@ def login_form(
         ],
         _footer("No account? ", "Create one", register_href, "register-link"),
         props,
-        notice=session_notice(messages),
+        notice=rx.fragment(session_notice(messages), _provider_block() if providers else None),
     )
+
+
+def _provider_block() -> rx.Component:
+    """The provider buttons and an "or" before the fields; nothing without providers."""
+    configured = get_runtime().providers if is_installed() else None
+    if configured is None or not configured.providers:
+        empty: rx.Component = rx.fragment()
+        return empty
+    block: rx.Component = rx.fragment(
+        sign_in_buttons(),
+        rx.text("or", size="2", color_scheme="gray", align="center", width="100%"),
+    )
+    return block
 
 
 def register_form(
@@ -275,6 +300,51 @@ def register_form(
         _footer("Already registered? ", "Sign in", login_href, "login-link"),
         props,
     )
+
+
+def sign_in_button(provider: str, label: str | None = None, **props: Any) -> rx.Component:
+    """ "Sign in with <provider>": a link to the provider sign-in route, keeping this page's
+    return-to (``callbackUrl``), so the user lands where they were going.
+
+    A plain link: it works before the page's scripts run, and the flow's secrets never touch the
+    page (the server sets them in an HttpOnly cookie on the way out). ``provider`` is the name
+    given to the preset (``"google"``); ``label`` defaults to the provider's own label.
+    Accessible name: the visible text. Keyboard: Tab reaches it, Enter follows it.
+
+    Needs ``install(app, auth, providers=ProviderAuth(...))``, and pages served by the backend
+    (``reflex run --env prod``), since the routes are the backend's.
+    """
+    providers = get_runtime().providers
+    if providers is None or provider not in providers.signin.providers:
+        raise ConfigError(
+            "sign_in_button", f"no provider named {provider!r}", "pass it to ProviderAuth"
+        )
+    configured = providers.signin.providers[provider]
+    text = label or f"Sign in with {configured.label or provider.capitalize()}"
+    props.setdefault("id", f"sign-in-{provider}")
+    props.setdefault("variant", "outline")
+    props.setdefault("width", "100%")
+    href = providers.path("signin", provider) + SessionState.return_to_query
+    component: rx.Component = rx.button(
+        rx.el.a(text, href=href, style={"color": "inherit", "textDecoration": "none"}),
+        as_child=True,
+        **props,
+    )
+    return component
+
+
+def sign_in_buttons(**props: Any) -> rx.Component:
+    """One :func:`sign_in_button` per configured provider, in order (nothing without any)."""
+    providers = get_runtime().providers if is_installed() else None
+    if providers is None or not providers.providers:
+        empty: rx.Component = rx.fragment()
+        return empty
+    props.setdefault("spacing", "2")
+    props.setdefault("width", "100%")
+    component: rx.Component = rx.vstack(
+        *(sign_in_button(p.name) for p in providers.providers), **props
+    )
+    return component
 
 
 def logout_button(label: str = "Log out", **props: Any) -> rx.Component:
