@@ -69,6 +69,26 @@ class Provider:
         return stats
 
 
+    def send_backchannel_logout(self, client: Client, sub: str, sid: str = "") -> int:
+        """Make the provider send ``client`` its Back-Channel Logout token for ``sub`` (and
+        ``sid``), through its own code; the status it got from the client's endpoint."""
+        response = httpx2.post(
+            f"{self.issuer}/__test/backchannel",
+            params={"client_id": client.client_id, "sub": sub, "sid": sid},
+            headers={"Authorization": f"Bearer {self.secret}"},
+            timeout=10,
+        )
+        return response.status_code
+
+    def userinfo_works(self, access_token: str) -> bool:
+        """Whether the provider still accepts ``access_token`` (its userinfo endpoint)."""
+        endpoint = self.discovery()["userinfo_endpoint"]
+        response = httpx2.get(
+            endpoint, headers={"Authorization": f"Bearer {access_token}"}, timeout=5
+        )
+        return response.status_code == 200
+
+
 _FORM = re.compile(r"<form\b[^>]*\baction=\"([^\"]+)\"[^>]*>(.*?)</form>", re.S)
 _HIDDEN = re.compile(r"<input type=\"hidden\" name=\"([^\"]+)\" value=\"([^\"]*)\"")
 

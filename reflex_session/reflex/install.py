@@ -36,7 +36,7 @@ from ..http.origin import cross_site_reason
 from ..http.providers import ProviderRoutes
 from ..securitylog import refused
 from .client import session_client
-from .live import RedisRelay
+from .live import RedisRelay, notify
 from .logsafety import install_log_redaction
 from .middleware import SessionEventMiddleware
 from .routing import decide
@@ -109,6 +109,7 @@ def install(
         register=register,
         relay=relay,
         providers=providers,
+        notify=notify,
     )
     if relay is not None:
         app.register_lifespan_task(relay.run)
@@ -142,8 +143,6 @@ def trusted_page_origins() -> tuple[str, ...]:
 
 async def _sign_out_tabs(user_ids: Sequence[str]) -> None:
     """A back-channel logout ended these users' sessions: their open tabs, on every worker."""
-    from .live import notify
-
     for user_id in dict.fromkeys(user_ids):
         await notify("revoke", user_id)
 

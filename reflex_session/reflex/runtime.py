@@ -10,7 +10,7 @@ install (another test's tabs, a relay) can leak into the next.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,9 @@ class Runtime:
     relay: RedisRelay | None = None
     #: provider sign-in (``None``: no identity providers configured)
     providers: ProviderAuth | None = None
+    #: tells every open tab of a user, on every worker (``live.notify``; set by ``install``,
+    #: so the state module can call it without importing the live layer, which imports it)
+    notify: Callable[..., Awaitable[None]] | None = None
     #: which open tabs show which user (read by the live pushes)
     tabs: TabRegistry = field(default_factory=TabRegistry)
     #: user id -> when (ms) this worker last heard of a revocation of that user's sessions

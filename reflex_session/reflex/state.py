@@ -672,11 +672,11 @@ class SessionState(rx.State):
         except ProviderError as error:
             if error.reason != "grant_revoked":
                 raise
-        from .live import notify  # the live layer imports this module
-
         self.sign_out(reason=Reason.REVOKED)
         await self.forget_user_data()
-        await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
+        notify = get_runtime().notify
+        if notify is not None:
+            await notify("revoke", session.user.id, skip_token=self.router.session.client_token)
         return None
 
     @server_only

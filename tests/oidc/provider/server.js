@@ -14,6 +14,10 @@
 //   signs in as that subject, any password.
 // - GET /__test/stats?client_id=... (bearer OIDC_SECRET) counts that client's token-endpoint
 //   grants by grant type and its refusals, so a test can count what really reached the provider.
+// - POST /__test/backchannel?client_id=...&sub=...&sid=... (bearer OIDC_SECRET) makes the
+//   provider send that client its Back-Channel Logout token, through oidc-provider's own code
+//   (what its end_session endpoint does for every client of an ended session), and answers
+//   with the status the client's endpoint gave.
 // - OIDC_ACCESS_TOKEN_TTL (seconds, default 300) makes access tokens short for refresh tests.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 
@@ -90,7 +94,7 @@ provider.on('grant.error', (ctx, error) => {
 provider.on('server_error', (_ctx, error) => console.error('server_error', error));
 
 provider.use(async (ctx, next) => {
-  if (ctx.path !== '/__test/stats') {
+  if (!ctx.path.startsWith('/__test/')) {
     await next();
     return;
   }
@@ -99,7 +103,27 @@ provider.use(async (ctx, next) => {
     return;
   }
   ctx.type = 'json';
-  ctx.body = JSON.stringify(stats.get(ctx.query.client_id) || { grants: {}, refused: {} });
+  if (ctx.path === '/__test/stats') {
+    ctx.body = JSON.stringify(stats.get(ctx.query.client_id) || { grants: {}, refused: {} });
+    return;
+  }
+  if (ctx.path === '/__test/backchannel' && ctx.method === 'POST') {
+    const client = await provider.Client.find(String(ctx.query.client_id));
+    if (!client) {
+      ctx.status = 404;
+      ctx.body = '{"error":"no such client"}';
+      return;
+    }
+    try {
+      await client.backchannelLogout(String(ctx.query.sub), String(ctx.query.sid || ''));
+      ctx.body = '{"delivered":true}';
+    } catch (error) {
+      ctx.status = 502;
+      ctx.body = JSON.stringify({ delivered: false, error: String(error.message) });
+    }
+    return;
+  }
+  ctx.status = 404;
 });
 
 provider.listen(port, '127.0.0.1', () => {
