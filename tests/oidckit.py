@@ -55,9 +55,9 @@ class Provider:
         data = response.json()
         return Client(data["client_id"], data["client_secret"], redirect_uri)
 
-    def stats(self, client: Client) -> dict[str, dict[str, int]]:
+    def stats(self, client: Client) -> dict[str, Any]:
         """What reached the provider's token endpoint from ``client``: ``{"grants": {type: n},
-        "refused": {"type:error": n}}``."""
+        "refused": {"type:error": n}, "revoked": n}``."""
         response = httpx2.get(
             f"{self.issuer}/__test/stats",
             params={"client_id": client.client_id},
@@ -65,7 +65,7 @@ class Provider:
             timeout=5,
         )
         response.raise_for_status()
-        stats: dict[str, dict[str, int]] = response.json()
+        stats: dict[str, Any] = response.json()
         return stats
 
 

@@ -325,8 +325,10 @@ def sign_in_button(provider: str, label: str | None = None, **props: Any) -> rx.
     props.setdefault("variant", "outline")
     props.setdefault("width", "100%")
     href = providers.path("signin", provider) + SessionState.return_to_query
+    # reload_document: a full page load, so the request reaches the backend's route instead of
+    # the single-page router (which would show its 404 page)
     component: rx.Component = rx.button(
-        rx.el.a(text, href=href, style={"color": "inherit", "textDecoration": "none"}),
+        rx.link(text, href=href, reload_document=True, underline="none", color="inherit"),
         as_child=True,
         **props,
     )

@@ -13,7 +13,8 @@
 // - Sign-in and consent are the library's development pages (devInteractions): any login name
 //   signs in as that subject, any password.
 // - GET /__test/stats?client_id=... (bearer OIDC_SECRET) counts that client's token-endpoint
-//   grants by grant type and its refusals, so a test can count what really reached the provider.
+//   grants by grant type, its refusals and the grants revoked for it (revocation, reuse, logout),
+//   so a test can count what really reached the provider.
 // - POST /__test/backchannel?client_id=...&sub=...&sid=... (bearer OIDC_SECRET) makes the
 //   provider send that client its Back-Channel Logout token, through oidc-provider's own code
 //   (what its end_session endpoint does for every client of an ended session), and answers
@@ -40,7 +41,7 @@ const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(),
 const stats = new Map();
 function statsOf(ctx) {
   const id = ctx.oidc?.client?.clientId || 'unknown';
-  if (!stats.has(id)) stats.set(id, { grants: {}, refused: {} });
+  if (!stats.has(id)) stats.set(id, { grants: {}, refused: {}, revoked: 0 });
   return stats.get(id);
 }
 
@@ -91,6 +92,9 @@ provider.on('grant.error', (ctx, error) => {
   const key = `${ctx.oidc.params?.grant_type || 'unknown'}:${error.error || error.name}`;
   refused[key] = (refused[key] || 0) + 1;
 });
+provider.on('grant.revoked', (ctx) => {
+  statsOf(ctx).revoked += 1;
+});
 provider.on('server_error', (_ctx, error) => console.error('server_error', error));
 
 provider.use(async (ctx, next) => {
@@ -104,7 +108,7 @@ provider.use(async (ctx, next) => {
   }
   ctx.type = 'json';
   if (ctx.path === '/__test/stats') {
-    ctx.body = JSON.stringify(stats.get(ctx.query.client_id) || { grants: {}, refused: {} });
+    ctx.body = JSON.stringify(stats.get(ctx.query.client_id) || { grants: {}, refused: {}, revoked: 0 });
     return;
   }
   if (ctx.path === '/__test/backchannel' && ctx.method === 'POST') {

@@ -10,10 +10,14 @@ Everything that tells the test *which worker* did something is harmless and test
 
 Settings come from the environment the fixture sets: ``E2E_STORE_REDIS_URL`` and
 ``E2E_STORE_PREFIX`` (the session store), ``REFLEX_REDIS_URL`` and ``GRANIAN_WORKERS`` (Reflex).
+With ``E2E_OIDC_ISSUER``, ``E2E_OIDC_CLIENT_ID`` and ``E2E_OIDC_CLIENT_SECRET`` the app also
+signs in with the test provider (tests/e2e/test_provider_signin.py), as ``local``; its
+``TokenState`` shows only a digest of the access token it got, never the token.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
@@ -21,7 +25,14 @@ from typing import Any
 import reflex as rx
 
 from reflex_session import ReflexSession, patterns, route
-from reflex_session.reflex import DevicesState, SessionState, guarded, install, require_auth
+from reflex_session.reflex import (
+    DevicesState,
+    SessionState,
+    guarded,
+    install,
+    require_auth,
+    sign_in_buttons,
+)
 from reflex_session.stores import RedisStore
 
 STORE_URL = os.environ.get("E2E_STORE_REDIS_URL", "")
@@ -37,6 +48,24 @@ auth = ReflexSession(
     login_path="/login",
     home_path="/",
 )
+
+OIDC_ISSUER = os.environ.get("E2E_OIDC_ISSUER", "")
+providers: Any = None
+if OIDC_ISSUER:
+    from reflex_session.providers import ProviderAuth, oidc
+
+    providers = ProviderAuth(
+        auth,
+        [
+            oidc(
+                "local",
+                OIDC_ISSUER,
+                os.environ["E2E_OIDC_CLIENT_ID"],
+                os.environ["E2E_OIDC_CLIENT_SECRET"],
+                label="Local provider",
+            )
+        ],
+    )
 
 USERS: dict[str, tuple[str, dict[str, Any]]] = {
     "ada@example.com": (
@@ -87,6 +116,19 @@ class WorkerState(SessionState):
         _log(f"guarded click {self.clicks} by user {self.user.get('id')}")
 
 
+class TokenState(SessionState):
+    """Asks for the provider's access token; shows a digest of it (the token stays here)."""
+
+    token_digest: str = ""
+    token_pid: int = 0
+
+    @rx.event
+    async def fetch_token(self) -> None:
+        token = await self.access_token()
+        self.token_pid = os.getpid()
+        self.token_digest = hashlib.sha256(token.encode()).hexdigest()[:12] if token else "none"
+
+
 def worker_bar() -> rx.Component:
     return rx.hstack(
         rx.text("Status: ", rx.text.span(SessionState.status, id="status")),
@@ -107,6 +149,8 @@ def index() -> rx.Component:
 def login() -> rx.Component:
     return rx.vstack(
         rx.heading("Log in", id="login-heading"),
+        rx.text(SessionState.redirect_reason, id="reason"),
+        sign_in_buttons(),
         rx.form(
             rx.vstack(
                 rx.input(name="email", placeholder="Email", id="email"),
@@ -137,6 +181,9 @@ def dashboard() -> rx.Component:
             id="sign-out-all",
         ),
         rx.text("Devices: ", rx.text.span(DevicesState.devices.length(), id="devices")),
+        rx.button("Token", on_click=TokenState.fetch_token, id="fetch-token"),
+        rx.text("Token: ", rx.text.span(TokenState.token_digest, id="token")),
+        rx.button("Log out", on_click=SessionState.logout, id="logout"),
     )
 
 
@@ -179,7 +226,7 @@ app = rx.App()
 app.add_page(index, route="/", on_load=WorkerState.whoami)
 app.add_page(login, route="/login")
 app.add_page(dashboard, route="/dashboard", on_load=[WorkerState.whoami, DevicesState.load_devices])
-install(app, auth)
+install(app, auth, providers=providers)
 # appended after install(): the last transformer wraps all the others, the session API included
 _existing = app.api_transformer
 app.api_transformer = [
