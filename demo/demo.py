@@ -75,6 +75,45 @@ def session_store() -> SessionStore | None:
 
 store = session_store()
 
+
+def configured_providers(session: ReflexSession[Any]) -> Any:
+    """Provider sign-in, when the environment names a provider (none on the embedded defaults).
+
+    ``DEMO_OIDC_ISSUER``, ``DEMO_OIDC_CLIENT_ID``, ``DEMO_OIDC_CLIENT_SECRET`` (and optionally
+    ``DEMO_OIDC_LABEL``): any OpenID Connect provider, by its issuer's discovery document;
+    ``GOOGLE_CLIENT_ID``/``GOOGLE_CLIENT_SECRET`` and ``GITHUB_CLIENT_ID``/``GITHUB_CLIENT_SECRET``:
+    the presets. Register ``<this app>/auth/callback/<oidc|google|github>`` at the provider.
+    A provider's user is ``<provider>:<subject>``, a user of its own, never merged with a
+    password account by email (see docs/providers.md on linking).
+    """
+    env = os.environ
+    chosen = []
+    if env.get("DEMO_OIDC_ISSUER"):
+        from reflex_session.providers import oidc
+
+        chosen.append(
+            oidc(
+                "oidc",
+                env["DEMO_OIDC_ISSUER"],
+                env.get("DEMO_OIDC_CLIENT_ID", ""),
+                env.get("DEMO_OIDC_CLIENT_SECRET", ""),
+                label=env.get("DEMO_OIDC_LABEL", "your provider"),
+            )
+        )
+    if env.get("GOOGLE_CLIENT_ID"):
+        from reflex_session.providers import google
+
+        chosen.append(google(env["GOOGLE_CLIENT_ID"], env.get("GOOGLE_CLIENT_SECRET", "")))
+    if env.get("GITHUB_CLIENT_ID"):
+        from reflex_session.providers import github
+
+        chosen.append(github(env["GITHUB_CLIENT_ID"], env.get("GITHUB_CLIENT_SECRET", "")))
+    if not chosen:
+        return None
+    from reflex_session.providers import ProviderAuth
+
+    return ProviderAuth(session, chosen)
+
 auth = ReflexSession(
     store=store,
     session_expiry=EXPIRY,
@@ -688,6 +727,7 @@ app.add_page(
 install(
     app,
     auth,
+    providers=configured_providers(auth),
     authenticate=accounts.authenticate,
     register=accounts.register,
     expiring_soon=1000 * int(os.environ["DEMO_EXPIRING_SOON"])

@@ -144,6 +144,7 @@ def test_refresh_tokens_rotate_and_a_reused_one_ends_the_grant(provider: Provide
     assert provider.stats(client) == {
         "grants": {"authorization_code": 1, "refresh_token": 1},
         "refused": {"refresh_token:invalid_grant": 2},
+        "revoked": 1,  # the reuse ended the whole grant
     }
 
 
