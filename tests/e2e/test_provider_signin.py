@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
 APP_SOURCE = Path(__file__).parent / "app_workers"
 WORKERS = 2
-REFLEX_DB = 6
+REFLEX_DB = 7  # nothing else uses it (test_workers: 5, the demo's workers runs: 6)
 STORE_PREFIX = "rs-e2e-oidc:"
 LIVE_LIMIT = 1.0
 MAX_TABS = 12
