@@ -68,7 +68,6 @@ class Provider:
         stats: dict[str, Any] = response.json()
         return stats
 
-
     def send_backchannel_logout(self, client: Client, sub: str, sid: str = "") -> int:
         """Make the provider send ``client`` its Back-Channel Logout token for ``sub`` (and
         ``sid``), through its own code; the status it got from the client's endpoint."""

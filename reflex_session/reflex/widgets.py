@@ -248,7 +248,9 @@ def login_form(
         ],
         _footer("No account? ", "Create one", register_href, "register-link"),
         props,
-        notice=rx.fragment(session_notice(messages), _provider_block() if providers else None),
+        notice=rx.fragment(
+            session_notice(messages), _provider_block() if providers else rx.fragment()
+        ),
     )
 
 

@@ -56,8 +56,8 @@ def test_the_demo_signs_in_with_a_configured_provider(
         assert page.inner_text("#sign-in-oidc").strip() == "Sign in with Local provider"
         page.click("#sign-in-oidc")
         sign_in_at_the_provider(page, "grace")
-        page.wait_for_url(lambda url: urlsplit(url).path == "/dashboard", timeout=15_000)
-        page.wait_for_function("document.body.innerText.includes('oidc:grace')", timeout=10_000)
+        page.wait_for_url(lambda url: urlsplit(url).path == "/dashboard", timeout=30_000)
+        page.wait_for_function("document.body.innerText.includes('oidc:grace')", timeout=20_000)
         session = [c for c in context.cookies() if c["name"] == "session"]
         assert session
         assert session[0]["httpOnly"]

@@ -103,13 +103,13 @@ def sign_in_at_the_provider(page: Any, login: str = "ada") -> None:
     for _ in range(3):
         try:
             page.wait_for_selector(
-                "input[name=login], button[type=submit], #dashboard-heading", timeout=15_000
+                "input[name=login], button[type=submit], #dashboard-heading", timeout=30_000
             )
         except PlaywrightTimeout:
             pytest.fail(f"stuck at {page.url}: {page.inner_text('body')[:500]}")
         if page.query_selector("#dashboard-heading"):
             return
-        with page.expect_navigation(timeout=15_000):
+        with page.expect_navigation(timeout=30_000):
             if page.query_selector("input[name=login]"):
                 page.fill("input[name=login]", login)
                 page.fill("input[name=password]", "any password")
@@ -131,7 +131,7 @@ def sign_in_again(page: Any, app: OIDCApp, login: str = "ada") -> None:
     page.click("#sign-in-local")
     sign_in_at_the_provider(page, login)
     try:
-        page.wait_for_selector("#dashboard-heading", timeout=15_000)
+        page.wait_for_selector("#dashboard-heading", timeout=30_000)
     except PlaywrightTimeout:
         pytest.fail(f"not on the dashboard: {page.url}: {page.inner_text('body')[:500]}")
     wait_text(page, "#status", "authenticated")
