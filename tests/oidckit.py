@@ -79,6 +79,18 @@ class Provider:
         )
         return response.status_code
 
+    def revoke(self, client: Client, token: str, hint: str = "refresh_token") -> None:
+        """Revoke ``token`` at the provider as its client would (RFC 7009): what an
+        administrator or the user does at the provider, seen from the app."""
+        endpoint = self.discovery()["revocation_endpoint"]
+        response = httpx2.post(
+            endpoint,
+            data={"token": token, "token_type_hint": hint},
+            auth=(client.client_id, client.client_secret),
+            timeout=5,
+        )
+        assert response.status_code == 200, response.text
+
     def userinfo_works(self, access_token: str) -> bool:
         """Whether the provider still accepts ``access_token`` (its userinfo endpoint)."""
         endpoint = self.discovery()["userinfo_endpoint"]

@@ -42,6 +42,7 @@ REFLEX_DB = 7  # nothing else uses it (test_workers: 5, the demo's workers runs:
 STORE_PREFIX = "rs-e2e-oidc:"
 LIVE_LIMIT = 1.0
 MAX_TABS = 12
+FRESH = 2.0  # seconds an access token counts as fresh in this app (see the fixture)
 
 
 def redis_url() -> str:
@@ -87,6 +88,8 @@ def oidc_app(
             "E2E_OIDC_ISSUER": provider.issuer,
             "E2E_OIDC_CLIENT_ID": client.client_id,
             "E2E_OIDC_CLIENT_SECRET": client.client_secret,
+            # tokens live 300 s at the test provider: stale FRESH seconds after they were issued
+            "E2E_OIDC_MARGIN": str(300 - FRESH),
         }
     )
     server.start()
@@ -310,3 +313,85 @@ def test_back_channel_logout_signs_out_tabs_on_every_worker_within_a_second(
     finally:
         for context in contexts:
             context.close()
+
+
+def test_tabs_on_two_workers_refresh_once_per_rotation(
+    oidc_app: OIDCApp, browser: Any, provider: LocalProvider
+) -> None:
+    """One session, two tabs whose websockets are on different workers, both asking for a token
+    at the same moment, three times, each time after the token went stale: the provider sees
+    exactly one refresh per round, refuses none, and both tabs end each round with its token."""
+    context, first = signed_in_device(browser, oidc_app)
+    try:
+        first.close()
+        tab_a = tab_on(context, oidc_app, lambda pid: True)
+        tab_b = tab_on(context, oidc_app, lambda pid: pid != tab_a[1])
+        tabs = [tab_a[0], tab_b[0]]
+        stats = provider.stats(oidc_app.client)
+        refreshes, refused = stats["grants"].get("refresh_token", 0), dict(stats["refused"])
+        rounds = 3
+        for _ in range(rounds):
+            time.sleep(FRESH + 0.5)  # the token is stale now
+            shown = [text(page, "#token") for page in tabs]
+            for page in tabs:  # both clicks leave within a few milliseconds
+                page.evaluate("document.querySelector('#fetch-token').click()")
+            for page, before in zip(tabs, shown, strict=True):
+                page.wait_for_function(
+                    "([b]) => { const t = document.querySelector('#token')?.textContent ?? '';"
+                    " return t !== '' && t !== b; }",
+                    arg=[before],
+                )
+            digests = {text(page, "#token") for page in tabs}
+            assert len(digests) == 1, f"the tabs ended the round with different tokens {digests}"
+            assert "none" not in digests
+        stats = provider.stats(oidc_app.client)
+        print(
+            f"\n[oidc] {rounds} rounds, tabs on workers {tab_a[1]} and {tab_b[1]}: "
+            f"{stats['grants'].get('refresh_token', 0) - refreshes} refreshes at the provider"
+        )
+        assert stats["grants"].get("refresh_token", 0) - refreshes == rounds
+        assert stats["refused"] == refused
+    finally:
+        context.close()
+
+
+def test_a_grant_revoked_at_the_provider_signs_out_every_tab_of_its_session(
+    oidc_app: OIDCApp, browser: Any, provider: LocalProvider
+) -> None:
+    """The grant is revoked at the provider (by an administrator, or the user elsewhere). The
+    next renewal is refused for good: the session ends, and both of its tabs, on two workers,
+    go to the login page saying why; another device of the same user keeps its own session."""
+    known = provider_sids()
+    context, first = signed_in_device(browser, oidc_app)
+    contexts = [context]
+    try:
+        sid = (provider_sids() - known).pop()
+        other, other_page = signed_in_device(browser, oidc_app)
+        contexts.append(other)
+        first.close()
+        tab_a = tab_on(context, oidc_app, lambda pid: True)
+        tab_b = tab_on(context, oidc_app, lambda pid: pid != tab_a[1])
+        grant = next(g for g in grants_of("local:ada") if g["providerSid"] == sid)
+        provider.revoke(oidc_app.client, grant["refreshToken"])
+        time.sleep(FRESH + 0.5)  # the token is stale: the next ask renews, and is refused
+
+        start = time.monotonic()
+        tab_a[0].click("#fetch-token")
+        tabs = [tab_a, tab_b]
+        seen = until_on_login(tabs, start)
+        print(
+            f"\n[oidc] grant revoked at the provider: tabs on workers {[t[1] for t in tabs]} "
+            f"on /login after { {tabs[i][1]: round(t, 3) for i, t in seen.items()} }"
+        )
+        assert len(seen) == len(tabs), "a tab of the ended session is still signed in"
+        for page, _pid in tabs:
+            wait_text(page, "#reason", "revoked")
+        assert sid not in provider_sids()  # the grant went with the session
+        # the other device's session is its own grant: untouched
+        other_page.reload()
+        other_page.wait_for_selector("#dashboard-heading")
+        wait_text(other_page, "#status", "authenticated")
+        assert token_of(other_page) not in ("", "none")
+    finally:
+        for each in contexts:
+            each.close()

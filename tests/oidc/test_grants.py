@@ -30,7 +30,7 @@ from oidckit import Client, Provider, sign_in_at_provider
 from reflex_session import ReflexSession
 from reflex_session.cookies import CookieJar
 from reflex_session.errors import ProviderError
-from reflex_session.providers import ProviderAuth, oidc
+from reflex_session.providers import AccountHooks, ProviderAuth, oidc
 from reflex_session.session import Session
 from reflex_session.stores import MemoryStore, RedisStore, SessionStore, SQLStore
 from reflex_session.testing import FakeClock
@@ -289,3 +289,52 @@ async def test_without_the_lease_the_same_race_signs_the_user_out(
     assert {a.reason for a in refused} == {"grant_revoked"}
     stats = deployment.provider.stats(deployment.client)
     assert any(key.endswith("invalid_grant") for key in stats["refused"])
+
+
+# --- cookie mode -------------------------------------------------------------------------------
+
+
+class CookieWorker(Worker):
+    """A worker in cookie mode: no store, the tokens ride in the sealed cookie."""
+
+    def __init__(self, clock: FakeClock, client: Client, issuer: str, **hooks: Any) -> None:
+        self.auth = ReflexSession(secret_key=SECRET, clock=clock)
+        provider = oidc("test", issuer, client.client_id, client.client_secret)
+        self.providers = ProviderAuth(self.auth, [provider], hooks=AccountHooks(**hooks))
+
+
+async def test_cookie_mode_keeps_the_tokens_sealed_in_the_cookie(
+    provider: Provider, clock: FakeClock
+) -> None:
+    client = provider.register(f"{ORIGIN}/auth/callback/test")
+    worker = CookieWorker(clock, client, provider.issuer)
+    session, jar = await sign_in(worker, provider)
+
+    assert session.access_token
+    assert session.refresh_token
+    assert provider.userinfo_works(session.access_token)
+    cookie = cookie_of(jar)
+    for token in (session.access_token, session.refresh_token):
+        assert token not in cookie  # sealed (JWE), not merely encoded
+        assert token not in str(worker.auth.client_view(session))
+    found = await worker.auth.get_session(worker.auth.jar(cookie))
+    assert found is not None
+    assert await worker.providers.access_token(found) == session.access_token
+
+
+async def test_cookie_mode_refuses_a_sign_in_that_would_not_fit_in_a_cookie(
+    provider: Provider, clock: FakeClock
+) -> None:
+    """Never write a cookie the browser drops: a profile plus tokens over 4,096 bytes is a clear
+    error at sign-in, nothing is written, and the message points to store mode."""
+    client = provider.register(f"{ORIGIN}/auth/callback/test")
+
+    def big_profile(result: Any) -> dict[str, Any]:
+        return {"id": f"test:{result.claims['sub']}", "bio": "x" * 3000}
+
+    worker = CookieWorker(clock, client, provider.issuer, map_profile=big_profile)
+    with pytest.raises(ProviderError) as refused:
+        await sign_in(worker, provider)
+
+    assert refused.value.reason == "session_too_large"
+    assert "store mode" in refused.value.detail

@@ -65,6 +65,9 @@ if OIDC_ISSUER:
                 label="Local provider",
             )
         ],
+        # E2E_OIDC_MARGIN near the provider's token lifetime makes a token stale a moment after
+        # it was issued, so a browser test can make tabs refresh without waiting minutes
+        refresh_margin=float(os.environ.get("E2E_OIDC_MARGIN", "60")),
     )
 
 USERS: dict[str, tuple[str, dict[str, Any]]] = {
