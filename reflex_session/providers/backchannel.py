@@ -6,7 +6,8 @@ Anyone can POST there, so the token is verified completely before anything ends 
 
 * the signature, with a key from the provider's JWKS (fetched again once when the ``kid`` is
   unknown: the provider may have rotated its keys) and an asymmetric algorithm only, never
-  ``none`` or ``HS*``, whatever the token's header says;
+  ``none`` or ``HS*``, whatever the token's header says (an unknown ``kid`` may force a JWKS
+  download only as often as the caller allows: anyone can POST tokens naming made-up keys);
 * ``iss`` is the provider's issuer, ``aud`` names our client id, ``iat`` is present and recent,
   ``exp`` (when present) has not passed;
 * ``events`` holds the member ``http://schemas.openid.net/event/backchannel-logout`` (a JSON
@@ -21,7 +22,7 @@ PyJWT does the cryptography (a core dependency already); the rules above are che
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +46,13 @@ MAX_TOKEN = 8192
 @dataclass(frozen=True)
 class LogoutToken:
     """What a verified logout token names: the provider's session (``sid``), its user
-    (``sub``), or both."""
+    (``sub``), or both; ``replay_key`` is the store lease that marks its ``jti`` as used (free
+    it if the sessions could not be ended, so the provider's retry is not refused)."""
 
     provider: str
     sid: str | None
     sub: str | None
+    replay_key: str = ""
 
 
 def _refuse(provider: Provider, detail: str) -> ProviderError:
@@ -63,6 +66,7 @@ async def verify_logout_token(
     *,
     store: SessionStore,
     clock: Clock,
+    may_refetch: Callable[[], bool] = lambda: True,
 ) -> LogoutToken:
     """Verify ``token`` (see the module docstring) with Authlib's ``app`` for ``provider``;
     raise :class:`ProviderError` (``invalid_logout_token``) for anything else."""
@@ -79,7 +83,7 @@ async def verify_logout_token(
         raise _refuse(provider, "algorithm refused")
     try:
         metadata = await app.load_server_metadata()
-        key = await _signing_key(app, header.get("kid"))
+        key = await _signing_key(app, header.get("kid"), may_refetch)
     except ProviderError:
         raise
     except Exception as failure:  # the JWKS could not be fetched or read
@@ -104,7 +108,7 @@ async def verify_logout_token(
     jti = hashlib.sha256(f"{provider.name}\x00{claims['jti']}".encode()).hexdigest()
     if not await store.acquire(f"bcl/{jti}", "seen", MAX_AGE + 2 * LEEWAY):
         raise _refuse(provider, "jti replayed")
-    return LogoutToken(provider.name, sid, sub)
+    return LogoutToken(provider.name, sid, sub, f"bcl/{jti}")
 
 
 def _check_claims(provider: Provider, claims: Mapping[str, Any], now: float) -> None:
@@ -125,9 +129,12 @@ def _check_claims(provider: Provider, claims: Mapping[str, Any], now: float) -> 
         raise _refuse(provider, "too old")
 
 
-async def _signing_key(app: Any, kid: object) -> Any:
-    """The provider's public key named ``kid`` (the JWKS fetched again once when unknown)."""
+async def _signing_key(app: Any, kid: object, may_refetch: Callable[[], bool]) -> Any:
+    """The provider's public key named ``kid`` (the JWKS fetched again once when unknown, if
+    ``may_refetch()`` allows it now)."""
     for force in (False, True):
+        if force and not may_refetch():
+            return None
         jwks = await app.fetch_jwk_set(force=force)
         try:
             keys = jwt.PyJWKSet.from_dict(jwks)

@@ -193,13 +193,17 @@ class ProviderSignIn:
         self,
         provider_name: str,
         *,
-        id_token_hint: str,
         post_logout_redirect_uri: str,
+        id_token_hint: str | None = None,
     ) -> str | None:
         """RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): where to send the
         browser so the provider ends its own session too, coming back to
         ``post_logout_redirect_uri`` (registered at the provider); ``None`` when the provider
-        has no ``end_session_endpoint`` (then only our session ends)."""
+        has no ``end_session_endpoint`` (then only our session ends).
+
+        ``id_token_hint`` is optional, and best left out when the URL goes through a page: the
+        page's scripts (and the browser history) would hold the ID token. ``client_id`` alone
+        identifies us; the provider then asks the user to confirm."""
         provider = self._provider(provider_name)
         if not provider.is_oidc:
             return None

@@ -111,14 +111,29 @@ class Grant:
         )
 
 
+#: The longest access-token lifetime believed, seconds (a year): a provider saying more is
+#: taken at this, so a grant is still renewed now and then.
+MAX_LIFETIME = 365 * 24 * 3600
+
+
 def _expiry(token: Mapping[str, Any], now: float) -> float | None:
     """When the access token expires: ``expires_in`` (RFC 6749) counted from ``now``, the time
-    the answer arrived; ``None`` when the provider gave no usable lifetime."""
+    the answer arrived; ``None`` when the provider gave no usable lifetime.
+
+    Never raises, whatever the provider sent (``"²"``, ``10**400``, ``"9" * 400``): this runs
+    after the provider rotated the refresh token, and an exception here would lose the new one.
+    """
     lifetime = token.get("expires_in")
-    if isinstance(lifetime, str) and lifetime.isdigit():
+    if isinstance(lifetime, str):
+        if not (lifetime.isascii() and lifetime.isdigit() and len(lifetime) <= 12):
+            return None
         lifetime = int(lifetime)
     if isinstance(lifetime, bool) or not isinstance(lifetime, int | float):
         return None
-    if not math.isfinite(lifetime) or lifetime <= 0:
+    try:
+        seconds = float(min(lifetime, MAX_LIFETIME))
+    except (OverflowError, ValueError):
         return None
-    return now + float(lifetime)
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return now + seconds

@@ -4,8 +4,10 @@ Where a grant lives (store mode): a record ``sid + "/grant"`` beside the session
 ``sid + "/data"``, owned by the same user (so "sign out everywhere" removes it in the same
 atomic step) and living as long as the session could (its absolute limit), so a session refresh
 never has to touch it. The browser's cookie holds only the session id; no token ever leaves the
-server. Two index records, without an owner, map the provider's ``sid`` and ``sub`` to our
-session ids, for back-channel logout (:mod:`.backchannel`); they hold ids only, no secret.
+server. For back-channel logout (:mod:`.backchannel`), each session also gets one index record
+per provider ``sid`` and ``sub`` it was signed in with, ``idp/<digest>/<sid>``, owned by the
+pseudo-user ``idp/<digest>`` so that ``list_for_user`` finds them all; each lives exactly as long
+as its own session could, and holds our session id only, no secret.
 
 **One refresh at a time.** Refresh tokens rotate: each works once, and most providers revoke the
 whole grant when one is used twice (reuse detection, RFC 9700 4.14.2). Two tabs, or two workers,
@@ -19,7 +21,9 @@ refreshing together with the same token would throw the user out. So
    the memory store's lock), so one caller among all workers holds it;
 4. reads the grant *again* under the lease: when another worker refreshed meanwhile, its result
    is used and the provider is not asked;
-5. refreshes once, writes the rotated grant (one atomic ``replace_data``) and frees the lease.
+5. refreshes once, within a deadline shorter than the lease (so the lease never lapses while
+   the provider is still answering, however slowly it trickles), writes the rotated grant (one
+   atomic ``replace_data``) and frees the lease.
 
 A caller that finds the lease taken polls the grant until the holder has written the new one
 (or the lease expires, if the holder died). The lease lasts longer than the provider call may
@@ -33,6 +37,7 @@ session as it is (``provider_unavailable``): the next call tries again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import secrets
 import time
@@ -51,11 +56,13 @@ __all__ = ["GRANT_SUFFIX", "LEASE_SUFFIX", "GrantKeeper", "index_key"]
 LEASE_SUFFIX = "/grant-lease"
 #: How often a caller waiting for another worker's refresh looks at the grant, seconds.
 POLL = 0.02
+#: Seconds of the lease left unused by the provider call (the write and the release after it).
+LEASE_SPARE = 5.0
 
 
 def index_key(provider: str, kind: str, value: str) -> str:
-    """The index record naming our sessions for a provider's ``sid`` or ``sub``: a digest, so
-    the key has a fixed length and the store holds no provider identifier in clear."""
+    """The pseudo-user owning the index records of a provider's ``sid`` or ``sub``: a digest,
+    so the key has a fixed length and the store holds no provider identifier in clear."""
     digest = hashlib.sha256(f"{provider}\x00{kind}\x00{value}".encode()).hexdigest()
     return f"idp/{digest}"
 
@@ -93,12 +100,9 @@ class GrantKeeper:
         await self.store.set(sid + GRANT_SUFFIX, record, user_id=user_id, expires_at=until)
         for kind, value in (("sid", grant.provider_sid), ("sub", grant.subject)):
             if value:
-                await self.store.merge(
-                    index_key(grant.provider, kind, value),
-                    {"sessions": {sid: until}},
-                    create=True,
-                    user_id=None,
-                    expires_at=until,
+                owner = index_key(grant.provider, kind, value)
+                await self.store.set(
+                    f"{owner}/{sid}", {"session": sid}, user_id=owner, expires_at=until
                 )
 
     async def load(self, sid: str) -> Grant | None:
@@ -108,13 +112,9 @@ class GrantKeeper:
 
     async def sessions_for(self, provider: str, kind: str, value: str) -> list[str]:
         """Our session ids whose grant names the provider's ``sid`` or ``sub`` ``value``."""
-        record = await self.store.get(index_key(provider, kind, value))
-        if record is None:
-            return []
-        sessions = record.data.get("sessions")
-        if not isinstance(sessions, dict):
-            return []
-        return [sid for sid in sessions if isinstance(sid, str)]
+        records = await self.store.list_for_user(index_key(provider, kind, value))
+        found = (record.data.get("session") for record in records)
+        return [sid for sid in found if isinstance(sid, str)]
 
     async def forget(self, sid: str) -> None:
         """Remove the grant of ``sid`` (its session ended)."""
@@ -177,7 +177,14 @@ class GrantKeeper:
             return grant.access_token
         assert grant.refresh_token is not None  # checked by the caller; a grant is immutable
         try:
-            token = await self.signin.refresh(grant.provider, grant.refresh_token)
+            # the lease must outlive the call: a per-read timeout alone lets a provider that
+            # trickles its answer hold the call far longer
+            async with asyncio.timeout(max(1.0, self.lease - LEASE_SPARE)):
+                token = await self.signin.refresh(grant.provider, grant.refresh_token)
+        except TimeoutError:
+            raise ProviderError(
+                "provider_unavailable", grant.provider, "refresh timed out"
+            ) from None
         except ProviderError as error:
             if error.reason == "grant_revoked":
                 await self._end_session(sid)
@@ -185,8 +192,16 @@ class GrantKeeper:
         renewed = grant.renewed(token, self.clock.time())
         # one atomic write, under the lease: owner and expiry of the record stay as they were
         if not await self.store.replace_data(sid + GRANT_SUFFIX, renewed.to_record()):
+            # the session ended while the provider answered: its new tokens must not outlive it
+            await self._revoke_quietly(renewed)
             raise ProviderError("grant_revoked", grant.provider, "the session ended meanwhile")
         return renewed.access_token
+
+    async def _revoke_quietly(self, grant: Grant) -> None:
+        token = {"refresh_token": grant.refresh_token, "access_token": grant.access_token}
+        # best effort: the provider's own expiry ends it otherwise
+        with contextlib.suppress(ProviderError):
+            await self.signin.revoke(grant.provider, token)
 
     async def _without_refresh_token(self, sid: str, grant: Grant) -> str:
         """A grant that cannot be renewed: its token while it lasts, then the session ends."""

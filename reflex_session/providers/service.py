@@ -27,12 +27,13 @@ providers.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..backends.store import StoreBackend
 from ..cookies import CookieJar, CookiePolicy
-from ..errors import CookieTooLarge, ProviderError
+from ..errors import ConfigError, CookieTooLarge, ProviderError
 from ..session import Session
 from .account import AccountHooks, user_for
 from .backchannel import LogoutToken, verify_logout_token
@@ -50,6 +51,8 @@ log = logging.getLogger("reflex_session.providers")
 
 #: The flow cookie is named after the session cookie: ``session`` -> ``session_flow``.
 FLOW_SUFFIX = "_flow"
+#: Seconds between two JWKS downloads forced by logout tokens naming unknown keys.
+REFETCH_INTERVAL = 60.0
 
 
 class ProviderAuth:
@@ -60,8 +63,11 @@ class ProviderAuth:
     ``rp_logout``: send the browser to the provider's ``end_session_endpoint`` at logout, so
     the provider's own session ends too (otherwise only ours ends, and the grant is revoked).
     ``base_path``: where ``install()`` mounts ``/signin/<name>``, ``/callback/<name>`` and
-    ``/backchannel-logout/<name>``. ``transport``: an ``httpx2`` transport for every provider
-    call (a proxy; tests).
+    ``/backchannel-logout/<name>``. ``public_url``: this app's address as users reach it
+    (``https://app.example.com``), for the redirect and post-logout URIs; without it they are
+    built from each request's ``Host`` (fine behind a proxy that sets it, since the provider
+    accepts only the URIs registered with it). ``transport``: an ``httpx2`` transport for every
+    provider call (a proxy; tests).
     """
 
     def __init__(
@@ -73,9 +79,13 @@ class ProviderAuth:
         refresh_margin: float = 60.0,
         rp_logout: bool = False,
         base_path: str = "/auth",
+        public_url: str | None = None,
         timeout: float = 10.0,
         transport: Any = None,
     ) -> None:
+        if public_url is not None and not public_url.startswith(("https://", "http://")):
+            raise ConfigError("public_url", "must be an http(s) URL, e.g. https://app.example.com")
+        self.public_url = public_url.rstrip("/") if public_url else None
         self.auth = auth
         self.hooks = hooks or AccountHooks()
         self.rp_logout = rp_logout
@@ -108,6 +118,8 @@ class ProviderAuth:
                 margin=refresh_margin,
                 lease=2 * timeout + 5,
             )
+        #: provider name -> when (monotonic) a logout token last forced a JWKS download
+        self._refetched: dict[str, float] = {}
 
     @property
     def providers(self) -> list[Provider]:
@@ -125,10 +137,11 @@ class ProviderAuth:
         self, provider: str, *, origin: str, return_to: str, binding: str, https: bool
     ) -> tuple[str, str]:
         """``(provider URL, flow Set-Cookie)`` for a sign-in with ``provider``; ``origin`` is
-        this app's ``scheme://host``, ``return_to`` an already safe path."""
+        the request's ``scheme://host`` (``public_url`` wins), ``return_to`` an already safe
+        path."""
         return await self.signin.start(
             provider,
-            redirect_uri=origin + self.path("callback", provider),
+            redirect_uri=(self.public_url or origin) + self.path("callback", provider),
             return_to=return_to,
             binding=binding,
             request_is_https=https,
@@ -193,26 +206,56 @@ class ProviderAuth:
     ) -> str | None:
         """At the user's logout, before the session ends: revoke the grant at the provider
         (best effort: a provider that is down never blocks a logout) and, with ``rp_logout``,
-        return the provider's logout URL to send the browser to (else ``None``)."""
-        grant = await self.grants.load(session.id) if self.grants is not None else None
-        if grant is None:
-            return None
-        token = {"refresh_token": grant.refresh_token, "access_token": grant.access_token}
+        return the provider's logout URL to send the browser to (else ``None``).
+
+        The URL names us by ``client_id``, never by the ID token (``id_token_hint``): it goes
+        through the page, whose scripts and history must not hold a token.
+        ``post_logout_redirect_uri`` is made absolute with ``public_url`` when it is a path.
+        """
+        if self.grants is not None:
+            grant = await self.grants.load(session.id)
+            if grant is None:
+                return None
+            name = grant.provider
+            token = {"refresh_token": grant.refresh_token, "access_token": grant.access_token}
+        else:  # cookie mode: the tokens are in the session itself
+            named = self._cookie_provider(session)
+            if named is None or not (session.refresh_token or session.access_token):
+                return None
+            name = named
+            token = {"refresh_token": session.refresh_token, "access_token": session.access_token}
         try:
-            await self.signin.revoke(grant.provider, token)
+            await self.signin.revoke(name, token)
         except ProviderError as error:
-            log.warning("could not revoke the grant at %s: %s", grant.provider, error.reason)
-        if not self.rp_logout or not grant.id_token:
+            log.warning("could not revoke the grant at %s: %s", name, error.reason)
+        if not self.rp_logout:
             return None
+        if post_logout_redirect_uri.startswith("/") and self.public_url:
+            post_logout_redirect_uri = self.public_url + post_logout_redirect_uri
         try:
             return await self.signin.logout_url(
-                grant.provider,
-                id_token_hint=grant.id_token,
-                post_logout_redirect_uri=post_logout_redirect_uri,
+                name, post_logout_redirect_uri=post_logout_redirect_uri
             )
         except ProviderError as error:
-            log.warning("no RP logout URL from %s: %s", grant.provider, error.reason)
+            log.warning("no RP logout URL from %s: %s", name, error.reason)
             return None
+
+    def _cookie_provider(self, session: Session[Any]) -> str | None:
+        """Which provider a cookie-mode session signed in with: the user's ``provider`` field
+        (``default_profile`` sets it), else the only one configured."""
+        named = session.user.extra.get("provider")
+        if isinstance(named, str) and named in self.signin.providers:
+            return named
+        return next(iter(self.signin.providers)) if len(self.signin.providers) == 1 else None
+
+    def _may_refetch(self, provider: str) -> bool:
+        """At most one JWKS download per minute forced by a logout token naming an unknown key:
+        the endpoint takes anyone's POST, and must not make us hammer the provider."""
+        now = time.monotonic()
+        if now - self._refetched.get(provider, -REFETCH_INTERVAL) < REFETCH_INTERVAL:
+            return False
+        self._refetched[provider] = now
+        return True
 
     async def backchannel_logout(self, provider: str, logout_token: object) -> list[str]:
         """End the sessions a provider's logout token names; return their users' ids (to sign
@@ -222,13 +265,26 @@ class ProviderAuth:
             raise ProviderError("invalid_logout_token", detail="unknown provider")
         if self.grants is None or self._backend is None:
             raise ProviderError("invalid_logout_token", provider, "needs store mode")
+        store = self._backend.store
         verified: LogoutToken = await verify_logout_token(
             known,
             self.signin.app(provider),
             logout_token,
-            store=self._backend.store,
+            store=store,
             clock=self.auth.clock,
+            may_refetch=lambda: self._may_refetch(provider),
         )
+        try:
+            return await self._end_named(provider, verified)
+        except Exception:
+            # nothing (or not everything) ended: the provider's retry must not be a "replay"
+            await store.release(verified.replay_key, "seen")
+            raise
+
+    async def _end_named(self, provider: str, verified: LogoutToken) -> list[str]:
+        # both checked by the caller (store mode)
+        assert self.grants is not None
+        assert self._backend is not None
         # sid names one provider session; without it, every session of the user (sub)
         kind, value = ("sid", verified.sid) if verified.sid else ("sub", verified.sub or "")
         users: list[str] = []

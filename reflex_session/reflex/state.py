@@ -624,7 +624,7 @@ class SessionState(rx.State):
             providers = get_runtime().providers
             if providers is not None:
                 # revoke the grant at the provider before its tokens are gone with the session
-                back = self._page_origin() + auth.config.login_path
+                back = (providers.public_url or self._page_origin()) + auth.config.login_path
                 leave_to = await providers.sign_out_at_provider(
                     session, post_logout_redirect_uri=back
                 )
@@ -641,14 +641,17 @@ class SessionState(rx.State):
 
     @server_only
     def _page_origin(self) -> str:
-        """``scheme://host`` of the page, as the browser addressed the backend."""
+        """``scheme://host`` of the page, for the provider's post-logout URI: the websocket
+        handshake's ``Origin`` (set by the browser, which a script cannot forge), else its host
+        with the scheme the handshake arrived on. ``ProviderAuth(public_url=...)`` overrides it,
+        and the provider accepts only the URIs registered with it."""
         headers = self.router.headers
-        host = str(getattr(headers, "host", "") or "localhost")
-        proto = str(getattr(headers, "x_forwarded_proto", "") or "")
         origin = str(getattr(headers, "origin", "") or "")
         if origin.startswith(("http://", "https://")):
             return origin.rstrip("/")
-        return ("https" if proto == "https" else "http") + "://" + host
+        host = str(getattr(headers, "host", "") or "localhost")
+        https = handshake_is_https(self.router_data.get("headers") or {})
+        return ("https" if https else "http") + "://" + host
 
     @server_only
     async def access_token(self) -> str | None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx2
 import pytest
 from oidckit import Client, Provider, sign_in_at_provider
 
@@ -338,3 +339,241 @@ async def test_cookie_mode_refuses_a_sign_in_that_would_not_fit_in_a_cookie(
 
     assert refused.value.reason == "session_too_large"
     assert "store mode" in refused.value.detail
+
+
+# --- red-team regressions ------------------------------------------------------------------------
+
+
+async def test_a_later_session_stays_in_the_back_channel_index_after_an_earlier_one_ends(
+    deployment: Deployment,
+) -> None:
+    """The index once lived in one record whose expiry was the first session's: when that one
+    reached its absolute limit, a logout token found none of the user's later sessions."""
+    worker = deployment.worker()
+    first, _ = await sign_in(worker, deployment.provider)
+    lifetime = worker.auth.policy.max_lifetime
+    deployment.clock.advance(lifetime - 3600)
+    second, _ = await sign_in(worker, deployment.provider)
+    deployment.clock.advance(7200)  # the first session is past its absolute limit now
+
+    grants = worker.providers.grants
+    assert grants is not None
+    found = await grants.sessions_for("test", "sub", "ada")
+    assert second.id in found
+    assert first.id not in found
+
+
+@pytest.mark.parametrize(
+    "lifetime",
+    ["²", 10**400, "9" * 400, float("nan"), float("inf"), -5, True],
+    ids=["superscript-two", "ten-to-the-400", "400-nines", "nan", "inf", "negative", "bool"],
+)
+def test_an_odd_expires_in_never_loses_the_rotated_refresh_token(lifetime: Any) -> None:
+    from reflex_session.providers import Grant
+
+    grant = Grant("test", "old-access", 1000.0, "old-refresh")
+    renewed = grant.renewed(
+        {"access_token": "new-access", "refresh_token": "new-refresh", "expires_in": lifetime},
+        2000.0,
+    )
+    assert renewed.refresh_token == "new-refresh"
+    assert renewed.expires_at is None or 2000.0 < renewed.expires_at <= 2000.0 + 366 * 86400
+
+
+class SlowProvider:
+    """A provider that answers a refresh after ``delay`` seconds (trickling, say)."""
+
+    timeout = 1.0
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.calls = 0
+
+    async def refresh(self, name: str, refresh_token: str) -> dict[str, Any]:
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        return {"access_token": "late", "token_type": "Bearer", "expires_in": 300}
+
+    async def revoke(self, name: str, token: Any) -> bool:
+        return True
+
+
+async def test_a_refresh_never_outlives_its_lease(clock: FakeClock) -> None:
+    from reflex_session.providers import Grant, GrantKeeper
+
+    store = MemoryStore(clock)
+    slow = SlowProvider(delay=30)
+    ended: list[str] = []
+
+    async def end(sid: str) -> None:
+        ended.append(sid)
+
+    keeper = GrantKeeper(store, slow, clock=clock, end_session=end, lease=6.0)  # type: ignore[arg-type]
+    stale = Grant("test", "a", clock.time() + 10, "r")
+    await keeper.save("s1", "u1", stale, clock.time() + 3600)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(ProviderError) as refused:
+        await keeper.access_token("s1")
+    waited = asyncio.get_running_loop().time() - started
+    assert refused.value.reason == "provider_unavailable"
+    assert waited < 6.0  # cut before the lease (6 s) could lapse under it
+    assert ended == []  # a slow provider ends no session
+
+
+async def test_rp_logout_url_never_carries_the_id_token(deployment: Deployment) -> None:
+    worker = deployment.worker()
+    worker.providers.rp_logout = True
+    session, _ = await sign_in(worker, deployment.provider)
+    grant = await worker.providers.grants.load(session.id)  # type: ignore[union-attr]
+    assert grant is not None
+    assert grant.id_token
+
+    url = await worker.providers.sign_out_at_provider(
+        session, post_logout_redirect_uri=f"{ORIGIN}/login"
+    )
+
+    assert url is not None
+    assert url.startswith(deployment.provider.issuer)
+    assert "client_id=" in url
+    assert "id_token_hint" not in url
+    assert grant.id_token not in url
+
+
+async def test_cookie_mode_logout_revokes_the_grant(provider: Provider, clock: FakeClock) -> None:
+    client = provider.register(f"{ORIGIN}/auth/callback/test")
+    worker = CookieWorker(clock, client, provider.issuer)
+    session, _ = await sign_in(worker, provider)
+    assert session.access_token
+    assert provider.userinfo_works(session.access_token)
+
+    await worker.providers.sign_out_at_provider(session, post_logout_redirect_uri="/login")
+
+    assert not provider.userinfo_works(session.access_token)
+
+
+async def test_public_url_names_the_redirect_uri_whatever_the_host(
+    provider: Provider, clock: FakeClock
+) -> None:
+    client = provider.register("https://app.example.test/auth/callback/test")
+    auth: ReflexSession[Any] = ReflexSession(
+        secret_key=SECRET, store=MemoryStore(clock), clock=clock
+    )
+    providers = ProviderAuth(
+        auth,
+        [oidc("test", provider.issuer, client.client_id, client.client_secret)],
+        public_url="https://app.example.test",
+    )
+    url, _ = await providers.begin(
+        "test", origin="http://attacker.example", return_to="/", binding=BINDING, https=False
+    )
+    query = dict(parse_qsl(urlsplit(url).query))
+    assert query["redirect_uri"] == "https://app.example.test/auth/callback/test"
+
+
+class CountingTransport(httpx2.AsyncHTTPTransport):
+    """The real network, counting the JWKS downloads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jwks = 0
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/jwks"):
+            self.jwks += 1
+        return await super().handle_async_request(request)
+
+
+async def test_forged_logout_tokens_cannot_make_us_hammer_the_provider(
+    provider: Provider, clock: FakeClock
+) -> None:
+    """Anyone can POST logout tokens naming made-up keys: at most one forced JWKS download a
+    minute, whatever their number."""
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    client = provider.register(f"{ORIGIN}/auth/callback/test")
+    transport = CountingTransport()
+    auth: ReflexSession[Any] = ReflexSession(
+        secret_key=SECRET, store=MemoryStore(clock), clock=clock
+    )
+    providers = ProviderAuth(
+        auth,
+        [oidc("test", provider.issuer, client.client_id, client.client_secret)],
+        transport=transport,
+    )
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    for n in range(20):
+        forged = pyjwt.encode({"sub": "ada", "n": n}, key, "RS256", headers={"kid": f"made-up-{n}"})
+        with pytest.raises(ProviderError):
+            await providers.backchannel_logout("test", forged)
+    assert transport.jwks <= 2  # the first download, and one forced: not twenty
+
+
+class Catcher:
+    """A tiny HTTP server standing in for our back-channel endpoint: keeps what it is sent."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        caught: list[bytes] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                caught.append(self.rfile.read(int(self.headers["content-length"])))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.caught = caught
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/bcl"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self) -> str:
+        return dict(parse_qsl(self.caught[-1].decode()))["logout_token"]
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+async def test_a_logout_token_that_could_not_end_its_sessions_can_be_sent_again(
+    provider: Provider, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider's real logout token; the store fails while the sessions are being ended
+    (503). The provider's retry must not be refused as a replay, and it ends the session."""
+    from reflex_session.providers import GrantKeeper
+    from reflex_session.stores.base import StoreUnavailable
+
+    catcher = Catcher()
+    try:
+        client = provider.register(
+            f"{ORIGIN}/auth/callback/test",
+            backchannel_logout_uri=catcher.url,
+            backchannel_logout_session_required=True,
+        )
+        worker = Worker(MemoryStore(clock), clock, client, provider.issuer)
+        session, jar = await sign_in(worker, provider)
+        grant = await worker.providers.grants.load(session.id)  # type: ignore[union-attr]
+        assert grant is not None
+        assert provider.send_backchannel_logout(client, "ada", grant.provider_sid or "") == 200
+        token = catcher.token()
+
+        async def down(*args: Any) -> list[str]:
+            raise StoreUnavailable("memory", "down for the test")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(GrantKeeper, "sessions_for", down)
+            with pytest.raises(StoreUnavailable):
+                await worker.providers.backchannel_logout("test", token)
+        assert await worker.auth.get_session(worker.auth.jar(cookie_of(jar))) is not None
+
+        assert await worker.providers.backchannel_logout("test", token) == ["test:ada"]
+        assert await worker.auth.get_session(worker.auth.jar(cookie_of(jar))) is None
+        with pytest.raises(ProviderError) as replayed:
+            await worker.providers.backchannel_logout("test", token)
+        assert replayed.value.detail == "jti replayed"
+    finally:
+        catcher.close()
