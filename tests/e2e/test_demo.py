@@ -357,6 +357,8 @@ def test_protected_deep_link_with_query_returns_there_after_login(
     assert parse_qs(urlsplit(page.url).query)["callbackUrl"] == ["/profile?tab=2"]
     page.wait_for_selector("#login-email")
     wait_ready(page)
+    # the embedded defaults name no identity provider: no "Sign in with ..." on the form
+    assert page.query_selector("[id^='sign-in-']") is None
     page.fill("#login-email", USER[0])
     page.fill("#login-password", USER[1])
     screenshot(page, demo, "login.png")
