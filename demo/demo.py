@@ -114,6 +114,7 @@ def configured_providers(session: ReflexSession[Any]) -> Any:
 
     return ProviderAuth(session, chosen)
 
+
 auth = ReflexSession(
     store=store,
     session_expiry=EXPIRY,
