@@ -31,6 +31,7 @@ from .http.handlers import SessionAPI
 from .http.middleware import CustomHandler, SessionMiddleware
 from .jwe import MAX_TOKEN_CHARS
 from .lifecycle import new_session_id
+from .readcache import ReadCache
 from .revocation import RevocationList
 from .rules import RouteRule, RouteType
 from .session import User, UserT
@@ -69,7 +70,10 @@ class ReflexSession(SessionEngine[UserT]):
       Server code (``update_session``) may change any field but ``id``;
     * ``trusted_origins`` — other origins (``scheme://host:port``) allowed to change the session;
     * ``secure_cookie`` — ``None`` (default) marks the cookie Secure, named ``__Host-<name>``,
-      exactly when the request came over HTTPS.
+      exactly when the request came over HTTPS;
+    * ``read_cache_ttl`` — store mode: keep each process's store reads until a change is
+      announced, at most this many seconds (default 0: off; :mod:`reflex_session.readcache`
+      says when it is safe: with ``install()``, which announces changes between workers).
     """
 
     def __init__(
@@ -112,6 +116,8 @@ class ReflexSession(SessionEngine[UserT]):
         touch_after: int | None = None,
         encode_id: Callable[[str], str] | None = None,
         decode_id: Callable[[str], str] | None = None,
+        read_cache_ttl: float = 0.0,
+        read_cache_size: int = 10_000,
     ) -> None:
         # every keyword is a setting; SessionConfig validates and derives them all
         settings = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
@@ -145,6 +151,13 @@ class ReflexSession(SessionEngine[UserT]):
                 id_factory=config.id_factory,
                 encode_id=encode_id or _identity,
                 decode_id=decode_id or _identity,
+                cache=(
+                    ReadCache(
+                        size=config.read_cache_size, ttl=config.read_cache_ttl, monotonic=clock.time
+                    )
+                    if config.read_cache_ttl
+                    else None
+                ),
             )
             self.devices = self.revocations = Devices(stored)
             self.data = SessionData(stored)

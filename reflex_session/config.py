@@ -138,6 +138,10 @@ class SessionConfig:
     touch_after: int | None = None
     encode_id: Callable[[str], str] | None = None
     decode_id: Callable[[str], str] | None = None
+    #: store mode: keep store reads in each process until a change is announced, at most this
+    #: many seconds (0: off); see :mod:`reflex_session.readcache`
+    read_cache_ttl: float = 0.0
+    read_cache_size: int = 10_000
     clock: Clock = SYSTEM_CLOCK
     #: the time rules, derived from the three times above
     policy: Policy = field(init=False, repr=False)
@@ -189,6 +193,18 @@ class SessionConfig:
             raise ConfigError(
                 "decode_cache_size", f"{self.decode_cache_size!r}", "use 0 to disable the cache"
             )
+        ttl = self.read_cache_ttl
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 <= ttl <= 3600:
+            raise ConfigError(
+                "read_cache_ttl", f"{ttl!r}", "seconds between 0 (off) and 3600; 10 is plenty"
+            )
+        if ttl and self.store is None:
+            raise ConfigError(
+                "read_cache_ttl", "there is nothing to cache in cookie mode", "pass store=..."
+            )
+        size = self.read_cache_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError("read_cache_size", f"{size!r}", "a positive number of sessions")
 
     def _check_times(self) -> None:
         expiry = self.session_expiry

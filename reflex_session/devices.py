@@ -47,6 +47,7 @@ class Devices(Generic[UserT]):
         )
         # one atomic step in the store: a login racing this call cannot survive it
         ended = await self._store.destroy_for_user(user_id, keep=keep)
+        self._backend.changed(None, user_id)
         return sum(1 for sid in ended if is_session_record(sid))
 
     async def update_user_sessions(self, user_id: str, user: Mapping[str, Any]) -> int:
@@ -61,6 +62,7 @@ class Devices(Generic[UserT]):
         for record in await self.list_sessions(user_id):
             if await self._store.merge(record.sid, {"user": dict(user)}) is not None:
                 changed += 1
+        self._backend.changed(None, user_id)
         return changed
 
     async def reload(self, session: Session[Any]) -> Session[UserT] | None:

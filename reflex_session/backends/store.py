@@ -35,11 +35,22 @@ from ..codec import SessionCodec
 from ..cookies import CookieJar
 from ..errors import TokenError
 from ..lifecycle import Policy, refreshed, should_refresh
+from ..readcache import ReadCache
 from ..session import Session, UserT
 from ..stores.base import SessionStore, StoredSession
 from .base import Backend
 
-__all__ = ["DATA_SUFFIX", "GRANT_SUFFIX", "RECORD_SUFFIXES", "StoreBackend", "is_session_record"]
+#: ``listener(sid, user_id)``, told of every change (see :meth:`StoreBackend.on_change`)
+ChangeListener = Callable[[str | None, str | None], None]
+
+__all__ = [
+    "DATA_SUFFIX",
+    "GRANT_SUFFIX",
+    "RECORD_SUFFIXES",
+    "ChangeListener",
+    "StoreBackend",
+    "is_session_record",
+]
 
 security_log = logging.getLogger("reflex_session.security")
 
@@ -76,8 +87,12 @@ class StoreBackend(Backend[UserT]):
         id_factory: Callable[[], str],
         encode_id: Callable[[str], str] = _identity,
         decode_id: Callable[[str], str] = _identity,
+        cache: ReadCache | None = None,
     ) -> None:
         self.store = store
+        #: store reads kept until a change is announced (``None``: every read asks the store)
+        self.cache = cache
+        self._listeners: list[ChangeListener] = []
         self.codec = codec
         self.clock = clock
         self.policy = policy
@@ -90,6 +105,42 @@ class StoreBackend(Backend[UserT]):
         # token -> (sid, exp seconds, kid): a cookie seen again skips the decryption; safe
         # because the store, read right after, is what decides whether the session exists
         self._ids: OrderedDict[str, tuple[str, int, str]] = OrderedDict()
+
+    # -- changes ------------------------------------------------------------------------------
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """Call ``listener(sid, user_id)`` after every change this backend makes to a session
+        (one of the two may be ``None``): the Reflex layer tells the other workers, whose read
+        caches drop their copies."""
+        self._listeners.append(listener)
+
+    def changed(self, sid: str | None, user_id: str | None) -> None:
+        """Announce that session ``sid`` (or every session of ``user_id``) changed or ended:
+        this process's read cache forgets it at once, the listeners tell the others."""
+        if self.cache is not None:
+            if sid is not None:
+                self.cache.forget(sid)
+            if user_id is not None:
+                self.cache.forget_user(user_id)
+        for listener in self._listeners:
+            try:
+                listener(sid, user_id)
+            except Exception:
+                security_log.error("a session change could not be announced to other workers")
+
+    async def _record(self, sid: str) -> StoredSession | None:
+        """The stored record of ``sid``: from the read cache when it holds it, else the store."""
+        cache = self.cache
+        if cache is None:
+            return await self.store.get(sid)
+        kept = cache.get(sid)
+        if kept is not None and kept.is_live(self.clock.time()):
+            return kept
+        generation = cache.begin()
+        record = await self.store.get(sid)
+        if record is not None:
+            cache.put(sid, record, generation)
+        return record
 
     # -- the cookie ---------------------------------------------------------------------------
 
@@ -149,6 +200,7 @@ class StoreBackend(Backend[UserT]):
     async def destroy(self, sid: str) -> None:
         """Remove a session and the records that go with it (its data, its grant)."""
         await self.store.destroy(sid)
+        self.changed(sid, None)
         for suffix in RECORD_SUFFIXES:
             await self.store.destroy(sid + suffix)
 
@@ -163,7 +215,7 @@ class StoreBackend(Backend[UserT]):
         sid, stale = self.sid_of(jar)
         if sid is None:
             return None, False
-        record = await self.store.get(sid)
+        record = await self._record(sid)
         if record is None:
             # ended (logout, revocation, expiry): an anonymous visitor may still have data
             if await self.store.get(sid + DATA_SUFFIX) is None:
@@ -182,6 +234,7 @@ class StoreBackend(Backend[UserT]):
             expires_at=session.expires_at / 1000,
             meta=dict(meta) if meta else None,
         )
+        self.changed(session.id, None)
         self.point_cookie(jar, session.id, session.last_activity, session.expires_at)
         return session
 
@@ -215,6 +268,10 @@ class StoreBackend(Backend[UserT]):
     async def refresh(self, jar: CookieJar, session: Session[UserT]) -> Session[UserT] | None:
         """Move the store's expiry and the cookie's together (one store write)."""
         moved = refreshed(session, now_ms(self.clock), self.policy)
+        if self.cache is not None:
+            # this process re-reads the new expiry; another's copy only has an earlier one, which
+            # makes it read the store again sooner, never accept an ended session
+            self.cache.forget(session.id)
         if not await self.store.touch(session.id, moved.expires_at / 1000):
             jar.clear()
             return None
@@ -237,7 +294,9 @@ class StoreBackend(Backend[UserT]):
         if not patch:
             return session
         # atomic in the store: concurrent updates of different fields all land
-        if await self.store.merge(session.id, patch) is None:
+        merged = await self.store.merge(session.id, patch)
+        self.changed(session.id, None)
+        if merged is None:
             return None
         return await self.find(session.id)
 
@@ -253,4 +312,4 @@ class StoreBackend(Backend[UserT]):
 
     async def is_live(self, session: Session[Any]) -> bool:
         """Whether the store still holds ``session`` (a store never returns an expired one)."""
-        return await self.store.get(session.id) is not None
+        return await self._record(session.id) is not None

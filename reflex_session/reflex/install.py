@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import reflex as rx
 from reflex_base import constants
 
+from ..backends.store import StoreBackend
 from ..binding import BindingCookie
 from ..errors import ConfigError
 from ..http.binding import BindingMiddleware
@@ -113,6 +114,13 @@ def install(
     )
     if relay is not None:
         app.register_lifespan_task(relay.run)
+    backend = auth.backend
+    if isinstance(backend, StoreBackend) and backend.cache is not None:
+        # one worker: the backend's own announcements are all there is; several: the relay
+        # carries them, and the cache waits for it to connect (fail closed)
+        backend.cache.enabled = relay is None
+        if relay is not None:
+            backend.on_change(relay.announce_change)
     transformer = asgi_transformer(auth, providers)
     existing = app.api_transformer
     if existing is None:

@@ -10,6 +10,10 @@ the tab's next event (which the per-event guard would refuse anyway).
 
 The registry is per process. With several workers, :class:`RedisRelay` publishes the user id on
 Redis and every worker pushes to its own tabs; call :func:`notify` and it picks the right way.
+
+The relay also carries the store's change announcements (``changed``) to every worker's read
+cache (:mod:`reflex_session.readcache`), and it switches that cache off, empty, for as long as it
+is not subscribed: a change announced meanwhile would be lost (fail closed).
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..backends.store import StoreBackend
 from ..binding import digests_match
 from ..clock import now_ms
+from ..readcache import ReadCache
 from ..reasons import Reason
 from .runtime import get_app, get_auth, get_runtime
 from .state import SessionState
@@ -126,6 +132,7 @@ class RedisRelay:
         self.channel = channel
         self._client: Any = None
         self.ready = asyncio.Event()
+        self._pending: set[asyncio.Task[None]] = set()
 
     def _redis(self) -> Any:
         if self._client is None:
@@ -134,11 +141,31 @@ class RedisRelay:
             self._client = aioredis.from_url(self.url)
         return self._client
 
-    async def publish(self, kind: str, user_id: str, origin: str | None = None) -> None:
-        """Send one ``revoke`` or ``refresh`` for ``user_id`` to every worker, this one included
-        (``origin``: the acting browser's binding digest, see :func:`push_revocation`)."""
-        event = {"kind": kind, "user": user_id, "origin": origin}
+    async def publish(
+        self, kind: str, user_id: str | None, origin: str | None = None, sid: str | None = None
+    ) -> None:
+        """Send one ``revoke``, ``refresh`` or ``changed`` for ``user_id`` (or, for
+        ``changed``, session ``sid``) to every worker, this one included (``origin``: the acting
+        browser's binding digest, see :func:`push_revocation`)."""
+        event = {"kind": kind, "user": user_id, "origin": origin, "sid": sid}
         await self._redis().publish(self.channel, json.dumps(event))
+
+    def announce_change(self, sid: str | None, user_id: str | None) -> None:
+        """A store change made here (``StoreBackend.on_change``): publish it, in the background
+        (the change itself never waits for Redis)."""
+        task = asyncio.get_running_loop().create_task(self._announce(sid, user_id))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _announce(self, sid: str | None, user_id: str | None) -> None:
+        try:
+            await self.publish("changed", user_id, sid=sid)
+        except Exception:
+            # the other workers keep their copy until its ttl: say so, loudly
+            log.error(
+                "live relay could not announce a session change; other workers' read "
+                "caches hold it for up to their ttl"
+            )
 
     async def run(self) -> None:
         """Subscribe and push to this worker's tabs until cancelled (reconnects on errors)."""
@@ -146,27 +173,63 @@ class RedisRelay:
             try:
                 pubsub = self._redis().pubsub()
                 await pubsub.subscribe(self.channel)
+                _cache_online(True)  # from now on every change reaches us: start afresh
                 self.ready.set()
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
                     try:
                         event = json.loads(message["data"])
-                        kind, user_id = event["kind"], str(event["user"])
+                        kind = event["kind"]
+                        user = event.get("user")
+                        user_id = str(user) if user is not None else None
+                        sid = event.get("sid")
+                        sid = sid if isinstance(sid, str) else None
                         origin = event.get("origin")
                         origin = origin if isinstance(origin, str) else None
                     except (ValueError, KeyError, TypeError, AttributeError):
                         continue
-                    if kind == "revoke":
-                        await push_revocation(user_id, origin=origin)
-                    elif kind == "refresh":
-                        await push_refresh(user_id)
+                    await _dispatch(kind, user_id, sid, origin)
             except asyncio.CancelledError:
+                _cache_online(False)
                 raise
             except Exception:
                 log.error("live relay lost its Redis connection; reconnecting in 1 s")
+                _cache_online(False)  # changes may be missed now: no cached read until back
                 self.ready.clear()
                 await asyncio.sleep(1)
+
+
+def _read_cache() -> ReadCache | None:
+    backend = get_auth().backend
+    return backend.cache if isinstance(backend, StoreBackend) else None
+
+
+def _cache_online(online: bool) -> None:
+    """The relay (re)connected or went away: the read cache starts empty either way, and is
+    used only while every change can reach it."""
+    cache = _read_cache()
+    if cache is not None:
+        cache.clear()
+        cache.enabled = online
+
+
+async def _dispatch(kind: str, user_id: str | None, sid: str | None, origin: str | None) -> None:
+    """One relay message, on this worker."""
+    cache = _read_cache()
+    if cache is not None:
+        # a revoke or refresh implies changes: drop the copies before the tabs re-check, so the
+        # order in which the messages arrive cannot matter
+        if sid is not None:
+            cache.forget(sid)
+        if user_id is not None:
+            cache.forget_user(user_id)
+    if user_id is None:
+        return
+    if kind == "revoke":
+        await push_revocation(user_id, origin=origin)
+    elif kind == "refresh":
+        await push_refresh(user_id)
 
 
 async def notify(

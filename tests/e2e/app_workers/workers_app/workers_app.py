@@ -42,6 +42,9 @@ if not STORE_URL or not STORE_PREFIX:
 
 auth = ReflexSession(
     store=RedisStore(STORE_URL, prefix=STORE_PREFIX),
+    # the read cache of issue 15, kept right by the relay's change announcements: every
+    # revocation test of this app runs through it
+    read_cache_ttl=float(os.environ.get("E2E_READ_CACHE_TTL", "10")),
     session_expiry=3600,
     refresh_threshold=900,
     routes=[route.public("/login"), route.auth(patterns.dashboard), route.hybrid("/")],
