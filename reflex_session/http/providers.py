@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -112,8 +112,9 @@ class ProviderRoutes:
         https = request_is_https(scope)
         config = self.providers.auth.config
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        wanted = query.get(config.return_to_param) or _from_referer(scope, https, config)
         return_to = safe_return_to(
-            query.get(config.return_to_param),
+            wanted,
             home_path=config.home_path,
             login_path=config.login_path,
             locales=config.locales,
@@ -210,6 +211,24 @@ class ProviderRoutes:
             except Exception as error:  # the sessions did end: the tabs learn at their next event
                 log.error("back-channel logout: could not tell the open tabs (%s)", error)
         return Response(status_code=200, headers=NO_STORE_HEADERS)
+
+
+def _from_referer(scope: Scope, https: bool, config: Any) -> str | None:
+    """Where the user was going, when the button's link carried no return-to (clicked before
+    the page's scripts filled it in): the ``callbackUrl`` of the page it was clicked on, or that
+    page itself, if the ``Referer`` is this site. ``safe_return_to`` still judges the result."""
+    referer = Headers(scope=scope).get("referer")
+    if not referer:
+        return None
+    parts = urlsplit(referer)
+    if f"{parts.scheme}://{parts.netloc}" != _origin(scope, https):
+        return None
+    named = dict(parse_qsl(parts.query)).get(config.return_to_param)
+    if named:
+        return str(named)
+    if parts.path.rstrip("/") == config.login_path.rstrip("/"):
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _origin(scope: Scope, https: bool) -> str:

@@ -90,6 +90,9 @@ def oidc_app(
             "E2E_OIDC_CLIENT_SECRET": client.client_secret,
             # tokens live 300 s at the test provider: stale FRESH seconds after they were issued
             "E2E_OIDC_MARGIN": str(300 - FRESH),
+            # store reads cached per worker, kept right by the relay's announcements (issue 15):
+            # every sign-out below crosses workers through them
+            "E2E_READ_CACHE_TTL": "30",
         }
     )
     server.start()

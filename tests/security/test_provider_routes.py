@@ -293,3 +293,33 @@ async def test_the_back_channel_endpoint_refuses_cleanly(
 async def test_the_back_channel_endpoint_takes_only_post(site: Site) -> None:
     answer = await call_asgi(site.routes, "GET", "/auth/backchannel-logout/a")
     assert answer.status == 405
+
+
+@pytest.mark.parametrize(
+    ("referer", "expected"),
+    [
+        (f"{ORIGIN}/login?callbackUrl=%2Fdashboard%3Ftab%3D2", "/dashboard?tab=2"),
+        (f"{ORIGIN}/pricing?plan=pro", "/pricing?plan=pro"),
+        (f"{ORIGIN}/login", "/"),
+        ("https://evil.example/login?callbackUrl=%2Fdashboard", "/"),
+        (f"{ORIGIN}/login?callbackUrl=https%3A%2F%2Fevil.example", "/"),
+        (f"{ORIGIN}/login?callbackUrl=%2F%2Fevil.example", "/"),
+    ],
+    ids=["login-page", "a-page", "bare-login", "another-site", "absolute", "scheme-relative"],
+)
+async def test_a_link_clicked_before_hydration_keeps_a_safe_return_to(
+    site: Site, provider: LocalProvider, referer: str, expected: str
+) -> None:
+    """The sign-in link's ``callbackUrl`` is filled in by the page's scripts; clicked before,
+    the route takes the return-to from a ``Referer`` of this site only, judged like any other."""
+    browser = Browser()
+    response = await call_asgi(
+        site.routes,
+        "GET",
+        "/auth/signin/a",
+        headers=[browser.header, (b"referer", referer.encode())],
+    )
+    browser.take(response)
+    callback = sign_in_at_provider(provider, location(response))
+    answer = await site.get(browser, "/auth/callback/a", callback_query(callback))
+    assert location(answer) == expected
