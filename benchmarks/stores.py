@@ -372,7 +372,7 @@ async def raw_cases(
 def make_auth(
     store: SessionStore | None, *, cache: bool = True, read_cache: bool = False
 ) -> ReflexSession[Any]:
-    return ReflexSession(
+    auth: ReflexSession[Any] = ReflexSession(
         secret_key=SECRET,
         previous_secret_keys=(),
         session_expiry=SESSION_EXPIRY,
@@ -380,6 +380,10 @@ def make_auth(
         store=store,
         read_cache_ttl=READ_CACHE_TTL if read_cache else 0.0,
     )
+    backend_cache = getattr(auth.backend, "cache", None)
+    if backend_cache is not None:
+        backend_cache.enabled = True  # one process: what install() does for a single worker
+    return auth
 
 
 @dataclass(slots=True)

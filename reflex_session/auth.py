@@ -72,8 +72,9 @@ class ReflexSession(SessionEngine[UserT]):
     * ``secure_cookie`` — ``None`` (default) marks the cookie Secure, named ``__Host-<name>``,
       exactly when the request came over HTTPS;
     * ``read_cache_ttl`` — store mode: keep each process's store reads until a change is
-      announced, at most this many seconds (default 0: off; :mod:`reflex_session.readcache`
-      says when it is safe: with ``install()``, which announces changes between workers).
+      announced, at most this many seconds (default 0: off). It takes effect under
+      ``install()``, which knows how changes travel between workers (at once for one worker,
+      while the Redis relay is subscribed for several); see :mod:`reflex_session.readcache`.
     """
 
     def __init__(

@@ -46,8 +46,10 @@ class Devices(Generic[UserT]):
             else (except_session_id, *(except_session_id + s for s in RECORD_SUFFIXES))
         )
         # one atomic step in the store: a login racing this call cannot survive it
-        ended = await self._store.destroy_for_user(user_id, keep=keep)
-        self._backend.changed(None, user_id)
+        try:
+            ended = await self._store.destroy_for_user(user_id, keep=keep)
+        finally:
+            self._backend.changed(None, user_id)
         return sum(1 for sid in ended if is_session_record(sid))
 
     async def update_user_sessions(self, user_id: str, user: Mapping[str, Any]) -> int:
@@ -59,10 +61,12 @@ class Devices(Generic[UserT]):
         if "id" in user and str(user["id"]) != user_id:
             raise ForbiddenUpdate("user.id", "the user of a session cannot change; log in again")
         changed = 0
-        for record in await self.list_sessions(user_id):
-            if await self._store.merge(record.sid, {"user": dict(user)}) is not None:
-                changed += 1
-        self._backend.changed(None, user_id)
+        try:
+            for record in await self.list_sessions(user_id):
+                if await self._store.merge(record.sid, {"user": dict(user)}) is not None:
+                    changed += 1
+        finally:  # announced even when a merge failed halfway: some sessions did change
+            self._backend.changed(None, user_id)
         return changed
 
     async def reload(self, session: Session[Any]) -> Session[UserT] | None:

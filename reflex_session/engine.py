@@ -22,7 +22,7 @@ from .codec import SessionCodec
 from .config import SessionConfig, WriteTrigger
 from .cookies import CookieJar
 from .errors import CookieTooLarge, NoSession
-from .lifecycle import UNSET, is_expired, merged, new_session, refreshed
+from .lifecycle import UNSET, is_expired, merged, new_session
 from .rules import Decision, RouteGuard
 from .session import Session, UserT, thaw
 
@@ -283,10 +283,17 @@ class SessionEngine(Generic[UserT]):
             current = changed
         current = await self._written(current, "refresh")
         try:
-            if current != session:  # a callback changed it: keep the whole new session
-                return await self.backend.save(
-                    jar, refreshed(current, now_ms(self.clock), self.policy)
+            if current != session:
+                # a callback changed it: apply what it changed, as an update (a merge into a
+                # live record: never the whole session loaded earlier, which would put back a
+                # session ended meanwhile, or a role changed meanwhile), then extend it
+                updated = await self.backend.update(
+                    jar, current, wire.changes_since(session, current)
                 )
+                if updated is None:
+                    jar.clear()
+                    return None
+                return await self.backend.refresh(jar, updated)
             return await self.backend.refresh(jar, session)
         except CookieTooLarge:
             log.error("the refreshed session does not fit in a cookie; kept but not extended")

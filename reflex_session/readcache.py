@@ -49,8 +49,10 @@ class ReadCache:
         self._now = monotonic
         self._entries: OrderedDict[str, tuple[StoredSession, float]] = OrderedDict()
         self._generation = 0
-        #: whether reads may be answered from here (the layer that knows the relay sets it)
-        self.enabled = True
+        #: whether reads may be answered from here. Off until the layer that knows how changes
+        #: travel turns it on (``install()``: at once for one worker, when the relay subscribes
+        #: for several), so a cache nobody announces changes to is never used
+        self.enabled = False
         self.hits = 0
         self.misses = 0
 
@@ -66,7 +68,8 @@ class ReadCache:
         if not self.enabled:
             return None
         entry = self._entries.get(sid)
-        if entry is None or self._now() - entry[1] > self.ttl:
+        age = self._now() - entry[1] if entry is not None else 0.0
+        if entry is None or not 0 <= age <= self.ttl:  # a clock stepped back: stale too
             self.misses += 1
             return None
         self.hits += 1

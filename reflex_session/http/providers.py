@@ -119,6 +119,8 @@ class ProviderRoutes:
             login_path=config.login_path,
             locales=config.locales,
         )
+        if return_to.startswith(self.providers.base_path + "/"):
+            return_to = config.home_path  # never back into a sign-in: no chains of them
         binding = self._binding(scope, https)
         if binding is None:  # the binding middleware gives every request one: not reached
             return self._login(Reason.SIGN_IN_FAILED, return_to)

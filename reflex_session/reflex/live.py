@@ -138,7 +138,11 @@ class RedisRelay:
         if self._client is None:
             import redis.asyncio as aioredis
 
-            self._client = aioredis.from_url(self.url)
+            # a health check and keepalive: a connection that died silently must be noticed
+            # (the read cache stays on only while announcements can arrive)
+            self._client = aioredis.from_url(
+                self.url, health_check_interval=10, socket_keepalive=True
+            )
         return self._client
 
     async def publish(
@@ -187,7 +191,8 @@ class RedisRelay:
                         sid = sid if isinstance(sid, str) else None
                         origin = event.get("origin")
                         origin = origin if isinstance(origin, str) else None
-                    except (ValueError, KeyError, TypeError, AttributeError):
+                    except Exception:  # anything malformed (deep nesting included): skip it
+                        log.warning("live relay skipped a malformed message")
                         continue
                     await _dispatch(kind, user_id, sid, origin)
             except asyncio.CancelledError:

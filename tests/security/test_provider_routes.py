@@ -143,6 +143,7 @@ async def test_the_round_trip_signs_in_and_returns_to_the_page(
         "/.//evil.example",
         "https:/evil.example",
         "\t//evil.example",
+        "/auth/signin/a?callbackUrl=/auth/signin/a",
     ],
 )
 async def test_no_open_redirect_through_the_callback(

@@ -28,15 +28,23 @@ FIXTURES = (backend_fixture, pg_table_fixture, store_fixture)  # used by name
 ADA = {"id": "u-ada", "email": "ada@example.com", "name": "Ada", "role": "user"}
 
 
-def worker(store: SessionStore, clock: FakeClock, ttl: float = 10.0) -> ReflexSession[Any]:
-    return ReflexSession(
+def worker(
+    store: SessionStore, clock: FakeClock, ttl: float = 10.0, **options: Any
+) -> ReflexSession[Any]:
+    auth: ReflexSession[Any] = ReflexSession(
         secret_key=SECRET,
         clock=clock,
         store=store,
         session_expiry=3600,
         refresh_threshold=600,
         read_cache_ttl=ttl,
+        **options,
     )
+    cache = backend_of(auth).cache
+    assert cache is not None
+    assert not cache.enabled  # nobody announces changes yet: off
+    cache.enabled = True  # what install() does for one worker, or when its relay subscribes
+    return auth
 
 
 def backend_of(auth: ReflexSession[Any]) -> StoreBackend[Any]:
@@ -181,12 +189,66 @@ async def test_a_disabled_cache_reads_the_store(
     assert reads.count == 3
 
 
+async def test_a_refresh_by_callback_never_brings_back_an_ended_session(
+    backend: Backend, clock: FakeClock
+) -> None:
+    """A refresh whose ``on_refresh`` changes the session (a rotated token) once wrote the whole
+    session it had loaded, creating the record again if it had ended meanwhile: a copied cookie
+    replayed on another worker revived a logged-out session for its whole lifetime (red team).
+    Unwired workers: even a lost announcement cannot do that now."""
+
+    def rotate(session: Any) -> Any:
+        return session.replace(access_token=f"tok-{clock.time()}")
+
+    a = worker(backend.make(), clock, on_refresh=rotate)
+    b = worker(backend.make(), clock, on_refresh=rotate)
+    cookie = await signed_in(a)
+    clock.advance(595)
+    assert await b.get_session(jar(b, cookie)) is not None  # B keeps a copy
+    await a.delete_session(jar(a, cookie))
+    clock.advance(6)  # a refresh is due (600 s) while B's copy is 6 s old
+    assert await b.get_session(jar(b, cookie)) is None
+    clock.advance(600)
+    assert await a.get_session(jar(a, cookie)) is None
+    assert await b.get_session(jar(b, cookie)) is None
+
+
+async def test_a_refresh_by_callback_keeps_a_role_changed_meanwhile(
+    backend: Backend, clock: FakeClock
+) -> None:
+    """An administrator downgrades the user while a refresh is between its read and its write
+    (here: inside ``on_refresh``); the refresh must not write the old role back."""
+    a = worker(backend.make(), clock)
+
+    async def rotate_while_downgraded(session: Any) -> Any:
+        assert a.devices is not None
+        await a.devices.update_user_sessions("u-ada", {"role": "guest"})
+        return session.replace(access_token=f"tok-{clock.time()}")
+
+    b = worker(backend.make(), clock, on_refresh=rotate_while_downgraded)
+    wire(a, b)
+    cookie = await signed_in(a)
+    clock.advance(601)
+    refreshed = await b.get_session(jar(b, cookie))  # the refresh runs on B
+    assert refreshed is not None
+    seen = await a.get_session(jar(a, cookie))
+    assert seen is not None
+    assert seen.user.extra["role"] == "guest"
+    assert seen.access_token == f"tok-{clock.time()}"  # and the callback's change landed
+
+
 def record(sid: str, user: str = "u") -> StoredSession:
     return StoredSession(sid, user, {}, 0.0, 0.0, 10**10)
 
 
+def on(cache: ReadCache) -> ReadCache:
+    assert not cache.enabled  # off until someone who announces changes turns it on
+    cache.enabled = True
+    return cache
+
+
 def test_a_read_that_raced_a_change_is_not_kept() -> None:
-    cache = ReadCache(size=10, ttl=10, monotonic=lambda: 0.0)
+    cache = on(ReadCache(size=10, ttl=10, monotonic=lambda: 0.0))
     began = cache.begin()
     cache.forget("s1")  # the change lands while the read is in flight
     cache.put("s1", record("s1"), began)
@@ -194,13 +256,22 @@ def test_a_read_that_raced_a_change_is_not_kept() -> None:
 
 
 def test_the_cache_is_bounded_and_forgets_by_user() -> None:
-    cache = ReadCache(size=3, ttl=10, monotonic=lambda: 0.0)
+    cache = on(ReadCache(size=3, ttl=10, monotonic=lambda: 0.0))
     for n in range(5):
         cache.put(f"s{n}", record(f"s{n}", "ada" if n % 2 else "bob"), cache.begin())
     assert len(cache) == 3
     assert cache.get("s0") is None
     cache.forget_user("bob")
     assert [cache.get(s) is not None for s in ("s2", "s3", "s4")] == [False, True, False]
+
+
+def test_a_clock_stepped_back_makes_a_copy_stale() -> None:
+    now = [100.0]
+    cache = on(ReadCache(size=3, ttl=10, monotonic=lambda: now[0]))
+    cache.put("s1", record("s1"), cache.begin())
+    assert cache.get("s1") is not None
+    now[0] = 50.0  # the wall clock stepped back 50 s
+    assert cache.get("s1") is None
 
 
 def test_the_setting_is_checked(clock: FakeClock) -> None:
