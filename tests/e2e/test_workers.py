@@ -330,12 +330,20 @@ def test_revocation_reaches_tabs_on_every_worker_within_a_second(
         finally:
             thief.close()
 
-        # a guarded event of a tab whose session ended without any push is refused when it runs
-        c.sign_in(BOB).close()
-        c_page, c_pid = c.dashboard_tab()
-        clicks_before = text(c_page, "#clicks")
-        end_sessions_in_store("2")  # straight in Redis: no relay message, no push
-        c_page.wait_for_timeout(300)
+        # a guarded event of a tab whose session ended without any push is refused when it runs.
+        # The tab's own browser may still learn of it first (an activity sync that the click of
+        # dashboard_tab scheduled finds the session gone): then the guard is not what refused,
+        # and the check is made again on a fresh session, up to three times
+        for attempt in range(3):
+            c.sign_in(BOB).close()
+            c_page, c_pid = c.dashboard_tab()
+            clicks_before = text(c_page, "#clicks")
+            end_sessions_in_store("2")  # straight in Redis: no relay message, no push
+            c_page.wait_for_timeout(300)
+            if path_of(c_page) == "/dashboard":
+                break
+            print(f"[workers] attempt {attempt + 1}: C's tab learned of the end by itself")
+            c_page.close()
         assert path_of(c_page) == "/dashboard", "the tab was told; the guard would prove nothing"
         c_page.click("#click")
         c_page.wait_for_function("location.pathname.replace(/\\/$/, '') === '/login'", timeout=3000)
