@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -32,11 +30,10 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from reflex_session.stores import RedisStore
 
 from .conftest import ReflexServer, wait_until
-from .test_workers import flush, path_of, text, wait_text, worker_pids
+from .test_workers import app_copy, flush, path_of, text, wait_text, worker_pids
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
-APP_SOURCE = Path(__file__).parent / "app_workers"
 WORKERS = 2
 REFLEX_DB = 7  # nothing else uses it (test_workers: 5, the demo's workers runs: 6)
 STORE_PREFIX = "rs-e2e-oidc:"
@@ -64,13 +61,7 @@ def oidc_app(
 ) -> Iterator[OIDCApp]:
     url = redis_url()
     flush(url)
-    workdir = tmp_path_factory.mktemp("oidc-workers")
-    shutil.copytree(
-        APP_SOURCE,
-        workdir,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns(".web", ".states", "__pycache__", "*.db", "reflex.lock"),
-    )
+    workdir = app_copy(tmp_path_factory, "oidc-workers")
     server = ReflexServer("oidc-workers", workdir, {})
     origin = server.url
     client = provider.register(

@@ -82,17 +82,23 @@ def worker_pids(server: ReflexServer) -> set[int]:
     return {int(p) for p in out.split()} - {server.process.pid}
 
 
-@pytest.fixture(scope="module")
-def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReflexServer]:
-    url = redis_url()
-    flush(url)
-    workdir = tmp_path_factory.mktemp("workers")
+def app_copy(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A fresh copy of the workers app (without build output) for one module's server."""
+    workdir = tmp_path_factory.mktemp(name)
     shutil.copytree(
         APP_SOURCE,
         workdir,
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns(".web", ".states", "__pycache__", "*.db", "reflex.lock"),
     )
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReflexServer]:
+    url = redis_url()
+    flush(url)
+    workdir = app_copy(tmp_path_factory, "workers")
     srv = ReflexServer(
         "workers",
         workdir,

@@ -61,6 +61,16 @@ def wire(*workers: ReflexSession[Any]) -> None:
                 backend_of(source).on_change(backend_of(target).changed)
 
 
+async def two_workers(
+    backend: Backend, clock: FakeClock, *, announced: bool
+) -> tuple[ReflexSession[Any], ReflexSession[Any], str]:
+    """Workers A and B over one storage (wired or not), and a session signed in on A."""
+    a, b = worker(backend.make(), clock), worker(backend.make(), clock)
+    if announced:
+        wire(a, b)
+    return a, b, await signed_in(a)
+
+
 class Reads:
     """Counts the store reads of one store object."""
 
@@ -117,10 +127,7 @@ async def test_logout_reaches_the_next_request_on_the_same_worker(
 async def test_logout_on_one_worker_reaches_the_other(
     backend: Backend, clock: FakeClock, announced: bool
 ) -> None:
-    a, b = worker(backend.make(), clock), worker(backend.make(), clock)
-    if announced:
-        wire(a, b)
-    cookie = await signed_in(a)
+    a, b, cookie = await two_workers(backend, clock, announced=announced)
     assert await b.get_session(jar(b, cookie)) is not None  # B keeps a copy
 
     await a.delete_session(jar(a, cookie))
@@ -136,10 +143,7 @@ async def test_logout_on_one_worker_reaches_the_other(
 async def test_sign_out_everywhere_and_updates_reach_the_other_worker(
     backend: Backend, clock: FakeClock, announced: bool
 ) -> None:
-    a, b = worker(backend.make(), clock), worker(backend.make(), clock)
-    if announced:
-        wire(a, b)
-    cookie = await signed_in(a)
+    a, b, cookie = await two_workers(backend, clock, announced=announced)
     assert await b.get_session(jar(b, cookie)) is not None
     assert a.devices is not None
 
