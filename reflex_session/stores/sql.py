@@ -6,20 +6,30 @@ Two tables, created on first use (``table_name`` and ``table_name + "_csrf"``)::
                          expires_at (indexed; float Unix seconds), meta (JSON text)
     reflex_session_csrf  (sid, digest) PK, expires_at
 
-SQLAlchemy's engine is synchronous; every operation runs in this store's own thread pool (one
-thread per pooled connection, so a slow database never starves the event loop's default
-executor), and concurrent operations really run in parallel on the connection pool.
+Two access paths:
+
+* **The hot path** (``get``, ``set``, ``touch``, ``replace_data``: every request, guarded event
+  and sync of store mode) is one statement each, run straight on the driver in the event loop:
+  psycopg 3's ``AsyncConnection`` on PostgreSQL, ``sqlite3`` on a SQLite file, falling back to
+  the thread pool below whenever that cannot answer at once. :mod:`.sql_direct` says why and
+  how (the thread hop and SQLAlchemy's machinery cost 3-50x the statement itself).
+* **Everything else** goes through SQLAlchemy, whose engine is synchronous, in this store's own
+  thread pool (one thread per pooled connection, so a slow database never starves the event
+  loop's default executor); concurrent operations really run in parallel on the connection
+  pool. On PostgreSQL a process so holds up to ``2 x max_threads`` connections: the hot path's
+  and SQLAlchemy's.
 
 Atomicity:
 
 * ``get`` and ``list_for_user`` are one ``SELECT`` each, run in the driver's autocommit (no
-  ``BEGIN``/``COMMIT`` around them: a single statement is consistent on its own). On a SQLite
-  file ``get`` reads in the event loop itself, through a connection of its own, falling back to
-  the pool when a lock is in the way (``SQLStore._inline_get`` says why).
-* ``merge``, ``pluck`` and ``set`` read the row with ``SELECT ... FOR UPDATE`` inside one
-  transaction, compute in Python, write, commit. On PostgreSQL the row lock serialises
-  concurrent writers of one session; a concurrent first insert of the same id (unique
-  violation), a deadlock or a serialisation failure restarts the transaction.
+  ``BEGIN``/``COMMIT`` around them: a single statement is consistent on its own).
+* ``set`` is one upsert (``INSERT ... ON CONFLICT (sid) DO UPDATE``), atomic on its own: of two
+  first inserts of one id, the second updates the first's row; over an expired row it starts a
+  new session (a new ``created_at`` and ``meta``).
+* ``merge`` and ``pluck`` read the row with ``SELECT ... FOR UPDATE`` inside one transaction,
+  compute in Python, write, commit. On PostgreSQL the row lock serialises concurrent writers of
+  one session; a concurrent first insert of the same id (unique violation), a deadlock or a
+  serialisation failure restarts the transaction.
 * ``destroy_for_user`` locks the user's rows (``SELECT ... FOR UPDATE``) and deletes them and
   their CSRF rows in the same transaction: a concurrent ``set`` of one of those sessions waits,
   then finds the row gone and starts a new session; it cannot resurrect the old one.
@@ -46,6 +56,7 @@ an hour (clock time).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import re
 import sqlite3
@@ -53,7 +64,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Final, TypeVar
 
 try:
@@ -78,6 +88,7 @@ from .base import (
     deep_merge,
     encode_json,
 )
+from .sql_direct import PostgresDirect, SqliteDirect, Statements
 
 __all__ = ["SQLStore"]
 
@@ -87,9 +98,6 @@ T = TypeVar("T")
 _IMMEDIATE: Final = "reflex_session_immediate"
 #: Execution option of a SQLite connection that runs one read statement: no ``BEGIN`` at all.
 _SINGLE_READ: Final = "reflex_session_single_read"
-#: How long a ``get`` read in the event loop (SQLite file) may wait for a lock, seconds; past it,
-#: the read goes to the thread pool, where waiting blocks no one.
-_INLINE_BUSY: Final = 0.02
 #: Set on a SQLite engine once its listeners are installed: the lock its writers queue on.
 _LISTENING: Final = "_reflex_session_sqlite_listeners"
 #: Transaction retries on a unique violation / deadlock / serialisation failure.
@@ -200,25 +208,32 @@ class SQLStore(SessionStore):
             sa.Column("expires_at", sa.Double, nullable=False),
         )
         self.metadata = metadata
-        # SQLite file: ``get`` reads in the event loop through a connection of its own (see
-        # _inline_get); only for a plain file URL, whose path is the whole story
+        # the hot path (.sql_direct); table_name matched _TABLE_NAME above: a plain identifier
+        self._statements = Statements(table_name)
+        self._text = {
+            name: sa.text(getattr(self._statements, name))
+            for name in ("get", "set", "touch", "replace")
+        }
         url = engine.url
-        self._reader_path = (
-            url.database if self._sqlite and not _is_sqlite_memory(url) and not url.query else None
-        )
-        self._reader: sqlite3.Connection | None = None
-        # table_name matched _TABLE_NAME above: a plain identifier; the columns in the table's
-        # order, as select(table) gives them, so _snapshot reads rows of both paths alike
-        columns = ", ".join(column.name for column in self.sessions.columns)
-        self._inline_get_sql = (
-            f"SELECT {columns} FROM {table_name} WHERE sid = ? AND expires_at > ?"  # noqa: S608
-        )
-        # the read on every guarded event and sync, built once: building it costs more Python
-        # (held under the GIL, so the event loop waits) than the query itself on SQLite
-        t = self.sessions
-        self._get_statement = sa.select(t).where(
-            t.c.sid == sa.bindparam("sid"), t.c.expires_at > sa.bindparam("now")
-        )
+        self._lite: SqliteDirect | None = None
+        if self._writer_lock is not None and not _is_sqlite_memory(url) and not url.query:
+            # a plain file URL, whose path is the whole story
+            assert url.database is not None
+            self._lite = SqliteDirect(url.database, self._writer_lock, self._schedule_checkpoint)
+        self._pg: PostgresDirect | None = None
+        self._pg_sql: dict[str, str] = {}
+        if (
+            self._owns_engine
+            and engine.dialect.name == "postgresql"
+            and url.get_driver_name() == ("psycopg")
+        ):
+            # only for an engine of ours: yours may connect in ways a URL does not say
+            conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._pg = PostgresDirect(conninfo, size=max_threads)
+            self._pg_sql = {
+                name: Statements.for_psycopg(getattr(self._statements, name))
+                for name in ("get", "set", "touch", "replace")
+            }
         self._schema_ready = False
         self._schema_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(
@@ -341,17 +356,19 @@ class SQLStore(SessionStore):
             yield conn
 
     def _snapshot(self, row: Any) -> StoredSession:
-        """A row of ``select(sessions)`` or of the loop's own read (the same columns, in the
-        table's order) as a :class:`StoredSession`."""
+        """A row of ``select(sessions)`` or of the hot path's read (the same columns, in the
+        table's order: :data:`.sql_direct.COLUMNS`) as a :class:`StoredSession`."""
         sid, user_id, data, created_at, touched_at, expires_at, meta = row
+        # positional, in StoredSession's field order: a quarter faster than by keyword, on the
+        # read behind every request
         return StoredSession(
-            sid=sid,
-            user_id=user_id,
-            data=decode_object(data),
-            created_at=float(created_at),
-            touched_at=float(touched_at),
-            expires_at=float(expires_at),
-            meta=decode_object(meta),
+            sid,
+            user_id,
+            decode_object(data),
+            float(created_at),
+            float(touched_at),
+            float(expires_at),
+            decode_object(meta),
         )
 
     def _locked_row(self, conn: Connection, sid: str) -> Any:
@@ -361,9 +378,9 @@ class SQLStore(SessionStore):
 
     # -- synchronous operations (worker threads) ---------------------------------------------------
 
-    def _do_get(self, sid: str, now: float) -> StoredSession | None:
+    def _do_get(self, params: dict[str, Any]) -> StoredSession | None:
         with self._read() as conn:
-            row = conn.execute(self._get_statement, {"sid": sid, "now": now}).first()
+            row = conn.execute(self._text["get"], params).first()
         return None if row is None else self._snapshot(row)
 
     def _put(
@@ -398,30 +415,11 @@ class SQLStore(SessionStore):
         values["meta"] = meta if meta is not None else (row.meta if live else "{}")
         conn.execute(t.update().where(t.c.sid == sid).values(**values))
 
-    def _do_set(
-        self,
-        sid: str,
-        data: str,
-        user_id: str | None,
-        expires_at: float,
-        meta: str | None,
-        now: float,
-    ) -> None:
+    def _do_write(self, name: str, params: dict[str, Any]) -> int:
+        """One of the hot path's writing statements (``set``, ``touch``, ``replace``): its row
+        count."""
         with self._write() as conn:
-            row = self._locked_row(conn, sid)
-            self._put(conn, row, sid, data, user_id, expires_at, meta, now)
-        if now - self._last_purge >= PURGE_INTERVAL:
-            self._purge(now)
-
-    def _do_touch(self, sid: str, expires_at: float, now: float) -> bool:
-        t = self.sessions
-        with self._write() as conn:
-            result = conn.execute(
-                t.update()
-                .where(t.c.sid == sid, t.c.expires_at > now)
-                .values(expires_at=expires_at, touched_at=now)
-            )
-        return result.rowcount == 1
+            return conn.execute(self._text[name], params).rowcount
 
     def _do_destroy(self, sid: str) -> None:
         with self._write() as conn:
@@ -472,14 +470,6 @@ class SQLStore(SessionStore):
             data = deep_merge({}, patch)
             self._put(conn, row, sid, encode_json(data), create[0], create[1], None, now)
             return data
-
-    def _do_replace(self, sid: str, data: str, now: float) -> bool:
-        t = self.sessions
-        with self._write() as conn:
-            result = conn.execute(
-                t.update().where(t.c.sid == sid, t.c.expires_at > now).values(data=data)
-            )
-        return result.rowcount == 1
 
     def _do_pluck(self, sid: str, key: str, now: float) -> Any:
         t = self.sessions
@@ -540,51 +530,84 @@ class SQLStore(SessionStore):
 
     # -- the hooks (arguments already checked by SessionStore) --------------------------------
 
-    async def _get(self, sid: str) -> StoredSession | None:
-        now = self.clock.time()
-        answered, found = self._inline_get(sid, now)
-        if answered:
-            return found
-        return await self._run(self._do_get, sid, now)
+    # -- the hot path (.sql_direct), falling back to the thread pool ----------------------------
 
-    def _inline_get(self, sid: str, now: float) -> tuple[bool, StoredSession | None]:
-        """SQLite file only: ``(True, the session or None)`` read in the event loop, or
-        ``(False, None)``: ask the thread pool instead.
+    async def _ready(self) -> None:
+        """The tables exist (the direct paths never create them)."""
+        if not self._schema_ready:
+            await self._run(self._ensure_schema)
 
-        Why: this read runs on every guarded event and sync. On SQLite the query takes a few
-        microseconds, while the hand-off to a worker thread and SQLAlchemy's execution around
-        it took 50-70 times that (benchmarks/stores.py, "store vs raw driver"). In WAL mode a
-        reader never waits for a writer, so the loop is not held; should a lock still be in the
-        way (a checkpoint, a file not yet in WAL), the read gives up after ``_INLINE_BUSY`` and
-        the thread pool's path, which waits as long as it must, answers instead. So does any
-        other error, and so does every read before the schema is known to exist.
-        """
-        if self._reader_path is None or not self._schema_ready:
-            return False, None
+    async def _direct_write(self, name: str, params: dict[str, Any]) -> int:
+        """``set``, ``touch`` or ``replace``: the row count."""
+        if self._lite is not None and self._schema_ready:
+            count = self._lite.write(getattr(self._statements, name), params)
+            if count is not None:
+                return count
+        elif self._pg is not None:
+            await self._ready()
+            try:
+                return await self._pg.count(self._pg_sql[name], params)
+            except self._pg_unavailable() as error:
+                raise StoreUnavailable("postgresql", self._reason(error)) from error
+        return await self._run(self._do_write, name, params)
+
+    def _pg_unavailable(self) -> type[Exception]:
+        import psycopg
+
+        return psycopg.OperationalError
+
+    def _schedule_checkpoint(self) -> None:
+        """Called by the SQLite direct path: checkpoint the WAL on a worker thread, not in the
+        loop (a checkpoint copies pages into the database and fsyncs)."""
+        # closed (RuntimeError): the next process to open the file checkpoints it
+        with contextlib.suppress(RuntimeError):
+            self._executor.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
         try:
-            if self._reader is None:
-                # mode=rw: never create a file where the store's has gone
-                uri = Path(self._reader_path).absolute().as_uri() + "?mode=rw"
-                self._reader = sqlite3.connect(
-                    uri,
-                    uri=True,
-                    timeout=_INLINE_BUSY,
-                    isolation_level=None,
-                    check_same_thread=False,
-                )
-            # fetchall steps the statement to its end, so no read transaction stays open
-            rows = self._reader.execute(self._inline_get_sql, (sid, now)).fetchall()
-        except sqlite3.Error:
-            return False, None
-        return True, (self._snapshot(rows[0]) if rows else None)
+            with self.engine.connect() as conn:
+                conn.execution_options(**{_SINGLE_READ: True})  # no BEGIN around the PRAGMA
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except exc.SQLAlchemyError:
+            pass  # a busy file: the next checkpoint takes what this one left
+
+    async def _get(self, sid: str) -> StoredSession | None:
+        # the hottest call of all (every request and guarded event): the hot path spelt out here,
+        # not behind one more coroutine
+        params = {"sid": sid, "now": self.clock.time()}
+        if self._lite is not None and self._schema_ready:
+            rows = self._lite.read(self._statements.get, params)
+            if rows is not None:
+                return self._snapshot(rows[0]) if rows else None
+        elif self._pg is not None:
+            await self._ready()
+            try:
+                rows = await self._pg.fetch(self._pg_sql["get"], params)
+            except self._pg_unavailable() as error:
+                raise StoreUnavailable("postgresql", self._reason(error)) from error
+            return self._snapshot(rows[0]) if rows else None
+        return await self._run(self._do_get, params)
 
     async def _set(
         self, sid: str, data: str, user_id: str | None, expires_at: float, meta: str | None
     ) -> None:
-        await self._run(self._do_set, sid, data, user_id, expires_at, meta, self.clock.time())
+        now = self.clock.time()
+        params = {
+            "sid": sid,
+            "user_id": user_id,
+            "data": data,
+            "expires_at": expires_at,
+            "meta": meta,
+            "now": now,
+        }
+        await self._direct_write("set", params)
+        if now - self._last_purge >= PURGE_INTERVAL:
+            self._last_purge = now
+            await self._run(self._purge, now)
 
     async def _touch(self, sid: str, expires_at: float) -> bool:
-        return await self._run(self._do_touch, sid, expires_at, self.clock.time())
+        params = {"sid": sid, "expires_at": expires_at, "now": self.clock.time()}
+        return await self._direct_write("touch", params) == 1
 
     async def _destroy(self, sid: str) -> None:
         await self._run(self._do_destroy, sid)
@@ -602,7 +625,8 @@ class SQLStore(SessionStore):
         return await self._run(self._do_merge, sid, changes, create, self.clock.time())
 
     async def _replace_data(self, sid: str, data: str) -> bool:
-        return await self._run(self._do_replace, sid, data, self.clock.time())
+        params = {"sid": sid, "data": data, "now": self.clock.time()}
+        return await self._direct_write("replace", params) == 1
 
     async def _pluck(self, sid: str, key: str) -> Any:
         return await self._run(self._do_pluck, sid, key, self.clock.time())
@@ -626,9 +650,10 @@ class SQLStore(SessionStore):
     async def close(self) -> None:
         """Wait for running operations, stop the threads, dispose the engine if it is ours."""
         await asyncio.to_thread(self._executor.shutdown, wait=True)
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        if self._lite is not None:
+            self._lite.close()
+        if self._pg is not None:
+            await self._pg.close()
         if self._owns_engine:
             self.engine.dispose()
 

@@ -8,6 +8,10 @@ Import the fixture functions into a test module (they are used by name)::
 * sqlite — a SQLite file in the test's tmp_path (file databases get a real connection pool);
 * postgres — ``DATABASE_URL`` (started by scripts/test.sh): tables with a random name, made once
   per run (``pg_table``), emptied after every test and dropped at the end;
+* postgres-sqlalchemy — the same, through an engine the test passes in: the store then runs its
+  hot path (get, set, touch, replace_data) through SQLAlchemy on its threads, not psycopg's
+  async connections (``reflex_session/stores/sql_direct.py``). Only the suites that pin store
+  semantics (``STORE_PATHS``) run it: both paths must keep the same contract;
 * redis — ``REDIS_URL`` (started by scripts/test.sh), keys under a random prefix, deleted
   afterwards.
 
@@ -22,6 +26,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -34,6 +39,13 @@ BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
+]
+
+#: ``BACKENDS`` and the SQL store's second access path on PostgreSQL, for the suites that pin the
+#: stores' semantics (they import ``backend_paths_fixture``).
+STORE_PATHS = [
+    *BACKENDS,
+    pytest.param("postgres-sqlalchemy", id="postgres-sqlalchemy", marks=pytest.mark.postgres),
 ]
 
 HOUR = 3600.0
@@ -58,13 +70,16 @@ class Backend:
         self, name: str, clock: FakeClock, tmp_path: Path, table_name: str = "reflex_session"
     ) -> None:
         self.name = name
+        #: the storage behind it: "postgres" for both PostgreSQL paths
+        self.kind = name.split("-")[0]
         self.clock = clock
         self.stores: list[SessionStore] = []
+        self.engines: list[sa.Engine] = []
         self.table_name = table_name
         self.prefix = f"rs-test:{secrets.token_hex(6)}:"
         if name == "sqlite":
             self.url = f"sqlite:///{tmp_path / 'sessions.db'}"
-        elif name == "postgres":
+        elif self.kind == "postgres":
             self.url = required_env("DATABASE_URL", "PostgreSQL")
         elif name == "redis":
             self.url = required_env("REDIS_URL", "Redis")
@@ -77,7 +92,12 @@ class Backend:
         The memory store cannot share across instances, so it always gives the same one.
         """
         store: SessionStore
-        if self.name == "memory":
+        if self.name == "postgres-sqlalchemy":
+            # an engine of the test's: the store leaves it alone (cleanup disposes it)
+            engine = sa.create_engine(self.url, pool_pre_ping=True)
+            self.engines.append(engine)
+            store = SQLStore(engine, table_name=self.table_name, clock=self.clock)
+        elif self.name == "memory":
             if self.stores:
                 return self.stores[0]
             store = MemoryStore(clock=self.clock)
@@ -96,7 +116,7 @@ class Backend:
     async def cleanup(self) -> None:
         first = self.stores[0] if self.stores else None
         try:
-            if isinstance(first, SQLStore) and self.name == "postgres":
+            if isinstance(first, SQLStore) and self.kind == "postgres":
                 await asyncio.to_thread(self._empty_tables, first)
             elif isinstance(first, RedisStore):
                 keys = [key async for key in first.redis.scan_iter(match=self.prefix + "*")]
@@ -105,6 +125,8 @@ class Backend:
         finally:
             for store in self.stores:
                 await store.close()
+            for engine in self.engines:
+                engine.dispose()
 
 
 @pytest.fixture(name="pg_table", scope="session")
@@ -121,18 +143,32 @@ def pg_table_fixture() -> Iterator[str]:
         engine.dispose()
 
 
-@pytest.fixture(name="backend", params=BACKENDS)
-async def backend_fixture(
-    request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path
-) -> AsyncIterator[Backend]:
+async def _backend(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path) -> Any:
     table = "reflex_session"
-    if request.param == "postgres":
+    if request.param.startswith("postgres"):
         table = request.getfixturevalue("pg_table")
     backend = Backend(request.param, clock, tmp_path, table)
     try:
         yield backend
     finally:
         await backend.cleanup()
+
+
+@pytest.fixture(name="backend", params=BACKENDS)
+async def backend_fixture(
+    request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path
+) -> AsyncIterator[Backend]:
+    async for backend in _backend(request, clock, tmp_path):
+        yield backend
+
+
+@pytest.fixture(name="backend", params=STORE_PATHS)
+async def backend_paths_fixture(
+    request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path
+) -> AsyncIterator[Backend]:
+    """``backend`` over :data:`STORE_PATHS`: import it instead of ``backend_fixture``."""
+    async for backend in _backend(request, clock, tmp_path):
+        yield backend
 
 
 @pytest.fixture(name="store")

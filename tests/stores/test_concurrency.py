@@ -24,13 +24,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from store_fixtures import Backend, backend_fixture, pg_table_fixture, store_fixture
+from store_fixtures import Backend, backend_paths_fixture, pg_table_fixture, store_fixture
 from testkit import SECRET
 
 from reflex_session import ReflexSession
 from reflex_session.testing import FakeClock
 
-FIXTURES = (backend_fixture, pg_table_fixture, store_fixture)  # used by name
+FIXTURES = (backend_paths_fixture, pg_table_fixture, store_fixture)  # used by name
 
 OPERATIONS = 100  # per tab
 IN_FLIGHT = 8  # requests a tab keeps open at once

@@ -12,6 +12,7 @@ import logging
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from reflex_session.stores import (
 )
 from reflex_session.stores.base import GC_SLACK, encode_json, gc_ttl
 from reflex_session.stores.redis import lua_source
+from reflex_session.stores.sql_direct import SqliteDirect, Statements
 from reflex_session.testing import FakeClock
 
 STORES_DIR = Path(stores.__file__).parent
@@ -538,10 +540,11 @@ async def test_a_sqlite_get_in_the_loop_never_creates_a_file(tmp_path: Path) -> 
         await store.set("abc", {"user": {"id": "u"}}, user_id="u", expires_at=4_000_000_000.0)
         await store.close()  # the loop's reader is closed with the store
         path.unlink()
-        reopened = stores.SQLStore(f"sqlite:///{path}")
-        reopened._schema_ready = True
-        assert reopened._inline_get("abc", 0.0) == (False, None)
+        direct = SqliteDirect(str(path), threading.Lock(), lambda: None)
+        statements = Statements("reflex_session")
+        assert direct.read(statements.get, {"sid": "abc", "now": 0.0}) is None
+        assert direct.write(statements.touch, {"sid": "abc", "expires_at": 1.0, "now": 0.0}) is None
         assert not path.exists()
-        await reopened.close()
+        direct.close()
     finally:
         await store.close()

@@ -19,7 +19,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from store_fixtures import HOUR, Backend, backend_fixture, pg_table_fixture, store_fixture
+from store_fixtures import (
+    HOUR,
+    Backend,
+    backend_paths_fixture,
+    pg_table_fixture,
+    store_fixture,
+)
 
 from reflex_session.session import deep_merge
 from reflex_session.stores import (
@@ -32,7 +38,7 @@ from reflex_session.stores import (
 )
 from reflex_session.testing import FakeClock
 
-FIXTURES = (backend_fixture, pg_table_fixture, store_fixture)  # used by name
+FIXTURES = (backend_paths_fixture, pg_table_fixture, store_fixture)  # used by name
 
 # Values that break naive JSON handling: the Redis store merges JSON *text* in Lua.
 AWKWARD: dict[str, Any] = {
