@@ -34,7 +34,9 @@ sets a different binding cookie (the server did not accept the tab's).
 Run as a script it is one worker of the crowd: it reads one JSON line of setup (the URL and its
 tabs' labels, session cookies and binding values) on stdin, then commands (``run``, ``close``),
 and answers each with one JSON line on stdout (samples in milliseconds, errors as short strings,
-never a cookie value).
+never a cookie value). Two optional setup keys serve ``benchmarks/tabs.py``: ``session_layer``
+(false: tabs of a plain Reflex app, without our cookies, SessionState or syncs) and
+``mount_sync`` (true: each tab makes the sync its page makes on mount, right after the hydrate).
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ class Tab:
         binding: str | None = None,
         path: str = "/profile",
         label: str = "",
+        session_layer: bool = True,
     ) -> None:
         self.url = url
         self.http = http
@@ -140,6 +143,9 @@ class Tab:
         self.binding = binding or new_binding()
         self.token = str(uuid.uuid4())  # what state.js keeps in sessionStorage
         self.label = label or self.token[:8]
+        #: False: a tab of a plain Reflex app (``benchmarks/tabs.py``'s baseline): the browser
+        #: has no cookie of ours and the hydrate has no SessionState
+        self.session_layer = session_layer
         self.router_data = {"pathname": path, "asPath": path}
         self.sio = socketio.AsyncClient(reconnection=False)
         self.sio.on("event", self._on_event, namespace=NAMESPACE)
@@ -196,11 +202,14 @@ class Tab:
 
     def headers(self) -> dict[str, str]:
         """What the browser sends with the handshake and with the sync ``fetch``: its binding
-        cookie always, its session cookie once it has one."""
-        cookies = f"{BINDING_COOKIE}={self.binding}"
-        if self.cookie:
-            cookies += f"; {SESSION_COOKIE}={self.cookie}"
-        return {"Origin": self.url, "User-Agent": USER_AGENT, "Cookie": cookies}
+        cookie always, its session cookie once it has one (on a plain app: neither)."""
+        headers = {"Origin": self.url, "User-Agent": USER_AGENT}
+        if self.session_layer:
+            cookies = f"{BINDING_COOKIE}={self.binding}"
+            if self.cookie:
+                cookies += f"; {SESSION_COOKIE}={self.cookie}"
+            headers["Cookie"] = cookies
+        return headers
 
     async def connect(self) -> float:
         """Open the socket and wait for the hydrate; the milliseconds it took."""
@@ -224,7 +233,7 @@ class Tab:
         except TimeoutError:
             raise TabError("connect: no hydrate delta") from None
         elapsed = (time.perf_counter() - start) * 1000
-        if SESSION_SUFFIX not in self.states:
+        if self.session_layer and SESSION_SUFFIX not in self.states:
             raise TabError("connect: no SessionState in the hydrate delta")
         return elapsed
 
@@ -315,7 +324,15 @@ class Tab:
         )
         if self.status != "authenticated" or self.sync_seq <= seq:
             raise TabError("login: the form did not sign in")
+        # the login proof comes to this socket alone, in an emit of its own that may arrive
+        # after the login's delta: the browser's runtime waits for it too before its sync
+        deadline = time.perf_counter() + TIMEOUT_S
+        while not self.proof:
+            if time.perf_counter() > deadline:
+                raise TabError("login: no login proof within the timeout")
+            await asyncio.sleep(0.005)
         await self.sync("login sync")
+        self.proof = ""  # spent
         self.expect_redirect = False
         if not self.cookie:
             raise TabError("login: no session cookie after the sync")
@@ -391,8 +408,13 @@ def new_http(limit: int = 0) -> aiohttp.ClientSession:
     )
 
 
-async def connect_all(tabs: list[Tab], stats: Stats, *, concurrency: int) -> list[Tab]:
-    """Connect the tabs, ``concurrency`` handshakes at a time; the ones that made it."""
+async def connect_all(
+    tabs: list[Tab], stats: Stats, *, concurrency: int, mount_sync: bool = False
+) -> list[Tab]:
+    """Connect the tabs, ``concurrency`` handshakes at a time; the ones that made it.
+
+    ``mount_sync``: then the sync a page makes when it mounts (the runtime's ``fetch_on_mount``,
+    on by default), as every browser tab does right after its hydrate."""
     gate = asyncio.Semaphore(concurrency)
     connected: list[Tab] = []
 
@@ -400,8 +422,10 @@ async def connect_all(tabs: list[Tab], stats: Stats, *, concurrency: int) -> lis
         async with gate:
             try:
                 stats.samples["connect"].append(await tab.connect())
-                if tab.status != "authenticated":
+                if tab.session_layer and tab.status != "authenticated":
                     raise TabError(f"connect: status {tab.status!r}")
+                if tab.session_layer and mount_sync:
+                    stats.samples["mount sync"].append(await tab.sync("mount sync"))
                 tab.check("connect")
                 connected.append(tab)
             except TabError as exc:
@@ -481,11 +505,17 @@ async def worker() -> None:
             binding=c.get("binding"),
             path=setup["path"],
             label=c["label"],
+            session_layer=bool(setup.get("session_layer", True)),
         )
         for c in setup["clients"]
     ]
     stats = Stats()
-    connected = await connect_all(tabs, stats, concurrency=int(setup["concurrency"]))
+    connected = await connect_all(
+        tabs,
+        stats,
+        concurrency=int(setup["concurrency"]),
+        mount_sync=bool(setup.get("mount_sync", False)),
+    )
     _say({"phase": "connected", "connected": len(connected), **stats.as_json()})
     try:
         while True:

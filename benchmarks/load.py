@@ -97,6 +97,7 @@ import contextlib
 import gc
 import json
 import os
+import re
 import secrets
 import shutil
 import statistics
@@ -105,7 +106,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -215,14 +216,23 @@ def sqlalchemy_url(url: str) -> str:
 
 
 @contextlib.contextmanager
-def fresh_postgres_database(url: str) -> Iterator[str]:
-    """A new database on the server of ``url`` for this run; dropped afterwards."""
+def fresh_postgres_database(url: str, settings: Sequence[str] = ()) -> Iterator[str]:
+    """A new database on the server of ``url`` for this run; dropped afterwards.
+
+    ``settings`` (``NAME=VALUE``, from ``--pg-set``) become the database's own defaults
+    (``ALTER DATABASE ... SET``): they change this run's database only, never the server's.
+    """
     base = make_url(sqlalchemy_url(url))
     name = f"reflex_session_load_{secrets.token_hex(4)}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
+            for setting in settings:
+                key, _, value = setting.partition("=")
+                if not re.fullmatch(r"[a-z_]+", key) or not re.fullmatch(r"[A-Za-z0-9_.]+", value):
+                    raise SetupError(f"--pg-set {setting!r}: expected name=value")
+                conn.execute(text(f'ALTER DATABASE "{name}" SET {key} = {value}'))
     except Exception as exc:
         admin.dispose()
         raise SetupError(f"cannot create a database on {base.host}: {exc}") from exc
@@ -446,8 +456,10 @@ def _readline(stream: IO[str], timeout: float) -> str:
 
 
 def spawn_workers(
-    url: str, browsers: list[Browser], count: int, concurrency: int, path: str
+    url: str, browsers: list[Browser], count: int, concurrency: int, path: str, **options: Any
 ) -> list[Worker]:
+    """``count`` client processes that connect the browsers' tabs between them; ``options`` go
+    in their setup line (``session_layer``, ``mount_sync``: see ``_load_client.worker``)."""
     workers = []
     for w in range(count):
         mine = list(range(w, len(browsers), count))
@@ -464,6 +476,7 @@ def spawn_workers(
         worker = Worker(process, labels, stderr)
         worker.send(
             {
+                **options,
                 "url": url,
                 "path": path,
                 "concurrency": max(1, concurrency // count),
@@ -885,6 +898,7 @@ def run(args: argparse.Namespace, url: str, pid: int | None, database_url: str) 
         rows=rows,
         target_ratio=args.target_ratio,
         database=("PostgreSQL" if database_url.startswith("postgresql") else "SQLite")
+        + "".join(f", {setting}" for setting in args.pg_set)
         + (f", {args.server_workers} workers + Redis states" if args.redis_url else "")
         + (f", demo copy patched with {args.patch.name}" if args.patch else ""),
     )
@@ -926,6 +940,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url",
         help="run the demo on PostgreSQL: a fresh database is created on this server and dropped",
+    )
+    parser.add_argument(
+        "--pg-set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="with --database-url: a setting of the run's own database, e.g."
+        " synchronous_commit=off to see what PostgreSQL's commit fsync costs (repeatable)",
     )
     parser.add_argument(
         "--url",
@@ -976,7 +998,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 database_url = ""
                 if args.database_url:
-                    database_url = stack.enter_context(fresh_postgres_database(args.database_url))
+                    database_url = stack.enter_context(
+                        fresh_postgres_database(args.database_url, args.pg_set)
+                    )
                 server = make_demo_server(
                     database_url or None, args.patch, args.redis_url, args.server_workers
                 )

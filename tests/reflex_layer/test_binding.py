@@ -842,3 +842,26 @@ def test_a_forbidden_update_from_the_page_is_refused_without_a_traceback(
     assert state.user["role"] == "user"
     assert not any(r.exc_info for r in caplog.records)
     assert all(r.name == "reflex_session.security" for r in caplog.records)
+
+
+async def test_the_socket_check_reads_reflexs_own_token_record() -> None:
+    """The tab check looks the token up in Reflex's token manager record (one lookup) instead of
+    ``token_to_sid``, which Reflex rebuilds over every connected tab at each call (its cost grew
+    with the crowd: benchmarks/tabs.py). Pinned against Reflex's real namespace and manager, so
+    a Reflex release that moves the record fails here, not in production; and the public
+    mapping still answers for a namespace without it."""
+    from reflex.app import App, EventNamespace
+
+    from reflex_session.reflex.tab import linked_sid
+
+    namespace = EventNamespace("/_event", App())
+    manager = namespace._token_manager
+    assert await manager.link_token_to_sid("tab-1", "sid-1") is None
+    assert linked_sid(namespace, "tab-1") == namespace.token_to_sid.get("tab-1") == "sid-1"
+    assert linked_sid(namespace, "tab-2") is namespace.token_to_sid.get("tab-2") is None
+    await manager.disconnect_token("tab-1", "sid-1")
+    assert linked_sid(namespace, "tab-1") is namespace.token_to_sid.get("tab-1") is None
+    fake = _Namespace()
+    fake.token_to_sid["tab-1"] = "sid-9"
+    assert linked_sid(fake, "tab-1") == "sid-9"
+    assert linked_sid(fake, "tab-2") is None

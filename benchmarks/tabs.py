@@ -1,0 +1,683 @@
+"""Per-tab cost: what one connected browser tab costs a Reflex server, with and without
+reflex-session, measured side by side in one run.
+
+Run from the repository root (the venv and bun, as for the e2e tests; ``source scripts/_lib.sh
+&& ensure_bun`` exports ``REFLEX_BUN_PATH``, else the copy in ``.tools/bun`` is used)::
+
+    .venv/bin/python benchmarks/tabs.py              # 300 tabs per variant
+    .venv/bin/python benchmarks/tabs.py --quick      # 50 tabs, fewer rounds: a smoke run
+    .venv/bin/python benchmarks/tabs.py --tabs 1000  # more tabs, a steadier KiB/tab
+    .venv/bin/python benchmarks/tabs.py --json       # one JSON object per row on stdout
+
+Why: every tab of a Reflex app is a socket and a state tree kept by the server. The session
+layer makes each tab heavier (``SessionState`` and the library's own states in the tree, the
+binding, the cookies in the handshake, the mount sync) and each event longer (the binding check,
+the middleware, the guard). Issue 15 asks that the library add at most 10 % to what Reflex
+itself costs per tab, in memory and in the event round trip; this script keeps that number.
+
+The servers
+    One small app (``benchmarks/tabs_app``: one page, a counter, ``increment`` and
+    ``increment_guarded``), copied to a temporary folder per variant and started with
+    ``reflex run --env prod`` (one backend worker, tab states in memory as the demo keeps them),
+    all variants side by side, each on its own port:
+
+    * ``plain``: plain Reflex, ``CounterState(rx.State)``, reflex-session not imported;
+    * ``cookie``: reflex-session installed as the README shows it (``install(app, auth)``,
+      cookie mode), ``CounterState(SessionState)``, ``increment_guarded`` is ``@guarded``;
+    * ``store`` (``--no-store`` leaves it out): the same in store mode, ``SQLStore`` on a SQLite
+      file in the server's folder, with the read cache (``read_cache_ttl=10``).
+
+The tabs
+    Browser tabs done with ``benchmarks/_load_client.py``'s ``Tab`` (python-socketio, as
+    ``state.js`` speaks; see ``load.py``). On the session variants each tab is a browser of its
+    own, signed in: a session minted by the library's own ``create_session`` (``load.mint``;
+    in store mode on the server's store), its ``session`` cookie and a binding cookie of its own
+    in the handshake, then the page's mount sync (``POST /api/session/sync``, as the runtime's
+    ``fetch_on_mount`` makes it). On ``plain`` a tab has no cookie and makes no sync.
+
+Memory
+    First ``--active`` tabs per variant connect and send a few events of every kind (the
+    server's one-time costs: lazy imports, caches, the first sync). Then, per variant, the RSS
+    (psutil) of the server's whole process tree is read (the median of three reads, after 2 s
+    of quiet), N more tabs connect (one client process, ``--concurrency`` handshakes at a time,
+    in two halves) and it is read again: **KiB per tab = (RSS with the N tabs - RSS before) /
+    N**. The halves are shown too: two estimates of the same number, a measure of the noise.
+
+Round trip
+    With all N (+ the active) tabs of every variant connected, ``--rounds`` rounds; a round
+    runs one segment per row, the order rotating from round to round, so every row sees the
+    same machine. Two kinds of row per variant and event:
+
+    * ``--active`` tabs at once (20): in a segment the variant's active tabs each send
+      ``--events`` (5) events back to back, all tabs at once. A busy server: the p50 is mostly
+      queueing behind the other tabs' events, so it follows the server's time per event;
+    * 1 tab alone: one tab sends 4 x ``--events`` events back to back. The latency one user
+      sees on an idle server, mostly fixed costs (the client, loopback, Reflex's own work).
+
+    Each event is timed from the emit to the delta with its new ``count``. The server tree's
+    CPU time over a segment divided by its events is shown too (psutil, in 10 ms ticks: steady
+    for the busy rows, rough for the lone tab's short segments), and this process's own CPU
+    per event (the client's, to show the client is not the bottleneck).
+
+Target (issue 15): with reflex-session in cookie mode, KiB per tab <= 1.10x plain and the
+unguarded ``increment`` p50 with ``--active`` tabs at once <= 1.10x plain's; ``MET`` / ``NOT
+MET``. The guarded event, the lone tab and store mode are reported against the plain row of the
+same kind, for information. The exit status is 0 whatever
+the result, 2 when it cannot run (a server does not start, a client process dies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [p for p in (str(HERE.parent), str(HERE)) if p not in sys.path]
+
+import psutil  # type: ignore[import-untyped]  # noqa: E402
+from _load_client import Stats, Tab, TabError, _var, connect_all, new_binding, new_http  # noqa: E402
+from events import running  # noqa: E402
+from load import (  # noqa: E402
+    SetupError,
+    Worker,
+    close_workers,
+    mint,
+    percentile,
+    spawn_workers,
+    tree_cpu,
+    tree_rss,
+)
+
+from reflex_session import ReflexSession  # noqa: E402
+from reflex_session.stores import SQLStore  # noqa: E402
+from tests.e2e.conftest import SECRET, ReflexServer  # noqa: E402
+
+APP = HERE / "tabs_app"
+COUNTER_SUFFIX = "____counter_state"
+EXPIRY = 24 * 3600  # the app's session_expiry (TABS_SESSION_EXPIRY): minted cookies match it
+TARGET = 1.10
+UNGUARDED, GUARDED = "increment", "increment_guarded"
+ALONE_EVENTS = 4  # a lone tab's segment: this many times --events, back to back
+WARM_EVENTS = 3  # per active tab and kind, before the memory is read
+SETTLE_S = 2.0
+
+_BEGAN = time.monotonic()
+
+
+def progress(message: str) -> None:
+    print(f"[tabs {time.monotonic() - _BEGAN:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+class CounterTab(Tab):
+    """A tab that also finds ``CounterState``'s full name and follows its ``count``."""
+
+    counter = ""
+    count = 0
+
+    async def _on_event(self, update: dict[str, Any]) -> None:
+        for name, values in (update.get("delta") or {}).items():
+            if name.endswith(COUNTER_SUFFIX):
+                self.counter = name
+                if "count_rx_state_" in values:
+                    self.count = int(values["count_rx_state_"])
+        await super()._on_event(update)
+
+    async def bump(self, event: str, samples: list[float]) -> None:
+        """One ``event`` (``increment`` or ``increment_guarded``): its round trip, in ms."""
+        state, expected = self.counter, self.count + 1
+        samples.append(
+            await self.round_trip(
+                event, f"{state}.{event}", {}, lambda u: _var(u, state, "count") == expected
+            )
+        )
+
+
+# -- the variants --------------------------------------------------------------------------------
+
+
+@dataclass
+class Variant:
+    """One server of the app and everything measured on it."""
+
+    name: str  # plain, cookie, store
+    label: str
+    server: ReflexServer
+    events: tuple[str, ...]
+    auth: ReflexSession[Any] | None = None
+    active: list[CounterTab] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
+    rss_before: int = 0
+    rss_half: int = 0
+    rss_full: int = 0
+    halves: tuple[int, int] = (0, 0)  # tabs connected in each half
+    connect_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def session_layer(self) -> bool:
+        return self.name != "plain"
+
+    @property
+    def pid(self) -> int:
+        assert self.server.process is not None
+        return self.server.process.pid
+
+    @property
+    def connected(self) -> int:
+        return sum(self.halves)
+
+    def per_tab_kib(self, start: int, end: int, tabs: int) -> float | None:
+        return (end - start) / tabs / 1024 if tabs else None
+
+    @property
+    def kib(self) -> float | None:
+        return self.per_tab_kib(self.rss_before, self.rss_full, self.connected)
+
+
+def make_variant(name: str) -> Variant:
+    """A copy of ``tabs_app`` in a temporary folder, set up as ``name``."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"reflex-session-tabs-{name}-"))
+    skip = shutil.ignore_patterns(".web", ".states", "__pycache__", "*.db", "reflex.lock")
+    shutil.copytree(APP, workdir, dirs_exist_ok=True, ignore=skip)
+    settings = {"TABS_VARIANT": "plain" if name == "plain" else name.replace("cookie", "session")}
+    settings["TABS_SESSION_EXPIRY"] = str(EXPIRY)
+    auth: ReflexSession[Any] | None = None
+    if name == "store":
+        settings["TABS_STORE_URL"] = f"sqlite:///{workdir / 'sessions.db'}"
+        auth = ReflexSession(
+            store=SQLStore(settings["TABS_STORE_URL"]), secret_key=SECRET, session_expiry=EXPIRY
+        )
+    elif name == "cookie":
+        auth = ReflexSession(secret_key=SECRET, session_expiry=EXPIRY)
+    labels = {
+        "plain": "plain Reflex",
+        "cookie": "reflex-session, cookie mode",
+        "store": "reflex-session, store mode (SQLite + read cache)",
+    }
+    return Variant(
+        name,
+        labels[name],
+        ReflexServer(name, workdir, settings),
+        (UNGUARDED,) if name == "plain" else (UNGUARDED, GUARDED),
+        auth,
+    )
+
+
+async def browsers(variant: Variant, count: int, first: int) -> list[tuple[str, str]]:
+    """``count`` browsers (session cookie, binding): signed in, each as a user of its own."""
+    if variant.auth is None:
+        return [("", "") for _ in range(count)]
+    users = [
+        {"id": str(i), "email": f"tab-{i}@tabs.example", "name": f"Tab {i}"}
+        for i in range(first, first + count)
+    ]
+    cookies = await mint(variant.auth, users, count)
+    return [(cookie, new_binding()) for cookie in cookies]
+
+
+async def sample_rss(pid: int) -> int:
+    """The server tree's RSS after ``SETTLE_S`` of quiet: the median of three reads."""
+    await asyncio.sleep(SETTLE_S)
+    reads = []
+    for _ in range(3):
+        reads.append(tree_rss(pid))
+        await asyncio.sleep(0.5)
+    return int(statistics.median(reads))
+
+
+# -- the phases ----------------------------------------------------------------------------------
+
+
+async def connect_active(variant: Variant, http: Any, count: int) -> None:
+    """The variant's active tabs: connected (and the mount sync), then warmed up."""
+    made = await browsers(variant, count, first=0)
+    tabs: list[Tab] = [
+        CounterTab(
+            variant.server.url,
+            http,
+            cookie or None,
+            binding=binding or None,
+            path="/",
+            label=f"{variant.name}-active-{i}",
+            session_layer=variant.session_layer,
+        )
+        for i, (cookie, binding) in enumerate(made)
+    ]
+    stats = Stats()
+    connected = await connect_all(tabs, stats, concurrency=10, mount_sync=True)
+    variant.active = [t for t in connected if isinstance(t, CounterTab)]
+    variant.errors += stats.errors
+    if len(variant.active) < count:
+        raise SetupError(f"{variant.name}: only {len(variant.active)}/{count} active tabs: {stats}")
+    missing = [t.label for t in variant.active if not t.counter]
+    if missing:
+        raise SetupError(f"{variant.name}: no CounterState in the hydrate of {missing[0]}")
+    warm: list[float] = []
+    for event in variant.events:
+        await segment(variant, event, WARM_EVENTS, warm)
+
+
+async def connect_crowd(variant: Variant, tabs: int, concurrency: int) -> None:
+    """N idle tabs in one client process, in two halves, the server's RSS read around each."""
+    variant.rss_before = await sample_rss(variant.pid)
+    first = len(variant.active)
+    counts = (tabs // 2, tabs - tabs // 2)
+    connected = []
+    for half, count in enumerate(counts):
+        made = await browsers(variant, count, first)
+        first += count
+        progress(f"{variant.name}: connecting {count} tabs (half {half + 1} of 2)")
+        worker = spawn_workers(
+            variant.server.url,
+            made,
+            1,
+            concurrency,
+            "/",
+            session_layer=variant.session_layer,
+            mount_sync=True,
+        )[0]
+        variant.workers.append(worker)
+        answer = await asyncio.to_thread(worker.receive, 600)
+        got = Stats.from_json(answer)
+        variant.errors += got.errors
+        variant.connect_ms += got.samples.get("connect", [])
+        connected.append(int(answer["connected"]))
+        rss = await sample_rss(variant.pid)
+        if half == 0:
+            variant.rss_half = rss
+        else:
+            variant.rss_full = rss
+    variant.halves = (connected[0], connected[1])
+    progress(
+        f"{variant.name}: {variant.connected}/{tabs} connected,"
+        f" {variant.rss_before / 2**20:.1f} -> {variant.rss_full / 2**20:.1f} MiB"
+        f" = {variant.kib or 0:.1f} KiB/tab"
+    )
+
+
+async def segment(
+    variant: Variant, event: str, events: int, samples: list[float], tabs: int | None = None
+) -> None:
+    """The first ``tabs`` (default: every) active tabs of ``variant`` each send ``events``
+    ``event``s back to back, all tabs at once."""
+
+    async def one(tab: CounterTab) -> None:
+        try:
+            for _ in range(events):
+                await tab.bump(event, samples)
+        except TabError as exc:
+            variant.errors.append(f"{variant.name} {exc}")
+        except Exception as exc:
+            variant.errors.append(f"{variant.name} {event}: {type(exc).__name__}: {exc}"[:200])
+
+    await asyncio.gather(*(one(t) for t in variant.active[:tabs]))
+
+
+@dataclass
+class EventRow:
+    variant: Variant
+    event: str
+    tabs: int  # active tabs sending at once
+    events: int  # events per tab per segment
+    samples: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+    client_cpu_s: float = 0.0  # this process (the active tabs' client), for comparison
+    count: int = 0  # events sent (the samples are those that came back)
+
+    @property
+    def name(self) -> str:
+        guard = " (@guarded)" if self.event == GUARDED else ""
+        tabs = "1 tab" if self.tabs == 1 else f"{self.tabs} tabs"
+        return f"{self.variant.name}: {self.event}{guard}, {tabs}"
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples) if self.samples else float("nan")
+
+    @property
+    def p90(self) -> float:
+        return percentile(self.samples, 90) if self.samples else float("nan")
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu_s / self.count * 1e6 if self.count else float("nan")
+
+    @property
+    def client_cpu_us(self) -> float:
+        return self.client_cpu_s / self.count * 1e6 if self.count else float("nan")
+
+
+async def round_trips(
+    variants: list[Variant], rounds: int, active: int, events: int
+) -> list[EventRow]:
+    """``rounds`` interleaved rounds (the order rotating), after one warm-up round: every row
+    busy (``active`` tabs at once), then every row alone (one tab, ``ALONE_EVENTS`` x
+    ``events`` events per segment)."""
+    rows = [EventRow(v, e, active, events) for v in variants for e in v.events]
+    if active > 1:
+        rows += [EventRow(v, e, 1, events * ALONE_EVENTS) for v in variants for e in v.events]
+    for r in range(rounds + 1):
+        shift = r % len(rows)
+        for row in rows[shift:] + rows[:shift]:
+            if r == 0:  # warm-up: the same work, not kept
+                await segment(row.variant, row.event, row.events, [], row.tabs)
+                continue
+            cpu, client = tree_cpu(row.variant.pid), time.process_time()
+            await segment(row.variant, row.event, row.events, row.samples, row.tabs)
+            row.cpu_s += tree_cpu(row.variant.pid) - cpu
+            row.client_cpu_s += time.process_time() - client
+            row.count += row.events * row.tabs
+        if r and r % max(1, rounds // 5) == 0:
+            progress(f"round {r}/{rounds}")
+    return rows
+
+
+async def measure(
+    variants: list[Variant], args: argparse.Namespace
+) -> tuple[list[EventRow], float]:
+    """Both phases, with the active tabs' sockets open throughout; the event rows and the
+    machine's load average over the run."""
+    load_before = os.getloadavg()[0]
+    async with new_http() as http:
+        try:
+            for variant in variants:
+                progress(f"{variant.name}: {args.active} active tabs connect and warm up")
+                await connect_active(variant, http, args.active)
+            for variant in variants:
+                await connect_crowd(variant, args.tabs, args.concurrency)
+            progress(f"round trips: {args.rounds} rounds")
+            rows = await round_trips(variants, args.rounds, args.active, args.events)
+        finally:
+            for variant in variants:
+                await asyncio.gather(*(t.close() for t in variant.active))
+    return rows, (load_before + os.getloadavg()[0]) / 2
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+def ratio(value: float | None, base: float | None) -> float | None:
+    return value / base if value is not None and base else None
+
+
+def header(line: str) -> None:
+    print(line)
+    print("-" * len(line))
+
+
+def verdict(value: float | None, gated: bool) -> str:
+    if value is None:
+        return "-"
+    met = value <= TARGET
+    return ("MET" if met else "NOT MET") if gated else ("within" if met else "over") + " (info)"
+
+
+@dataclass
+class Report:
+    variants: list[Variant]
+    rows: list[EventRow]
+    args: argparse.Namespace
+    wall_s: float
+    load: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def plain(self) -> Variant:
+        return self.variants[0]
+
+    def base(self, row: EventRow) -> EventRow:
+        """The row ``row`` is compared with: plain Reflex's ``increment``, as many tabs."""
+        return next(
+            r
+            for r in self.rows
+            if r.variant is self.plain and r.event == UNGUARDED and r.tabs == row.tabs
+        )
+
+    def gated(self, row: EventRow) -> bool:
+        return row.variant.name == "cookie" and row.event == UNGUARDED and row.tabs > 1
+
+    @property
+    def met(self) -> bool:
+        cookie = next(v for v in self.variants if v.name == "cookie")
+        gated = [r for r in self.rows if self.gated(r)] or [
+            r for r in self.rows if r.variant is cookie and r.event == UNGUARDED
+        ]
+        mem = ratio(cookie.kib, self.plain.kib)
+        rtt = ratio(gated[0].p50, self.base(gated[0]).p50)
+        return mem is not None and mem <= TARGET and rtt is not None and rtt <= TARGET
+
+    def memory_json(self, v: Variant) -> dict[str, Any]:
+        r = ratio(v.kib, self.plain.kib) if v is not self.plain else None
+        return {
+            "name": f"memory {v.name}",
+            "variant": v.label,
+            "tabs": self.args.tabs,
+            "connected": v.connected,
+            "rss_before_mib": round(v.rss_before / 2**20, 1),
+            "rss_connected_mib": round(v.rss_full / 2**20, 1),
+            "per_tab_kib": None if v.kib is None else round(v.kib, 1),
+            "halves_kib": [
+                None if k is None else round(k, 1)
+                for k in (
+                    v.per_tab_kib(v.rss_before, v.rss_half, v.halves[0]),
+                    v.per_tab_kib(v.rss_half, v.rss_full, v.halves[1]),
+                )
+            ],
+            "connect_p50_ms": round(statistics.median(v.connect_ms), 1) if v.connect_ms else None,
+            "ratio": None if r is None else round(r, 3),
+            "target": f"<= {TARGET:.2f}x" if v is not self.plain else None,
+            "met": None if r is None else r <= TARGET,
+            "gated": v.name == "cookie",
+        }
+
+    def event_json(self, row: EventRow) -> dict[str, Any]:
+        base = self.base(row)
+        first = row is base
+        r = None if first else ratio(row.p50, base.p50)
+        gated = self.gated(row)
+        return {
+            "name": f"event {row.name}",
+            "tabs_at_once": row.tabs,
+            "events_per_tab": row.events,
+            "n": len(row.samples),
+            "sent": row.count,
+            "p50_ms": round(row.p50, 3),
+            "p90_ms": round(row.p90, 3),
+            "server_cpu_us": round(row.cpu_us, 1),
+            "client_cpu_us": round(row.client_cpu_us, 1),
+            "ratio": None if r is None else round(r, 3),
+            "p90_ratio": None if first else round(row.p90 / base.p90, 3),
+            "cpu_ratio": None if first else round(row.cpu_us / base.cpu_us, 3),
+            "target": None if first else f"<= {TARGET:.2f}x",
+            "met": None if r is None else r <= TARGET,
+            "gated": gated,
+        }
+
+    def as_json(self) -> list[dict[str, Any]]:
+        rows = [self.memory_json(v) for v in self.variants]
+        rows += [self.event_json(r) for r in self.rows]
+        rows.append(
+            {
+                "name": "summary",
+                "tabs": self.args.tabs,
+                "active": self.args.active,
+                "rounds": self.args.rounds,
+                "events_per_segment": self.args.events,
+                "errors": sum(len(v.errors) for v in self.variants),
+                "error_samples": [e for v in self.variants for e in v.errors][:20],
+                "wall_s": round(self.wall_s, 1),
+                "load_average": round(self.load, 2),
+                "cpus": psutil.cpu_count(),
+                "met": self.met,
+            }
+        )
+        return rows
+
+    def print_table(self) -> None:
+        a = self.args
+        print(
+            f"reflex-session per-tab cost: {a.tabs} tabs per variant, {len(self.variants)} servers"
+            f" side by side (reflex run --env prod, states in memory); {self.wall_s:.0f} s,"
+            f" {psutil.cpu_count()} CPUs, load average {self.load:.1f}"
+        )
+        print()
+        print("memory: server process tree RSS, (with N tabs - before) / N")
+        header(
+            f"{'variant':<8} {'tabs':>9} {'before MiB':>10} {'with N MiB':>10} {'KiB/tab':>8}"
+            f" {'halves':>13} {'connect p50':>11} {'x plain':>8}  {'target':<8}  result"
+        )
+        for v in self.variants:
+            j = self.memory_json(v)
+            halves = " / ".join("-" if k is None else f"{k:.0f}" for k in j["halves_kib"])
+            shown = "-" if j["ratio"] is None else f"{j['ratio']:.3f}x"
+            result = verdict(j["ratio"], v.name == "cookie") if v is not self.plain else "-"
+            connect = "-" if j["connect_p50_ms"] is None else f"{j['connect_p50_ms']:.1f} ms"
+            print(
+                f"{v.name:<8} {v.connected:>4}/{a.tabs:<4} {j['rss_before_mib']:>10.1f}"
+                f" {j['rss_connected_mib']:>10.1f} {j['per_tab_kib'] or 0:>8.1f}"
+                f" {halves:>13} {connect:>11} {shown:>8}  {j['target'] or '-':<8}  {result}"
+            )
+        print()
+        print(
+            f"event round trip, every tab connected, {a.rounds} interleaved rounds: {a.active}"
+            f" tabs at once, each sending {a.events} events back to back; 1 tab alone,"
+            f" {a.events * ALONE_EVENTS} events"
+        )
+        header(
+            f"{'row':<46} {'n':>6} {'p50 ms':>8} {'p90 ms':>8} {'x plain p50':>11}"
+            f" {'x p90':>6} {'server µs/ev':>12} {'x plain':>7} {'client µs/ev':>12}"
+            f"  {'target':<8}  result"
+        )
+        for row in self.rows:
+            j = self.event_json(row)
+            gated = self.gated(row)
+            result = "-" if j["ratio"] is None else verdict(j["ratio"], gated)
+
+            def x(value: float | None) -> str:
+                return "-" if value is None else f"{value:.3f}x"
+
+            print(
+                f"{row.name:<46} {j['n']:>6} {j['p50_ms']:>8.2f} {j['p90_ms']:>8.2f}"
+                f" {x(j['ratio']):>11} {x(j['p90_ratio']):>6} {j['server_cpu_us']:>12.0f}"
+                f" {x(j['cpu_ratio']):>7} {j['client_cpu_us']:>12.0f}"
+                f"  {j['target'] or '-':<8}  {result}"
+            )
+        print()
+        errors = [e for v in self.variants for e in v.errors]
+        print(f"errors: {len(errors)}")
+        for error in list(dict.fromkeys(errors))[:5]:
+            print(f"  e.g. {error}")
+        for note in self.notes:
+            print(f"note: {note}")
+        print(
+            "target: reflex-session (cookie mode) adds <= 10 % to plain Reflex's KiB per tab and"
+            f" to its p50 round trip (increment, {a.active} tabs at once): "
+            + ("MET" if self.met else "NOT MET")
+        )
+
+
+def log_notes(variants: list[Variant]) -> list[str]:
+    """Anything the servers logged that looks wrong (they should log nothing but the start)."""
+    notes = []
+    for v in variants:
+        lines = [
+            line
+            for line in v.server.log().splitlines()
+            if any(w in line for w in ("Traceback", "Error", "error", "Exception"))
+        ]
+        if lines:
+            notes.append(f"{v.name} server log: {len(lines)} error lines, e.g. {lines[0][:160]}")
+    return notes
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tabs", type=int, help="idle tabs per variant (300; --quick: 50)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 50 tabs, 15 rounds")
+    parser.add_argument("--active", type=int, default=20, help="tabs sending events (20)")
+    parser.add_argument("--events", type=int, default=5, help="events per tab per segment (5)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (100; --quick: 15)")
+    parser.add_argument(
+        "--concurrency", type=int, default=10, help="handshakes in flight while connecting (10)"
+    )
+    parser.add_argument("--no-store", action="store_true", help="leave the store variant out")
+    parser.add_argument("--json", action="store_true", help="one JSON object per row on stdout")
+    args = parser.parse_args(argv)
+    args.tabs = args.tabs or (50 if args.quick else 300)
+    args.rounds = args.rounds or (15 if args.quick else 100)
+    if min(args.tabs, args.active, args.events, args.rounds, args.concurrency) < 1:
+        parser.error("--tabs, --active, --events, --rounds, --concurrency: positive")
+    if args.tabs < 2:
+        parser.error("--tabs: at least 2 (they connect in two halves)")
+    return args
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM: clean up as for Ctrl-C (inside ``asyncio.run``, its SIGINT handler cancels the
+    run, so the tabs close first)."""
+    signal.raise_signal(signal.SIGINT)
+
+
+@contextlib.contextmanager
+def stopped_workers(variants: list[Variant]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for variant in variants:
+            close_workers(variant.workers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Ctrl-C and SIGTERM both stop the run and clean up, even when started in the background
+    # (where a shell leaves SIGINT ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    for name in ("REFLEX_REDIS_URL", "GRANIAN_WORKERS"):  # one worker, states in memory
+        os.environ.pop(name, None)
+    began = time.monotonic()
+    variants = [make_variant(n) for n in ("plain", "cookie", "store")[: 2 if args.no_store else 3]]
+    try:
+        progress(f"starting {len(variants)} servers (reflex run --env prod), side by side")
+        with running([v.server for v in variants]), stopped_workers(variants):
+            progress("servers up: " + ", ".join(f"{v.name} {v.server.url}" for v in variants))
+            rows, load = asyncio.run(measure(variants, args))
+            progress("stopping the servers")
+            notes = log_notes(variants)
+    except (RuntimeError, SetupError) as exc:
+        print(f"tabs benchmark could not run: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C inside asyncio.run: either
+        print("tabs benchmark interrupted (servers stopped, folders removed)", file=sys.stderr)
+        return 130
+    finally:
+        for variant in variants:  # running() removes them once started; not if it never was
+            shutil.rmtree(variant.server.workdir, ignore_errors=True)
+    report = Report(variants, rows, args, time.monotonic() - began, load, notes)
+    if args.json:
+        for row in report.as_json():
+            print(json.dumps(row))
+    else:
+        report.print_table()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
