@@ -209,7 +209,7 @@ class SQLStore(SessionStore):
         )
         self.metadata = metadata
         # the hot path (.sql_direct); table_name matched _TABLE_NAME above: a plain identifier
-        self._statements = Statements(table_name)
+        self._statements = Statements(table_name, engine.dialect.identifier_preparer.quote)
         self._text = {
             name: sa.text(getattr(self._statements, name))
             for name in ("get", "set", "touch", "replace")
@@ -228,8 +228,8 @@ class SQLStore(SessionStore):
             and url.get_driver_name() == ("psycopg")
         ):
             # only for an engine of ours: yours may connect in ways a URL does not say
-            conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self._pg = PostgresDirect(conninfo, size=max_threads)
+            _, connect_args = engine.dialect.create_connect_args(url)
+            self._pg = PostgresDirect(connect_args, size=max_threads)
             self._pg_sql = {
                 name: Statements.for_psycopg(getattr(self._statements, name))
                 for name in ("get", "set", "touch", "replace")

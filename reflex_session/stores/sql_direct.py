@@ -55,6 +55,9 @@ READ_BUSY: Final = 0.02
 #: Inline SQLite writes between two passive checkpoints (run on the store's threads).
 CHECKPOINT_EVERY: Final = 256
 _NAMED: Final = re.compile(r"(?<!:):([a-z_]+)")
+#: PostgreSQL SQLSTATEs after which a statement is simply run again (deadlock, serialisation).
+_RETRY_SQLSTATES: Final = frozenset({"40001", "40P01"})
+_ATTEMPTS: Final = 5
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,50}")
 
 Params = Mapping[str, Any]
@@ -64,16 +67,19 @@ class Statements:
     """The hot path's four statements for one table, with ``:name`` parameters.
 
     ``sqlite3`` and ``sa.text`` take them as they are; :meth:`for_psycopg` gives psycopg's
-    ``%(name)s`` spelling.
+    ``%(name)s`` spelling. ``quote`` is the database's identifier quoting (SQLAlchemy's
+    ``dialect.identifier_preparer.quote``): a table SQLAlchemy created as ``"Sessions"`` or
+    ``"user"`` must be named so here too.
     """
 
     __slots__ = ("get", "replace", "set", "table", "touch")
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, quote: Callable[[str], str] = lambda name: name) -> None:
         if not _IDENTIFIER.fullmatch(table):
             raise ValueError("table must be a plain SQL identifier (letters, digits, _)")
         # table is a plain identifier (checked above) and every value is a bound parameter
-        t = self.table = table
+        self.table = table
+        t = quote(table)
         columns = ", ".join(COLUMNS)
         self.get = f"SELECT {columns} FROM {t} WHERE sid = :sid AND expires_at > :now"  # noqa: S608
         # The whole session over a live row; over an expired one (not yet purged) a new session:
@@ -182,15 +188,19 @@ class PostgresDirect:
     """psycopg 3 ``AsyncConnection``\\ s in autocommit, at most ``size`` per event loop.
 
     Connections belong to the loop that opened them (psycopg waits on the loop's selector), so
-    the pool keeps one set per loop: a server runs one loop, a test suite many. ``conninfo`` is
-    the libpq connection string (it holds the password: never show it).
+    the pool keeps one set per loop: a server runs one loop, a test suite many.
+    ``connect_args`` hold the password: never show them.
     """
 
-    def __init__(self, conninfo: str, *, size: int, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self, connect_args: Mapping[str, Any], *, size: int, connect_timeout: float = 10.0
+    ) -> None:
         import psycopg  # the postgres extra; SQLStore only builds this for psycopg URLs
 
         self._psycopg = psycopg
-        self._conninfo = conninfo
+        # keyword arguments, as SQLAlchemy's dialect makes them from the URL (host, dbname,
+        # options, sslrootcert ...): a URL's query string would reach libpq still quoted
+        self._connect_args = dict(connect_args)
         self._size = max(1, size)
         self._timeout = connect_timeout
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
@@ -205,11 +215,10 @@ class PostgresDirect:
         return pool
 
     async def _open(self) -> Any:
+        args = {"connect_timeout": max(1, round(self._timeout)), **self._connect_args}
+        # prepare_threshold None: we say prepare=True per statement
         return await self._psycopg.AsyncConnection.connect(
-            self._conninfo,
-            autocommit=True,
-            prepare_threshold=None,  # we say prepare=True per statement
-            connect_timeout=max(1, round(self._timeout)),
+            **args, autocommit=True, prepare_threshold=None
         )
 
     async def fetch(self, sql: str, params: Params) -> list[Any]:
@@ -223,13 +232,18 @@ class PostgresDirect:
     async def _execute(self, sql: str, params: Params, *, fetch: bool) -> Any:
         pool = self._pool()
         async with pool.slots:
-            for attempt in (1, 2):
+            for attempt in range(1, _ATTEMPTS + 1):
                 reused = bool(pool.idle)
                 connection = pool.idle.pop() if reused else await self._open()
                 try:
                     cursor = await connection.execute(sql, params, prepare=True)
                     result = await cursor.fetchall() if fetch else cursor.rowcount
-                except self._psycopg.OperationalError:
+                except self._psycopg.OperationalError as error:
+                    if getattr(error, "sqlstate", None) in _RETRY_SQLSTATES and attempt < _ATTEMPTS:
+                        # a deadlock or serialisation failure (a stricter default isolation):
+                        # the statement changed nothing; the connection is fine
+                        pool.idle.append(connection)
+                        continue
                     _discard(connection)
                     if reused and attempt == 1 and connection.broken:
                         # the server closed it (a restart closes them all): drop every idle

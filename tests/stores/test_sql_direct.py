@@ -238,3 +238,28 @@ def test_sqlite_direct_writes_wait_for_no_one_in_this_process(tmp_path: Path) ->
         assert direct.write(statements.set, params) == 1
     finally:
         direct.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_hot_path_names_a_quoted_table_and_reads_the_url_options(
+    pg_table: str,
+) -> None:
+    """Red team of the hot path: a table SQLAlchemy creates quoted (mixed case) must be found by
+    the hot path's own SQL, and a URL option with a space (libpq ``options``) must reach the
+    server as written, not URL-quoted: both broke every request on PostgreSQL."""
+    url = sa.make_url(required_env("DATABASE_URL", "PostgreSQL"))
+    url = url.update_query_dict({"options": "-c statement_timeout=5000"})
+    table = "Rs" + pg_table[3:]
+    store = SQLStore(url.render_as_string(hide_password=False), table_name=table)
+    try:
+        sid = new_sid()
+        await store.set(sid, {"n": 1}, user_id="u", expires_at=FAR)
+        assert await store.touch(sid, FAR + 1)
+        assert await store.replace_data(sid, {"n": 2})
+        found = await store.get(sid)
+        assert found is not None
+        assert found.data == {"n": 2}
+    finally:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}", "{table}_csrf"')
+        await store.close()
