@@ -32,7 +32,8 @@ Atomicity:
   serialisation failure restarts the transaction.
 * ``destroy_for_user`` locks the user's rows (``SELECT ... FOR UPDATE``) and deletes them and
   their CSRF rows in the same transaction: a concurrent ``set`` of one of those sessions waits,
-  then finds the row gone and starts a new session; it cannot resurrect the old one.
+  then finds the row gone and inserts it anew with what it was given (a new created_at and
+  meta, none of the old session's data beyond that).
 * ``touch``, ``replace_data`` and ``consume_csrf`` are each one conditional statement
   (``UPDATE ... WHERE expires_at > now`` / ``DELETE ... WHERE ...``): only one consumer of a CSRF
   token can delete its row.

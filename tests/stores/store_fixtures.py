@@ -174,3 +174,20 @@ async def backend_paths_fixture(
 @pytest.fixture(name="store")
 def store_fixture(backend: Backend) -> SessionStore:
     return backend.make()
+
+
+def watch_loop_gaps() -> tuple[list[float], asyncio.Task[None]]:
+    """Start a task that records how long the running loop goes between its 10 ms ticks: a
+    read or write that held the loop shows as one long gap. Cancel the task when done."""
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = loop.time()
+        while True:
+            await asyncio.sleep(0.01)
+            now = loop.time()
+            gaps.append(now - last)
+            last = now
+
+    return gaps, asyncio.create_task(ticker())

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from e2e.faultproxy import FaultProxy
-from store_fixtures import HOUR, pg_table_fixture, required_env
+from store_fixtures import HOUR, pg_table_fixture, required_env, watch_loop_gaps
 
 from reflex_session.stores import SQLStore, StoreUnavailable, new_sid
 from reflex_session.stores.sql_direct import CHECKPOINT_EVERY, SqliteDirect, Statements
@@ -147,18 +147,7 @@ async def test_a_sqlite_write_in_the_loop_steps_aside_for_another_writer(tmp_pat
         sid = new_sid()
         await store.set(sid, {"n": 1}, user_id="u", expires_at=FAR)
         locker.execute("BEGIN IMMEDIATE")  # a writer elsewhere, mid-transaction
-        loop = asyncio.get_running_loop()
-        gaps: list[float] = []
-
-        async def ticker() -> None:
-            last = loop.time()
-            while True:
-                await asyncio.sleep(0.01)
-                now = loop.time()
-                gaps.append(now - last)
-                last = now
-
-        running = asyncio.create_task(ticker())
+        gaps, running = watch_loop_gaps()
         await asyncio.sleep(0.05)
         write = asyncio.create_task(store.set(sid, {"n": 2}, user_id="u", expires_at=FAR))
         await asyncio.sleep(0.5)

@@ -20,7 +20,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.crc import key_slot
 from redis.exceptions import ResponseError
-from store_fixtures import HOUR, required_env
+from store_fixtures import HOUR, required_env, watch_loop_gaps
 
 import reflex_session.stores as stores
 from reflex_session.errors import SessionError
@@ -500,18 +500,7 @@ async def test_a_sqlite_get_in_the_loop_steps_aside_for_a_lock(tmp_path: Path) -
     store = stores.SQLStore(f"sqlite:///{path}")
     store._schema_ready = True
     try:
-        loop = asyncio.get_running_loop()
-        gaps: list[float] = []
-
-        async def ticker() -> None:  # how long the loop goes without running anything else
-            last = loop.time()
-            while True:
-                await asyncio.sleep(0.01)
-                now = loop.time()
-                gaps.append(now - last)
-                last = now
-
-        running = asyncio.create_task(ticker())
+        gaps, running = watch_loop_gaps()
         await asyncio.sleep(0.05)
         read = asyncio.create_task(store.get("abc"))
         await asyncio.sleep(0.5)
