@@ -21,6 +21,8 @@ from ..binding import BindingCookie, new_value
 from .origin import request_is_https, stamp_https
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["BindingMiddleware"]
@@ -33,17 +35,24 @@ class BindingMiddleware:
         self.app = app
         self.cookie = cookie
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The app's own call when the request already carries a binding, else one that mints it.
+
+        Deliberately not a coroutine: a websocket lives inside the call that opened it, and every
+        message it receives resumes each coroutine frame of that call, so a pass-through that
+        returns the app's awaitable adds no work to a socket's messages.
+        """
         if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         https = request_is_https(scope)
         if scope["type"] == "websocket":
             scope = {**scope, "headers": stamp_https(scope.get("headers", []), https)}
         header = Headers(scope=scope).get("cookie")
         if self.cookie.read(header, request_is_https=https) is not None:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._mint(scope, receive, send, https)
+
+    async def _mint(self, scope: Scope, receive: Receive, send: Send, https: bool) -> None:
         value = new_value()
         name = self.cookie.name(https)
         set_cookie = self.cookie.set_cookie(value, request_is_https=https).encode("latin-1")

@@ -94,10 +94,14 @@ class SessionMiddleware:
             for p in self.skip_prefixes
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The app's own call for what is not a page request (the websocket, the API, assets),
+        else the guard. Not a coroutine, so a websocket's messages do not resume a frame of it."""
         if not self.guards(scope):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._guard(scope, receive, send)
+
+    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
         jar = jar_for_scope(self.auth, scope)
         try:
             session = await self.auth.get_session(jar)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import reflex as rx
@@ -169,6 +169,12 @@ def _page_decision(scope: Scope, session: Session[Any] | None, decision: Decisio
     return decide(raw_path_of(scope) + (f"?{query}" if query else ""), session)
 
 
+async def _close_socket(receive: Receive, send: Send) -> None:
+    """Refuse a websocket before it is accepted (policy violation)."""
+    await receive()
+    await send({"type": "websocket.close", "code": 1008})
+
+
 def asgi_transformer(
     auth: ReflexSession[Any], providers: ProviderAuth | None = None
 ) -> Callable[[ASGIApp], ASGIApp]:
@@ -205,31 +211,27 @@ def asgi_transformer(
         guarded = SessionMiddleware(inner, auth, custom=page_hook, skip_prefixes=REFLEX_PATHS)
         uploads = UploadGuard(guarded, binding, auth)
 
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        def app(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+            # not a coroutine: it picks the app that serves the request and returns that app's
+            # call, so a websocket's messages never resume a frame of this dispatch
             if scope["type"] == "http":
                 path = scope.get("path", "")
                 if path.rstrip("/") == sync_path:
-                    await sync(scope, receive, send)
-                    return
+                    return sync(scope, receive, send)
                 if path.rstrip("/") == api_path:
-                    await api(scope, receive, send)
-                    return
+                    return api(scope, receive, send)
                 if routes is not None and routes.handles(path):
-                    await routes(scope, receive, send)
-                    return
+                    return routes(scope, receive, send)
                 if "/_upload" in path and scope.get("method") == "POST":
-                    await uploads(scope, receive, send)
-                    return
+                    return uploads(scope, receive, send)
             elif scope["type"] == "websocket":
                 reason = cross_site_reason(scope, trusted)
                 if reason is not None:
                     # cross-site websocket hijacking: a page of another origin opening a socket
                     # with the user's cookies never reaches Reflex
                     refused("cross-site websocket refused (%s)", reason)
-                    await receive()
-                    await send({"type": "websocket.close", "code": 1008})
-                    return
-            await guarded(scope, receive, send)
+                    return _close_socket(receive, send)
+            return guarded(scope, receive, send)
 
         return BindingMiddleware(app, binding)
 

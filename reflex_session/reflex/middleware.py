@@ -112,15 +112,15 @@ class SessionEventMiddleware(rx.Middleware):
         ``None`` lets the event run; a ``StateUpdate`` is sent instead of running it (see the module
         docstring for the order of the checks).
         """
-        refusal, rebound = await self._binding.check(state, event)
+        hydrate = is_hydrate(state, event)
+        refusal, session_state, rebound = await self._binding.check(state, event, hydrate=hydrate)
         if refusal is not None:
             return refusal
-        session_state = await state.get_state(SessionState)
         # a sign-out that happened outside an awaitable path (a queued logout, a refusal) has
         # its user data reset before this event sees any of it
         await session_state.forget_user_data()
         name = event.name
-        if is_hydrate(state, event):
+        if hydrate:
             # every path that hands the socket the whole state reads the session from *this*
             # socket's cookie first
             await session_state.load_from_socket()

@@ -111,7 +111,10 @@ class SessionState(rx.State):
     #: rebuilding the session on every guarded event cost ~80 µs; a string is parsed once and
     #: cached (:func:`_session_from_json`).
     _session_json: str = ""
-    _pending: list[dict[str, Any]] = []  # noqa: RUF012 - backend-only Reflex var
+    #: The operations the next sync applies to the cookie (backend-only). A tuple, not a list:
+    #: Reflex wraps a list (and each dict in it) in a change-tracking proxy at every read, and a
+    #: guarded event reads it; the queue is only ever replaced whole.
+    _pending: tuple[dict[str, Any], ...] = ()
     #: The digest of the binding cookie of the browser that owns this tab (see
     #: :mod:`reflex_session.reflex.tab`); empty until the first event binds it.
     _bind: str = ""
@@ -324,10 +327,10 @@ class SessionState(rx.State):
 
     def _queue(self, op: str, **data: Any) -> None:
         now = now_ms(get_auth().clock)
-        self._pending = [
+        self._pending = (
             *(p for p in self._pending if now - p["at"] < PENDING_TTL_MS),
             {"op": op, "at": now, **data},
-        ]
+        )
         self.sync_seq += 1
 
     @server_only
@@ -338,13 +341,13 @@ class SessionState(rx.State):
     @server_only
     def take_pending(self) -> list[dict[str, Any]]:
         """The tab's queued operations, removed from it (the sync applies them to the cookie)."""
-        ops, self._pending = list(self._pending), []
+        ops, self._pending = list(self._pending), ()
         return ops
 
     @server_only
     def requeue(self, ops: list[dict[str, Any]]) -> None:
         """Put operations back in front of the queue (a sync that could not apply them)."""
-        self._pending = [*ops, *self._pending]
+        self._pending = (*ops, *self._pending)
 
     @server_only
     def pending_login_proof(self) -> str | None:
@@ -356,10 +359,13 @@ class SessionState(rx.State):
     def revoked_since_check(self) -> bool:
         """Whether this worker heard of a revocation of the tab's user since the tab's session
         was last known to be live (then the next event re-checks it)."""
+        revoked = get_runtime().revoked
+        if not revoked:  # nothing was revoked on this worker: no need to read the session
+            return False
         shown = self._stored_session()
         if shown is None:
             return False
-        return get_runtime().revoked.get(shown.user.id, -1) >= self._checked_at
+        return revoked.get(shown.user.id, -1) >= self._checked_at
 
     @server_only
     def mark_checked(self) -> None:
@@ -376,6 +382,9 @@ class SessionState(rx.State):
         operation lives, and only while no session of the user was ended since: a client that
         never syncs cannot keep a session out of reach of revocation.
         """
+        pending = self._pending
+        if not pending:
+            return False
         shown = self._stored_session()
         if shown is None:
             return False
@@ -386,7 +395,7 @@ class SessionState(rx.State):
             and (op.get("session") or {}).get("id") == shown.id
             and now - op["at"] < PENDING_TTL_MS
             and revoked < op["at"]
-            for op in self._pending
+            for op in pending
         )
 
     @server_only
@@ -487,7 +496,7 @@ class SessionState(rx.State):
         if sid != self._sid:
             # another connection: a login queued on the previous one is not this socket's to
             # deliver (its proof went to that socket only)
-            self._pending = [op for op in self._pending if op.get("op") != "login"]
+            self._pending = tuple(op for op in self._pending if op.get("op") != "login")
             self._login_proof = ""
             self._sid = sid
         raw = self.router_data.get("headers") or {}
@@ -533,7 +542,7 @@ class SessionState(rx.State):
         """
         auth = get_auth()
         session = auth.new_session(user, access_token=access_token, refresh_token=refresh_token)
-        self._pending = []
+        self._pending = ()
         self.show(session)
         agent = str(getattr(self.router.headers, "user_agent", "") or "")[:200]
         meta = {"userAgent": agent, "ip": self.router.session.client_ip or ""}
@@ -698,7 +707,7 @@ class SessionState(rx.State):
         page will say (see :meth:`show`).
         """
         shown = self._stored_session()
-        self._pending = []
+        self._pending = ()
         self.show(None, reason)
         if tell_browser:
             target = None if browser_wide or shown is None else shown.id

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 from reflex.state import BaseState, State, StateUpdate
 from reflex_base import constants
-from reflex_base.event import get_hydrate_event
 from reflex_base.utils.format import format_event_handler
 
 from ..binding import BindingCookie, digest, digests_match
@@ -73,7 +72,14 @@ def is_hydrate(state: BaseState, event: Event) -> bool:
     The only event a socket with another browser's binding may send to a bound tab, and the tab's
     whole state is reset first (see :class:`TabBinding`).
     """
-    return event.name in _hydrate_names() or event.name == get_hydrate_event(state)
+    return event.name in _hydrate_names() or event.name == _root_hydrate(type(state))
+
+
+@functools.lru_cache(maxsize=64)
+def _root_hydrate(state_cls: type[BaseState]) -> str:
+    """What Reflex's ``get_hydrate_event`` names for a state of class ``state_cls``: the same
+    for every event of an app, so formatted once instead of at each event."""
+    return f"{state_cls.get_name()}.{constants.CompileVars.HYDRATE}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,7 +95,7 @@ def _digest_of_header(cookie_header: str, https: bool) -> str | None:
 
 def socket_id(state: BaseState) -> str:
     """The Reflex socket id of this event (set by the server from the connection)."""
-    return str(state.router_data.get(constants.RouteVar.SESSION_ID) or "")
+    return _sid_of(state.router_data)
 
 
 def presented_binding(state: BaseState) -> str:
@@ -100,31 +106,38 @@ def presented_binding(state: BaseState) -> str:
     which made this check cost 50 µs). Without a binding cookie the socket id stands in, so such
     a tab is bound to the one connection.
     """
-    headers = state.router_data.get(constants.RouteVar.HEADERS) or {}
+    return _presented(state.router_data)
+
+
+def _sid_of(data: dict[str, Any]) -> str:
+    return str(data.get(constants.RouteVar.SESSION_ID) or "")
+
+
+def _presented(data: dict[str, Any]) -> str:
+    headers = data.get(constants.RouteVar.HEADERS) or {}
     header = str(headers.get("cookie") or "")
     found = _digest_of_header(header, handshake_is_https(headers)) if header else None
     if found is not None:
         return found
-    return "socket:" + digest(socket_id(state) or "none")
+    return "socket:" + digest(_sid_of(data) or "none")
 
 
-def _socket_holds_the_tab(state: BaseState) -> bool:
-    """Whether the event's socket is still linked to the tab's token (on this worker, where a
-    socket's events are processed).
+def _socket_holds_the_tab(data: dict[str, Any], sid: str) -> bool:
+    """Whether the event's socket ``sid`` is still linked to the tab's token (on this worker,
+    where a socket's events are processed); ``data`` is the event's router data.
 
     Reflex processes an event after its socket may have closed, and sends the update to the
     token's *current* socket. Only events that arrived over a socket are judged (the caller
     skips those with no router data of their own: uploads, checked over HTTP by
-    :class:`UploadGuard`, and events chained on the server). It asks Reflex's ``token_to_sid``
-    for the token's socket (its ``sid_to_token`` dict would be one lookup, but the Redis token
-    manager drops entries from it while a socket is still live, which refused real events on two
-    workers).
+    :class:`UploadGuard`, and events chained on the server). It asks Reflex which socket holds
+    the token (:func:`linked_sid`; its ``sid_to_token`` dict would be one lookup too, but the
+    Redis token manager drops entries from it while a socket is still live, which refused real
+    events on two workers).
     """
-    sid = socket_id(state)
     namespace = getattr(get_app(), "event_namespace", None)
     if not sid or namespace is None:
         return True
-    token = str(state.router_data.get(constants.RouteVar.CLIENT_TOKEN) or "")
+    token = str(data.get(constants.RouteVar.CLIENT_TOKEN) or "")
     return linked_sid(namespace, token) == sid
 
 
@@ -165,34 +178,44 @@ async def reset_tree(root: BaseState) -> None:
 class TabBinding:
     """Checks an event's socket against the tab it addresses (see the module docstring)."""
 
-    async def check(self, state: BaseState, event: Event) -> tuple[StateUpdate | None, bool]:
-        """``(refusal, rebound)``: a ``StateUpdate`` to send instead of running the event, or
-        ``None`` to go on; ``rebound`` says the tab was just reset and bound to this socket."""
-        if event.router_data and not _socket_holds_the_tab(state):
+    async def check(
+        self, state: BaseState, event: Event, *, hydrate: bool
+    ) -> tuple[StateUpdate | None, SessionState, bool]:
+        """``(refusal, session_state, rebound)``: a ``StateUpdate`` to send instead of running
+        the event, or ``None`` to go on; the tab's ``SessionState``; and whether the tab was
+        just reset and bound to this socket. ``hydrate`` is :func:`is_hydrate` of the event.
+
+        It runs before every event, so it reads the router data once and the tab's state once:
+        on the common path (the tab's own browser, on the socket its session was read from) it
+        is a few dictionary lookups and one constant-time comparison.
+        """
+        data = state.router_data
+        sid = _sid_of(data)
+        session_state = await state.get_state(SessionState)
+        if event.router_data and not _socket_holds_the_tab(data, sid):
             # the socket that sent this event is gone, and the tab's token may now be held by
             # another socket, which Reflex would send this event's update to: run nothing
             refused("event refused: its socket no longer holds the tab")
-            return StateUpdate(), False
-        session_state = await state.get_state(SessionState)
-        presented = presented_binding(state)
+            return StateUpdate(), session_state, False
+        presented = _presented(data)
         expected = session_state.bound_to()
         if digests_match(expected, presented):
             session_state.keep_alive()
-            if session_state.socket_changed(socket_id(state)) and not is_hydrate(state, event):
+            if not hydrate and session_state.socket_changed(sid):
                 # the browser's binding, but not the socket the session was read from: a socket
                 # that skipped the hydrate acts only on the session of the cookie *it* carries
                 await session_state.reload_for_socket()
-            return None, False
-        if expected and not is_hydrate(state, event):
+            return None, session_state, False
+        if expected and not hydrate:
             refused("event refused: the socket does not carry the tab's browser binding")
-            return StateUpdate(), False
+            return StateUpdate(), session_state, False
         if expected:
             refused("a socket with another browser's binding hydrated a tab: its state was reset")
         root = state._get_root_state()
         await reset_tree(root)
         session_state = await root.get_state(SessionState)
         session_state.bind_to(presented)
-        return None, True
+        return None, session_state, True
 
 
 async def tab_binding(token: str) -> tuple[str, str | None] | None:

@@ -142,7 +142,7 @@ async def test_a_hydrate_from_another_browser_gets_a_reset_tab(
     assert state.status == "unauthenticated"
     assert state.session == {}
     assert state._session_json == ""
-    assert state._pending == []
+    assert state._pending == ()
     assert sub(root, GuardedState).count == 0
     assert "ada" not in json.dumps(root.dict(), default=str).lower()
     # the victim's stale socket can no longer act on what is now the attacker's tab either

@@ -58,7 +58,7 @@ async def test_guarded_event_while_the_store_is_down_keeps_the_session(store_lay
     assert not update.events, "the tab was sent away as if signed out"
     assert sub(root, GuardedState).count == 0
     assert state.status == "authenticated"
-    assert state._pending == [], "an operation was queued for the sync to apply later"
+    assert state._pending == (), "an operation was queued for the sync to apply later"
 
     store.get = real_get  # type: ignore[method-assign]
     assert await preprocess(root, name) is None  # back: the same tab's event runs again

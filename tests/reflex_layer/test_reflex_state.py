@@ -109,7 +109,7 @@ async def test_connect_reads_the_cookie_and_refuses_garbage(layer: Any, clock: F
     state = sub(make_root(cookie=f"session={token}"), SessionState)
     await state.load_from_socket()
     assert state.status == "authenticated"
-    assert state._pending == []
+    assert state._pending == ()
     # past the refresh threshold: connect queues one pull so the cookie gets re-issued
     clock.advance(61)
     state = sub(make_root(cookie=f"session={token}"), SessionState)
@@ -250,7 +250,7 @@ async def test_sync_endpoint_checks_origin_and_binding_and_sets_the_cookie(layer
         set_cookie = ok.headers["set-cookie"]
         assert set_cookie.startswith("session=")
         assert "HttpOnly" in set_cookie
-        assert state._pending == []
+        assert state._pending == ()
         token = set_cookie.split(";")[0].split("=", 1)[1]
         assert auth.decrypt_session(token).access_token == "never-in-a-body"
         # a token with no state is refused, and no state is created for it
@@ -398,7 +398,7 @@ async def test_server_only_names_are_refused_as_events(layer: Any, handler: str)
         assert update.delta == {}
         assert update.events == []
     assert state.status == "loading"
-    assert state._pending == []
+    assert state._pending == ()
 
 
 async def test_sync_keeps_the_operations_when_the_store_is_down(clock: FakeClock) -> None:

@@ -283,7 +283,7 @@ class TestSessionFixation:
             if planted_sid is not None:
                 assert await auth.config.store.get(planted_sid) is None
         assert state.status == "authenticated"
-        assert state._pending == []
+        assert state._pending == ()
 
 
 # --------------------------------------------------------------------------------------------
