@@ -73,6 +73,26 @@ def _requirement(
     return requirement_of(handler.fn) if handler is not None else None
 
 
+#: What an event is, for the middleware (see :func:`_kind_of`).
+_NAVIGATION, _SERVER_ONLY, _FREE = "navigation", "server-only", "free"
+
+
+@functools.lru_cache(maxsize=4096)
+def _kind_of(state_cls: type[BaseState], name: str) -> str | RequirementSpec:
+    """What the event ``name`` of a tab whose state is ``state_cls`` is: Reflex's navigation
+    event, a server-only ``SessionState`` method (refused), an event with a requirement (its
+    spec), or a free one. The same answer for every event of that name, so it is worked out
+    once instead of at each event."""
+    if name == _navigation_event():
+        return _NAVIGATION
+    root = state_cls.get_root_state()
+    state_path, _, handler_name = name.rpartition(".")
+    if handler_name in SERVER_ONLY and _is_session_state(root, state_path):
+        return _SERVER_ONLY
+    spec = _requirement(root, state_path, handler_name)
+    return _FREE if spec is None else spec
+
+
 async def _is_live(session_state: SessionState) -> bool | None:
     """Whether the tab's session still exists; ``None`` when the store cannot say (it is down).
 
@@ -136,21 +156,19 @@ class SessionEventMiddleware(rx.Middleware):
             refusal = await self._recheck(session_state, name)
             if refusal is not None:
                 return refusal
-        if name == _navigation_event():
-            if not get_options().refetch_on_path_change:
+        kind = _kind_of(type(state), name)
+        if isinstance(kind, str):
+            if kind == _FREE:
                 return None
-            await _reload_if_lost(session_state)
-            return await self._refuse(session_state, session_state.route_redirect())
-        state_path, _, handler_name = name.rpartition(".")
-        if handler_name in SERVER_ONLY and _is_session_state(
-            type(state).get_root_state(), state_path
-        ):
+            if kind == _NAVIGATION:
+                if not get_options().refetch_on_path_change:
+                    return None
+                await _reload_if_lost(session_state)
+                return await self._refuse(session_state, session_state.route_redirect())
             # login, update_session, setvar...: server code only, never from a websocket
-            refused("event %s refused: not callable from the browser", handler_name)
+            refused("event %s refused: not callable from the browser", name.rpartition(".")[2])
             return StateUpdate()
-        spec = _requirement(type(state).get_root_state(), state_path, handler_name)
-        if spec is None:
-            return None
+        spec, handler_name = kind, name.rpartition(".")[2]
         await _reload_if_lost(session_state)
         session = session_state.current_session()
         # the page's path only when refusing: reading Reflex's router costs ~25 µs per event

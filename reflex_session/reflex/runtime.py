@@ -10,6 +10,7 @@ install (another test's tabs, a relay) can leak into the next.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,19 @@ class Runtime:
     tabs: TabRegistry = field(default_factory=TabRegistry)
     #: user id -> when (ms) this worker last heard of a revocation of that user's sessions
     revoked: dict[str, int] = field(default_factory=dict)
+
+    @functools.cached_property
+    def states_renewed_on_read(self) -> bool:
+        """Whether Reflex's state manager renews a tab's state whenever an event reads it.
+
+        Reflex's memory manager does (its expiry follows every access); its Redis and disk
+        managers renew a state only when they write it, which is what
+        ``SessionState.keep_alive`` makes happen. Asked at the first event, once the app's
+        manager exists.
+        """
+        from reflex.istate.manager.memory import StateManagerMemory
+
+        return type(getattr(self.app, "state_manager", None)) is StateManagerMemory
 
     def note_revocation(self, user_id: str, at_ms: int) -> None:
         """Remember that some session of ``user_id`` ended at ``at_ms``.

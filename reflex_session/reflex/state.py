@@ -447,9 +447,13 @@ class SessionState(rx.State):
 
         Reflex's Redis manager renews a state's expiry only when it writes it, and an event that
         changes only an app state does not write this one. Left to expire, the tab would lose
-        its binding and be reset at its next event.
+        its binding and be reset at its next event. Reflex's memory manager renews a state at
+        every read, so there this does nothing (it runs before every event).
         """
-        minute = now_ms(get_auth().clock) // 60_000
+        runtime = get_runtime()
+        if runtime.states_renewed_on_read:
+            return
+        minute = now_ms(runtime.auth.clock) // 60_000
         if minute != self._alive_minute:
             self._alive_minute = minute
 

@@ -175,6 +175,24 @@ async def reset_tree(root: BaseState) -> None:
     root.reset()  # type: ignore[no-untyped-call]
 
 
+@functools.lru_cache(maxsize=1)
+def _session_path() -> tuple[str, ...]:
+    return tuple(SessionState.get_full_name().split("."))
+
+
+async def _session_state_of(state: BaseState) -> SessionState:
+    """The tab's ``SessionState``, looked up by its path from the root Reflex hands the
+    middleware: what ``get_state`` finds, without walking to the root and checking the class
+    again at every event. Any other case (a substate, a substate not loaded) asks Reflex."""
+    try:
+        found = state.get_substate(_session_path())
+    except ValueError:
+        found = None
+    if isinstance(found, SessionState):
+        return found
+    return await state.get_state(SessionState)
+
+
 class TabBinding:
     """Checks an event's socket against the tab it addresses (see the module docstring)."""
 
@@ -191,7 +209,7 @@ class TabBinding:
         """
         data = state.router_data
         sid = _sid_of(data)
-        session_state = await state.get_state(SessionState)
+        session_state = await _session_state_of(state)
         if event.router_data and not _socket_holds_the_tab(data, sid):
             # the socket that sent this event is gone, and the tab's token may now be held by
             # another socket, which Reflex would send this event's update to: run nothing

@@ -865,3 +865,27 @@ async def test_the_socket_check_reads_reflexs_own_token_record() -> None:
     fake.token_to_sid["tab-1"] = "sid-9"
     assert linked_sid(fake, "tab-1") == "sid-9"
     assert linked_sid(fake, "tab-2") is None
+
+
+@pytest.mark.parametrize(
+    ("manager", "writes"), [("redis-like", True), ("memory", False)], ids=["redis", "memory"]
+)
+async def test_keep_alive_writes_the_tab_state_once_a_minute_only_where_reflex_needs_it(
+    layer: Any, clock: Any, manager: str, writes: bool
+) -> None:
+    """Reflex's Redis and disk managers renew a state only when they write it, so an active
+    tab's SessionState is written once a minute (else it expires and the tab loses its
+    binding); the memory manager renews it at every read, so nothing is written there."""
+    _, app = layer
+    if manager != "memory":
+        app.state_manager = object()  # any manager but Reflex's memory one
+    root = make_root()
+    state = sub(root, SessionState)
+    seen = []
+    for step in range(3):
+        state.dirty_vars.clear()
+        state.keep_alive()
+        seen.append("_alive_minute" in state.dirty_vars)
+        clock.advance(30 if step == 0 else 60)
+    # first event: written; 30 s later, same minute: not; a minute on: written again
+    assert seen == ([True, False, True] if writes else [False, False, False])
