@@ -46,13 +46,27 @@ pytest "$@" || rc=$?
 if ((rc == 5)); then
     log "error: pytest collected no tests (exit code 5): treating as a failure"
 fi
-if (($# == 0)); then
-    for venv in "${EXTRA_VENVS[@]}"; do
-        # the same code, on another interpreter: the browser tests ran once, above
-        log "pytest --ignore=tests/e2e ($("$venv/bin/python" --version 2>&1))"
+if (($# == 0)) && ((${#EXTRA_VENVS[@]} > 0)); then
+    # the same code on the other interpreters (the browser tests ran once, above), their suites
+    # side by side: one process each, and each test names its own tables, key prefixes and
+    # channels, so they share the private servers safely. Their output follows, one by one.
+    outputs=$(mktemp -d)
+    pids=()
+    for i in "${!EXTRA_VENVS[@]}"; do
+        venv=${EXTRA_VENVS[$i]}
+        log "pytest --ignore=tests/e2e ($("$venv/bin/python" --version 2>&1)): started"
+        "$venv/bin/python" -m pytest --ignore=tests/e2e -q -p no:cacheprovider \
+            >"$outputs/$i.log" 2>&1 &
+        pids+=($!)
+    done
+    for i in "${!EXTRA_VENVS[@]}"; do
         extra=0
-        "$venv/bin/python" -m pytest --ignore=tests/e2e -q -p no:cacheprovider || extra=$?
+        wait "${pids[$i]}" || extra=$?
+        log "pytest --ignore=tests/e2e ($("${EXTRA_VENVS[$i]}/bin/python" --version 2>&1)):" \
+            "exit code $extra"
+        cat "$outputs/$i.log"
         ((extra == 0)) || rc=$extra
     done
+    rm -rf "$outputs"
 fi
 exit "$rc"

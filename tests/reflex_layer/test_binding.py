@@ -14,6 +14,7 @@ events ran, the hydrate sent the victim's state, the sync answered with the vict
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import httpx
@@ -553,7 +554,10 @@ async def test_tab_exists_never_creates_a_state(
         def __init__(self, manager: Any) -> None:
             self.state_manager = manager
 
-    token = BaseStateToken(ident="real-tab", cls=SessionState)
+    # names of this run only: scripts/test.sh runs two suites at once against one Redis
+    run = secrets.token_hex(4)
+    real, absent = f"real-tab-{run}", [f"random-{run}-{n}" for n in range(50)]
+    token = BaseStateToken(ident=real, cls=SessionState)
     monkeypatch.chdir(tmp_path)
     managers: list[Any] = [StateManagerMemory(), StateManagerDisk()]
     redis_url = os.environ.get("REDIS_URL")
@@ -561,29 +565,29 @@ async def test_tab_exists_never_creates_a_state(
         import redis.asyncio as aioredis
 
         client = aioredis.from_url(redis_url.rsplit("/", 1)[0] + "/7")
-        await client.flushdb()
         managers.append(StateManagerRedis(redis=client))
     else:  # the suite's test command always sets it; a bare run still checks the other two
         pytest.fail("REDIS_URL is not set: run the suite with scripts/test.sh")
     for manager in managers:
         app = App(manager)
-        assert not await tab_exists(app, "real-tab"), type(manager).__name__
-        for n in range(50):
-            assert not await tab_exists(app, f"random-{n}")
+        assert not await tab_exists(app, real), type(manager).__name__
+        for name in absent:
+            assert not await tab_exists(app, name)
         async with manager.modify_state(token) as root:
             state = await root.get_state(SessionState)
             state.bind_to(digest(BIND))
         if isinstance(manager, StateManagerDisk):
             await manager.close()  # flushes the write queue to disk
-        assert await tab_exists(app, "real-tab"), type(manager).__name__
-        for n in range(50):
-            assert not await tab_exists(app, f"random-{n}")
+        assert await tab_exists(app, real), type(manager).__name__
+        for name in absent:
+            assert not await tab_exists(app, name)
         if isinstance(manager, StateManagerMemory):
-            assert list(manager.states) == ["real-tab"]
+            assert list(manager.states) == [real]
         if isinstance(manager, StateManagerRedis):
-            keys = await manager.redis.keys("random-*")
-            assert keys == []
-            await manager.redis.flushdb()
+            assert await manager.redis.keys(f"random-{run}-*") == []
+            ours = await manager.redis.keys(f"{real}*")
+            assert ours, "the tab's state was not written to Redis"
+            await manager.redis.delete(*ours)
             await manager.close()
 
 

@@ -9,8 +9,9 @@ same code in all three:
   (``ReflexSession(session_expiry=...)``, the secret from ``$SESSION_SECRET``),
   ``CounterState`` inherits ``SessionState``, ``install(app, auth)``, and ``increment_guarded``
   is ``@guarded``.
-* ``store``: the same in store mode: ``SQLStore`` on the SQLite file ``$TABS_STORE_URL`` with
-  the read cache (``read_cache_ttl``).
+* ``store``: the same in store mode, on the store ``$TABS_STORE_URL`` names (``store.py``: a
+  SQLite file or PostgreSQL with ``SQLStore``, Redis with ``RedisStore``; ``$TABS_STORE_NAME``
+  is the table or key prefix) with the read cache (``read_cache_ttl``).
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ if VARIANT == "plain":
 else:
     from reflex_session import ReflexSession
     from reflex_session.reflex import SessionState, guarded, install
-    from reflex_session.stores import SQLStore
+
+    from .store import open_store
 
     Base = SessionState
     auth: ReflexSession[Any]
     if VARIANT == "store":
         auth = ReflexSession(
-            store=SQLStore(os.environ["TABS_STORE_URL"]),
+            store=open_store(os.environ["TABS_STORE_URL"], os.environ["TABS_STORE_NAME"]),
             session_expiry=EXPIRY,
             read_cache_ttl=float(os.environ.get("TABS_READ_CACHE_TTL", "10")),
         )
