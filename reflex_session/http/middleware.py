@@ -94,14 +94,13 @@ class SessionMiddleware:
             for p in self.skip_prefixes
         )
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        """The app's own call for what is not a page request (the websocket, the API, assets),
-        else the guard. Not a coroutine, so a websocket's messages do not resume a frame of it."""
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # a coroutine function on purpose: ASGI servers and wrappers (uvicorn's interface="auto",
+        # asgiref) take any other callable for an ASGI2 app. The Reflex layer, which must not
+        # add a frame to every websocket message, calls ``guards`` itself and skips this.
         if not self.guards(scope):
-            return self.app(scope, receive, send)
-        return self._guard(scope, receive, send)
-
-    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await self.app(scope, receive, send)
+            return
         jar = jar_for_scope(self.auth, scope)
         try:
             session = await self.auth.get_session(jar)

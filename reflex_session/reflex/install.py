@@ -231,6 +231,8 @@ def asgi_transformer(
                     # with the user's cookies never reaches Reflex
                     refused("cross-site websocket refused (%s)", reason)
                     return _close_socket(receive, send)
+            if not guarded.guards(scope):  # the websocket, Reflex's endpoints, assets
+                return inner(scope, receive, send)
             return guarded(scope, receive, send)
 
         return BindingMiddleware(app, binding)

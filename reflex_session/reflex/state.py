@@ -9,7 +9,7 @@ How the cookie follows the state
 --------------------------------
 A Reflex event runs over a websocket and cannot set a cookie. Every verb here therefore does two
 things: it changes the state *at once* (the page updates immediately) and it queues an operation
-in the backend-only ``_pending`` list and bumps ``sync_seq``. The client component that
+in the backend-only ``_pending`` queue and bumps ``sync_seq``. The client component that
 ``install`` adds to every page sees ``sync_seq`` change and makes one ``POST /api/session/sync``
 (credentials included, serialised across tabs with the Web Locks API). That HTTP request takes
 the pending operations out of *this tab's* state — they never travel through the browser — applies

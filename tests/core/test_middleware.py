@@ -579,3 +579,14 @@ async def test_double_slash_does_not_dodge_the_guard(static_client: Client, url:
     assert "SECRET PAGE" not in response.text
     assert response.status_code == 307
     assert response.headers["location"].startswith("/login")
+
+
+def test_the_middleware_is_an_asgi3_app_to_servers_that_guess(auth: ReflexSession[Any]) -> None:
+    """``auth.middleware(app)`` serves any ASGI app. Servers and wrappers that tell ASGI2 from
+    ASGI3 by whether ``__call__`` is a coroutine function (uvicorn's ``interface="auto"``,
+    asgiref) would call it the ASGI2 way, and every request would fail with a TypeError."""
+    import uvicorn
+
+    config = uvicorn.Config(auth.middleware(tiny_app(auth, Counter())), log_config=None)
+    config.load()
+    assert config.interface == "asgi3"

@@ -872,17 +872,26 @@ async def test_the_socket_check_reads_reflexs_own_token_record() -> None:
 
 
 @pytest.mark.parametrize(
-    ("manager", "writes"), [("redis-like", True), ("memory", False)], ids=["redis", "memory"]
+    ("manager", "writes"), [("redis", True), ("disk", True), ("memory", False)]
 )
 async def test_keep_alive_writes_the_tab_state_once_a_minute_only_where_reflex_needs_it(
-    layer: Any, clock: Any, manager: str, writes: bool
+    layer: Any, clock: Any, manager: str, writes: bool, tmp_path: Any, monkeypatch: Any
 ) -> None:
     """Reflex's Redis and disk managers renew a state only when they write it, so an active
     tab's SessionState is written once a minute (else it expires and the tab loses its
     binding); the memory manager renews it at every read, so nothing is written there."""
+    from reflex.istate.manager.disk import StateManagerDisk
+    from reflex.istate.manager.redis import StateManagerRedis
+
     _, app = layer
-    if manager != "memory":
-        app.state_manager = object()  # any manager but Reflex's memory one
+    if manager == "redis":
+        import redis.asyncio as aioredis
+
+        # no command is sent: keep_alive only asks which manager it is
+        app.state_manager = StateManagerRedis(redis=aioredis.from_url("redis://127.0.0.1:9/0"))
+    elif manager == "disk":
+        monkeypatch.chdir(tmp_path)
+        app.state_manager = StateManagerDisk()
     root = make_root()
     state = sub(root, SessionState)
     seen = []
