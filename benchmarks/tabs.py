@@ -25,9 +25,9 @@ The servers
     * ``cookie``: reflex-session installed as the README shows it (``install(app, auth)``,
       cookie mode), ``CounterState(SessionState)``, ``increment_guarded`` is ``@guarded``;
     * ``store`` (``--no-store`` leaves it out): the same in store mode with the read cache
-      (``read_cache_ttl=10``), on a SQLite file in the server's folder, or on the PostgreSQL or
-      Redis server ``--store-url`` names (a table or key prefix of the run's own, dropped at
-      the end; ``tabs_app/store.py``).
+      (``read_cache_ttl=10``; ``--read-cache-ttl 0`` turns it off), on a SQLite file in the
+      server's folder, or on the PostgreSQL or Redis server ``--store-url`` names (a table or
+      key prefix of the run's own, dropped at the end; ``tabs_app/store.py``).
 
 The tabs
     Browser tabs done with ``benchmarks/_load_client.py``'s ``Tab`` (python-socketio, as
@@ -196,9 +196,10 @@ class Variant:
         return self.per_tab_kib(self.rss_before, self.rss_full, self.connected)
 
 
-def make_variant(name: str, store_url: str | None = None) -> Variant:
+def make_variant(name: str, store_url: str | None = None, cache_ttl: float = 10.0) -> Variant:
     """A copy of ``tabs_app`` in a temporary folder, set up as ``name`` (the store variant on
-    ``store_url``, default a SQLite file in that folder)."""
+    ``store_url``, default a SQLite file in that folder, with the read cache for ``cache_ttl``
+    seconds, 0: off)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"reflex-session-tabs-{name}-"))
     skip = shutil.ignore_patterns(".web", ".states", "__pycache__", "*.db", "reflex.lock")
     shutil.copytree(APP, workdir, dirs_exist_ok=True, ignore=skip)
@@ -208,6 +209,7 @@ def make_variant(name: str, store_url: str | None = None) -> Variant:
     if name == "store":
         settings["TABS_STORE_URL"] = store_url or f"sqlite:///{workdir / 'sessions.db'}"
         settings["TABS_STORE_NAME"] = f"tabs_bench_{secrets.token_hex(4)}"
+        settings["TABS_READ_CACHE_TTL"] = str(cache_ttl)
         store = open_store(settings["TABS_STORE_URL"], settings["TABS_STORE_NAME"])
         auth = ReflexSession(store=store, secret_key=SECRET, session_expiry=EXPIRY)
     elif name == "cookie":
@@ -215,7 +217,7 @@ def make_variant(name: str, store_url: str | None = None) -> Variant:
     labels = {
         "plain": "plain Reflex",
         "cookie": "reflex-session, cookie mode",
-        "store": f"reflex-session, store mode ({store_kind(store_url)} + read cache)",
+        "store": f"reflex-session, store mode ({store_kind(store_url, cache_ttl)})",
     }
     return Variant(
         name,
@@ -226,12 +228,14 @@ def make_variant(name: str, store_url: str | None = None) -> Variant:
     )
 
 
-def store_kind(url: str | None) -> str:
-    """What the store variant runs on, for the labels: SQLite, PostgreSQL or Redis."""
+def store_kind(url: str | None, cache_ttl: float) -> str:
+    """What the store variant runs on, for the labels: SQLite, PostgreSQL or Redis, with or
+    without the read cache."""
     scheme = (url or "sqlite").split("://", 1)[0].split("+", 1)[0]
-    return {"postgresql": "PostgreSQL", "postgres": "PostgreSQL", "sqlite": "SQLite"}.get(
+    kind = {"postgresql": "PostgreSQL", "postgres": "PostgreSQL", "sqlite": "SQLite"}.get(
         scheme, "Redis"
     )
+    return f"{kind} + read cache {cache_ttl:g} s" if cache_ttl else f"{kind}, no read cache"
 
 
 async def browsers(variant: Variant, count: int, first: int) -> list[tuple[str, str]]:
@@ -525,7 +529,7 @@ class Report:
         }
 
     def store_vs_cookie(self) -> list[dict[str, Any]]:
-        """Store mode (SQLite with the read cache) against cookie mode, row for row (the same
+        """Store mode (by default with the read cache) against cookie mode, row for row (the same
         event, as many tabs): issue 15 item 1 asks a guarded event in store mode to cost at
         most ``STORE_TARGET`` x cookie mode's."""
         out = []
@@ -627,8 +631,8 @@ class Report:
         if compared:
             print()
             print(
-                f"store mode ({store_kind(a.store_url)} + read cache) against cookie mode, p50 of"
-                " the same row"
+                f"store mode ({store_kind(a.store_url, a.read_cache_ttl)}) against cookie mode,"
+                " p50 of the same row"
                 f" (issue 15 item 1: <= {STORE_TARGET:.2f}x):"
             )
             for c in compared:
@@ -678,6 +682,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-store", action="store_true", help="leave the store variant out")
     parser.add_argument(
+        "--read-cache-ttl",
+        type=float,
+        default=10.0,
+        help="the store variant's read_cache_ttl in seconds (10; 0: no read cache)",
+    )
+    parser.add_argument(
         "--store-url",
         help="the store variant's store: a postgresql+psycopg:// or redis:// URL (default: a"
         " SQLite file); a table or key prefix of the run's own, dropped at the end",
@@ -718,7 +728,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop(name, None)
     began = time.monotonic()
     names = ("plain", "cookie", "store")[: 2 if args.no_store else 3]
-    variants = [make_variant(n, args.store_url) for n in names]
+    variants = [make_variant(n, args.store_url, args.read_cache_ttl) for n in names]
     try:
         progress(f"starting {len(variants)} servers (reflex run --env prod), side by side")
         with running([v.server for v in variants]), stopped_workers(variants):

@@ -43,7 +43,7 @@ else:
         auth = ReflexSession(
             store=open_store(os.environ["TABS_STORE_URL"], os.environ["TABS_STORE_NAME"]),
             session_expiry=EXPIRY,
-            read_cache_ttl=float(os.environ.get("TABS_READ_CACHE_TTL", "10")),
+            read_cache_ttl=float(os.environ["TABS_READ_CACHE_TTL"]),
         )
     else:
         auth = ReflexSession(session_expiry=EXPIRY)
