@@ -27,7 +27,7 @@ from .registry import RequirementSpec, requirement_of, state_requirement
 from .routing import login_location, path_of, refusal_for
 from .runtime import get_options
 from .state import SERVER_ONLY, SessionState
-from .tab import TabBinding, is_hydrate
+from .tab import TabBinding, is_hydrate_name
 
 if TYPE_CHECKING:
     from reflex.app import App
@@ -74,15 +74,17 @@ def _requirement(
 
 
 #: What an event is, for the middleware (see :func:`_kind_of`).
-_NAVIGATION, _SERVER_ONLY, _FREE = "navigation", "server-only", "free"
+_HYDRATE, _NAVIGATION, _SERVER_ONLY, _FREE = "hydrate", "navigation", "server-only", "free"
 
 
 @functools.lru_cache(maxsize=4096)
 def _kind_of(state_cls: type[BaseState], name: str) -> str | RequirementSpec:
-    """What the event ``name`` of a tab whose state is ``state_cls`` is: Reflex's navigation
-    event, a server-only ``SessionState`` method (refused), an event with a requirement (its
-    spec), or a free one. The same answer for every event of that name, so it is worked out
-    once instead of at each event."""
+    """What the event ``name`` of a tab whose state is ``state_cls`` is: a hydrate
+    (:func:`.tab.is_hydrate`), Reflex's navigation event, a server-only ``SessionState`` method
+    (refused), an event with a requirement (its spec), or a free one. The same answer for every
+    event of that name, so it is worked out once instead of at each event."""
+    if is_hydrate_name(state_cls, name):
+        return _HYDRATE
     if name == _navigation_event():
         return _NAVIGATION
     root = state_cls.get_root_state()
@@ -132,7 +134,12 @@ class SessionEventMiddleware(rx.Middleware):
         ``None`` lets the event run; a ``StateUpdate`` is sent instead of running it (see the module
         docstring for the order of the checks).
         """
-        hydrate = is_hydrate(state, event)
+        kind = _kind_of(type(state), event.name)
+        if kind is _FREE and self._binding.settled(state, event):
+            # the tab's own browser on the socket its session came from, nothing revoked or
+            # waiting, and an event without requirements: nothing to check or load
+            return None
+        hydrate = kind is _HYDRATE
         refusal, session_state, rebound = await self._binding.check(state, event, hydrate=hydrate)
         if refusal is not None:
             return refusal
@@ -156,7 +163,6 @@ class SessionEventMiddleware(rx.Middleware):
             refusal = await self._recheck(session_state, name)
             if refusal is not None:
                 return refusal
-        kind = _kind_of(type(state), name)
         if isinstance(kind, str):
             if kind == _FREE:
                 return None

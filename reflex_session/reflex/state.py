@@ -37,7 +37,7 @@ from reflex_base.constants import SocketEvent
 from reflex_base.constants.state import FIELD_MARKER
 
 from .. import wire
-from ..binding import digest
+from ..binding import digest, digests_match
 from ..clock import now_ms
 from ..errors import ProviderError, ReflexSessionError
 from ..http.origin import handshake_is_https
@@ -461,6 +461,26 @@ class SessionState(rx.State):
     def clear_login_proof(self) -> None:
         """The login was delivered: its proof is spent."""
         self._login_proof = ""
+
+    @server_only
+    def settled_on(self, sid: str, binding: str) -> bool:
+        """Whether an event of socket ``sid``, which presents ``binding``, finds this tab just as
+        the previous one left it, so that an event without requirements needs nothing more.
+
+        That is: bound to ``binding``; its session read from that very socket; no user data
+        waiting to be forgotten; no session of any user ended on this worker since (the
+        revocation marks are empty); and a state manager that renews the state at every read
+        (nothing for :meth:`keep_alive` to write). One read of each field, for the middleware's
+        common path; any ``False`` sends the event through the full checks.
+        """
+        runtime = get_runtime()
+        return (
+            digests_match(self._bind, binding)
+            and sid == self._sid
+            and not self._forget_user
+            and not runtime.revoked
+            and runtime.states_renewed_on_read
+        )
 
     @server_only
     def socket_changed(self, sid: str) -> bool:

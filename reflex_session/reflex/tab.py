@@ -51,6 +51,7 @@ __all__ = [
     "TabBinding",
     "UploadGuard",
     "is_hydrate",
+    "is_hydrate_name",
     "presented_binding",
     "reset_tree",
     "tab_exists",
@@ -72,7 +73,12 @@ def is_hydrate(state: BaseState, event: Event) -> bool:
     The only event a socket with another browser's binding may send to a bound tab, and the tab's
     whole state is reset first (see :class:`TabBinding`).
     """
-    return event.name in _hydrate_names() or event.name == _root_hydrate(type(state))
+    return is_hydrate_name(type(state), event.name)
+
+
+def is_hydrate_name(state_cls: type[BaseState], name: str) -> bool:
+    """:func:`is_hydrate` for an event named ``name`` of a state of class ``state_cls``."""
+    return name in _hydrate_names() or name == _root_hydrate(state_cls)
 
 
 @functools.lru_cache(maxsize=64)
@@ -195,6 +201,23 @@ async def _session_state_of(state: BaseState) -> SessionState:
 
 class TabBinding:
     """Checks an event's socket against the tab it addresses (see the module docstring)."""
+
+    def settled(self, state: BaseState, event: Event) -> bool:
+        """Whether the event's socket holds the tab, carries its binding and is the socket its
+        session was read from, with nothing for :meth:`check` to do (see
+        ``SessionState.settled_on``): the common case, answered with one read of each thing.
+        ``False`` is not a refusal: the caller runs :meth:`check`."""
+        data = state.router_data
+        sid = _sid_of(data)
+        try:
+            session_state = state.get_substate(_session_path())
+        except ValueError:
+            return False
+        if not isinstance(session_state, SessionState):
+            return False
+        if event.router_data and not _socket_holds_the_tab(data, sid):
+            return False
+        return session_state.settled_on(sid, _presented(data))
 
     async def check(
         self, state: BaseState, event: Event, *, hydrate: bool

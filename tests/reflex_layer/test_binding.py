@@ -902,3 +902,52 @@ async def test_keep_alive_writes_the_tab_state_once_a_minute_only_where_reflex_n
         clock.advance(30 if step == 0 else 60)
     # first event: written; 30 s later, same minute: not; a minute on: written again
     assert seen == ([True, False, True] if writes else [False, False, False])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "nothing",
+        "another browser",
+        "another socket",
+        "user data to forget",
+        "a revocation on this worker",
+        "a manager that renews on write",
+        "an unbound tab",
+    ],
+)
+async def test_the_common_path_is_taken_only_when_the_full_checks_have_nothing_to_do(
+    store_layer: Any, change: str, monkeypatch: Any
+) -> None:
+    """``TabBinding.settled`` lets a free event skip the full checks. It must say yes only when
+    those checks would do nothing; each way a tab can differ from that sends the event through
+    them (and then, for another browser, to a refusal)."""
+    from reflex_session.reflex.runtime import get_runtime
+    from reflex_session.reflex.tab import TabBinding
+
+    auth, app = store_layer
+    root, state = await signed_in_tab(auth, app, "tab-settled")
+    data = dict(root.router_data)
+    data[constants.RouteVar.SESSION_ID] = "sid-1"
+    root.router_data = root._update_router_vars(data, root.router_data)
+    state._sid = "sid-1"
+    free = Event(name=f"{GuardedState.get_full_name()}.free", payload={})
+    if change == "another browser":
+        state.bind_to(digest(OTHER_BIND))
+    elif change == "another socket":
+        state._sid = "sid-0"
+    elif change == "user data to forget":
+        state._forget_user = True
+    elif change == "a revocation on this worker":
+        get_runtime().note_revocation("someone-else", 1)
+    elif change == "a manager that renews on write":
+        monkeypatch.setattr(get_runtime(), "states_renewed_on_read", False)
+    elif change == "an unbound tab":
+        state._bind = ""
+    assert TabBinding().settled(root, free) is (change == "nothing")
+    outcome = await preprocess(root, free.name)
+    if change == "another browser":
+        assert outcome is not None  # refused by the full check
+    else:
+        assert outcome is None
+        assert sub(root, GuardedState).count == 0  # the middleware runs no handler
