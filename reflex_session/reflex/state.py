@@ -468,18 +468,18 @@ class SessionState(rx.State):
         the previous one left it, so that an event without requirements needs nothing more.
 
         That is: bound to ``binding``; its session read from that very socket; no user data
-        waiting to be forgotten; no session of any user ended on this worker since (the
-        revocation marks are empty); and a state manager that renews the state at every read
-        (nothing for :meth:`keep_alive` to write). One read of each field, for the middleware's
-        common path; any ``False`` sends the event through the full checks.
+        waiting to be forgotten; no session of its user ended since it last checked
+        (:meth:`revoked_since_check`, the full path's own condition); and a state manager that
+        renews the state at every read (nothing for :meth:`keep_alive` to write). One read of
+        each field, for the middleware's common path; any ``False`` sends the event through the
+        full checks.
         """
-        runtime = get_runtime()
         return (
             digests_match(self._bind, binding)
             and sid == self._sid
             and not self._forget_user
-            and not runtime.revoked
-            and runtime.states_renewed_on_read
+            and get_runtime().states_renewed_on_read
+            and not self.revoked_since_check()
         )
 
     @server_only

@@ -911,7 +911,8 @@ async def test_keep_alive_writes_the_tab_state_once_a_minute_only_where_reflex_n
         "another browser",
         "another socket",
         "user data to forget",
-        "a revocation on this worker",
+        "a revocation of this user",
+        "a revocation of another user",
         "a manager that renews on write",
         "an unbound tab",
     ],
@@ -938,13 +939,16 @@ async def test_the_common_path_is_taken_only_when_the_full_checks_have_nothing_t
         state._sid = "sid-0"
     elif change == "user data to forget":
         state._forget_user = True
-    elif change == "a revocation on this worker":
-        get_runtime().note_revocation("someone-else", 1)
+    elif change == "a revocation of this user":
+        get_runtime().note_revocation(ADA["id"], 2**50)  # after the tab last checked
+    elif change == "a revocation of another user":
+        get_runtime().note_revocation(BOB["id"], 2**50)  # nothing for this tab to re-check
     elif change == "a manager that renews on write":
         monkeypatch.setattr(get_runtime(), "states_renewed_on_read", False)
     elif change == "an unbound tab":
         state._bind = ""
-    assert TabBinding().settled(root, free) is (change == "nothing")
+    settled = change in ("nothing", "a revocation of another user")
+    assert TabBinding().settled(root, free) is settled
     outcome = await preprocess(root, free.name)
     if change == "another browser":
         assert outcome is not None  # refused by the full check
