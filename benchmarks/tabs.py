@@ -108,7 +108,7 @@ from load import (  # noqa: E402
     tree_cpu,
     tree_rss,
 )
-from tabs_app.store import drop_store, open_store  # noqa: E402
+from tabs_app.store import SQL_SCHEMES, drop_store, is_redis, open_store  # noqa: E402
 
 from reflex_session import ReflexSession  # noqa: E402
 from tests.e2e.conftest import SECRET, ReflexServer  # noqa: E402
@@ -232,9 +232,7 @@ def store_kind(url: str | None, cache_ttl: float) -> str:
     """What the store variant runs on, for the labels: SQLite, PostgreSQL or Redis, with or
     without the read cache."""
     scheme = (url or "sqlite").split("://", 1)[0].split("+", 1)[0]
-    kind = {"postgresql": "PostgreSQL", "postgres": "PostgreSQL", "sqlite": "SQLite"}.get(
-        scheme, "Redis"
-    )
+    kind = "Redis" if url and is_redis(url) else {"sqlite": "SQLite"}.get(scheme, "PostgreSQL")
     return f"{kind} + read cache {cache_ttl:g} s" if cache_ttl else f"{kind}, no read cache"
 
 
@@ -700,6 +698,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--tabs, --active, --events, --rounds, --concurrency: positive")
     if args.tabs < 2:
         parser.error("--tabs: at least 2 (they connect in two halves)")
+    if not 0 <= args.read_cache_ttl <= 3600:
+        parser.error("--read-cache-ttl: seconds between 0 (off) and 3600")
+    scheme = (args.store_url or "").split("://", 1)[0]
+    if args.store_url and not (is_redis(args.store_url) or scheme in SQL_SCHEMES):
+        parser.error(
+            "--store-url: a postgresql+psycopg://, sqlite:/// or redis:// URL"
+            f" (got scheme {scheme!r})"
+        )
     return args
 
 
@@ -728,16 +734,18 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop(name, None)
     began = time.monotonic()
     names = ("plain", "cookie", "store")[: 2 if args.no_store else 3]
-    variants = [make_variant(n, args.store_url, args.read_cache_ttl) for n in names]
+    variants: list[Variant] = []
     try:
+        for name in names:
+            variants.append(make_variant(name, args.store_url, args.read_cache_ttl))
         progress(f"starting {len(variants)} servers (reflex run --env prod), side by side")
         with running([v.server for v in variants]), stopped_workers(variants):
             progress("servers up: " + ", ".join(f"{v.name} {v.server.url}" for v in variants))
             rows, load = asyncio.run(measure(variants, args))
             progress("stopping the servers")
             notes = log_notes(variants)
-    except (RuntimeError, SetupError) as exc:
-        print(f"tabs benchmark could not run: {exc}", file=sys.stderr)
+    except (RuntimeError, SetupError, OSError, ImportError, ValueError) as exc:
+        print(f"tabs benchmark could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C inside asyncio.run: either
         print("tabs benchmark interrupted (servers stopped, folders removed)", file=sys.stderr)
@@ -746,7 +754,15 @@ def main(argv: list[str] | None = None) -> int:
         for variant in variants:  # running() removes them once started; not if it never was
             shutil.rmtree(variant.server.workdir, ignore_errors=True)
             if variant.name == "store" and args.store_url:
-                drop_store(args.store_url, variant.server.settings["TABS_STORE_NAME"])
+                table = variant.server.settings["TABS_STORE_NAME"]
+                try:
+                    drop_store(args.store_url, table)
+                except Exception as exc:  # the store is down: say what is left behind
+                    print(
+                        f"tabs benchmark: could not drop {table!r} from the store"
+                        f" ({type(exc).__name__}); remove it by hand",
+                        file=sys.stderr,
+                    )
     report = Report(variants, rows, args, time.monotonic() - began, load, notes)
     if args.json:
         for row in report.as_json():

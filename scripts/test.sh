@@ -52,6 +52,8 @@ if (($# == 0)) && ((${#EXTRA_VENVS[@]} > 0)); then
     # channels, so they share the private servers safely. Their output follows, one by one.
     outputs=$(mktemp -d)
     pids=()
+    # on any exit (Ctrl-C, a failure) the background suites stop before the servers they use
+    trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$outputs"; stop_services' EXIT
     for i in "${!EXTRA_VENVS[@]}"; do
         venv=${EXTRA_VENVS[$i]}
         log "pytest --ignore=tests/e2e ($("$venv/bin/python" --version 2>&1)): started"

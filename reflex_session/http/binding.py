@@ -40,7 +40,10 @@ class BindingMiddleware:
 
         Deliberately not a coroutine: a websocket lives inside the call that opened it, and every
         message it receives resumes each coroutine frame of that call, so a pass-through that
-        returns the app's awaitable adds no work to a socket's messages.
+        returns the app's awaitable adds no work to a socket's messages. Only ``install`` uses
+        it, behind Reflex's own Starlette app, which awaits it; served directly, a server that
+        guesses the ASGI version from ``__call__`` would take it for ASGI2 (the public
+        ``SessionMiddleware`` is a coroutine function for that reason).
         """
         if scope["type"] not in ("http", "websocket"):
             return self.app(scope, receive, send)

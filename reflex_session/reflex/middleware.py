@@ -4,6 +4,13 @@ Before anything else, every event is checked against the tab's browser binding
 (:mod:`.tab`): an event whose socket did not come from the browser that owns the tab gets
 nothing and runs nothing, whatever state or handler it names.
 
+The order, per event: what the event is (:class:`_Kind`, known per event name); a free event
+that :meth:`.tab.TabBinding.settled` finds from the tab's own browser, on the socket its session
+came from, with nothing to forget, re-check or write, runs at once (the common case). Every other
+event takes the full path: the binding check (:meth:`.tab.TabBinding.check`), the user data of a
+signed-out user forgotten, the session loaded at a hydrate, a revoked session re-checked, then
+navigation, server-only and guarded events judged.
+
 Reflex 0.10.1 sends ``<root>.hydrate_and_load`` on every websocket (re)connect and
 ``on_load_internal`` on every client-side navigation, and calls ``Middleware.preprocess`` before
 every event with the router data already updated (``postprocess`` is never called, so nothing
@@ -12,6 +19,7 @@ here relies on it). Returning a ``StateUpdate`` short-circuits the event: the ha
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 from typing import TYPE_CHECKING, Any
@@ -73,26 +81,31 @@ def _requirement(
     return requirement_of(handler.fn) if handler is not None else None
 
 
-#: What an event is, for the middleware (see :func:`_kind_of`).
-_HYDRATE, _NAVIGATION, _SERVER_ONLY, _FREE = "hydrate", "navigation", "server-only", "free"
+class _Kind(enum.Enum):
+    """What an event is, for the middleware (the requirement of a guarded one is its spec)."""
+
+    HYDRATE = "hydrate"
+    NAVIGATION = "navigation"
+    SERVER_ONLY = "server-only"
+    FREE = "free"
 
 
 @functools.lru_cache(maxsize=4096)
-def _kind_of(state_cls: type[BaseState], name: str) -> str | RequirementSpec:
+def _kind_of(state_cls: type[BaseState], name: str) -> _Kind | RequirementSpec:
     """What the event ``name`` of a tab whose state is ``state_cls`` is: a hydrate
-    (:func:`.tab.is_hydrate`), Reflex's navigation event, a server-only ``SessionState`` method
-    (refused), an event with a requirement (its spec), or a free one. The same answer for every
-    event of that name, so it is worked out once instead of at each event."""
+    (:func:`.tab.is_hydrate_name`), Reflex's navigation event, a server-only ``SessionState``
+    method (refused), an event with a requirement (its spec), or a free one. The same answer for
+    every event of that name, so it is worked out once instead of at each event."""
     if is_hydrate_name(state_cls, name):
-        return _HYDRATE
+        return _Kind.HYDRATE
     if name == _navigation_event():
-        return _NAVIGATION
+        return _Kind.NAVIGATION
     root = state_cls.get_root_state()
     state_path, _, handler_name = name.rpartition(".")
     if handler_name in SERVER_ONLY and _is_session_state(root, state_path):
-        return _SERVER_ONLY
+        return _Kind.SERVER_ONLY
     spec = _requirement(root, state_path, handler_name)
-    return _FREE if spec is None else spec
+    return _Kind.FREE if spec is None else spec
 
 
 async def _is_live(session_state: SessionState) -> bool | None:
@@ -131,15 +144,15 @@ class SessionEventMiddleware(rx.Middleware):
     async def preprocess(self, app: App, state: BaseState, event: Event) -> StateUpdate | None:
         """Check the tab's binding, then load, guard or refuse ``event`` before its handler runs.
 
-        ``None`` lets the event run; a ``StateUpdate`` is sent instead of running it (see the module
-        docstring for the order of the checks).
+        ``None`` lets the event run; a ``StateUpdate`` is sent instead of running it (the module
+        docstring gives the order of the checks).
         """
         kind = _kind_of(type(state), event.name)
-        if kind is _FREE and self._binding.settled(state, event):
+        if kind is _Kind.FREE and self._binding.settled(state, event):
             # the tab's own browser on the socket its session came from, nothing revoked or
             # waiting, and an event without requirements: nothing to check or load
             return None
-        hydrate = kind is _HYDRATE
+        hydrate = kind is _Kind.HYDRATE
         refusal, session_state, rebound = await self._binding.check(state, event, hydrate=hydrate)
         if refusal is not None:
             return refusal
@@ -163,16 +176,19 @@ class SessionEventMiddleware(rx.Middleware):
             refusal = await self._recheck(session_state, name)
             if refusal is not None:
                 return refusal
-        if isinstance(kind, str):
-            if kind == _FREE:
+        if kind is _Kind.FREE:
+            return None
+        if kind is _Kind.NAVIGATION:
+            if not get_options().refetch_on_path_change:
                 return None
-            if kind == _NAVIGATION:
-                if not get_options().refetch_on_path_change:
-                    return None
-                await _reload_if_lost(session_state)
-                return await self._refuse(session_state, session_state.route_redirect())
+            await _reload_if_lost(session_state)
+            return await self._refuse(session_state, session_state.route_redirect())
+        if kind is _Kind.SERVER_ONLY:
             # login, update_session, setvar...: server code only, never from a websocket
             refused("event %s refused: not callable from the browser", name.rpartition(".")[2])
+            return StateUpdate()
+        if isinstance(kind, _Kind):  # a hydrate returned above: unreachable, and refused
+            log.error("event %s of unhandled kind %s refused", name.rpartition(".")[2], kind)
             return StateUpdate()
         spec, handler_name = kind, name.rpartition(".")[2]
         await _reload_if_lost(session_state)

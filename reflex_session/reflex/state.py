@@ -130,7 +130,8 @@ class SessionState(rx.State):
     sync_proof: str = ""
     #: The proof itself until the login is delivered or dropped (backend-only).
     _login_proof: str = ""
-    #: The last minute an event of the tab's browser arrived (see :meth:`keep_alive`).
+    #: The last minute an event of the tab's browser arrived (see :meth:`keep_alive`; kept under
+    #: Reflex's Redis and disk managers only).
     _alive_minute: int = 0
     #: When (ms) the tab's session was last known to be live (read from the cookie or the
     #: store, or checked by a guarded event); compared with the runtime's revocation marks.
@@ -448,7 +449,8 @@ class SessionState(rx.State):
         Reflex's Redis manager renews a state's expiry only when it writes it, and an event that
         changes only an app state does not write this one. Left to expire, the tab would lose
         its binding and be reset at its next event. Reflex's memory manager renews a state at
-        every read, so there this does nothing (it runs before every event).
+        every read, so there this does nothing (and the middleware's common path, which only
+        runs under that manager, does not call it).
         """
         runtime = get_runtime()
         if runtime.states_renewed_on_read:
@@ -471,8 +473,9 @@ class SessionState(rx.State):
         waiting to be forgotten; no session of its user ended since it last checked
         (:meth:`revoked_since_check`, the full path's own condition); and a state manager that
         renews the state at every read (nothing for :meth:`keep_alive` to write). One read of
-        each field, for the middleware's common path; any ``False`` sends the event through the
-        full checks.
+        each field, for the middleware's common path (the same tests as :meth:`bound_to`,
+        :meth:`socket_changed` and :meth:`keep_alive`, read here directly: the common path is
+        there to save those calls); any ``False`` sends the event through the full checks.
         """
         return (
             digests_match(self._bind, binding)

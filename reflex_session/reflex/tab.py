@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 __all__ = [
     "TabBinding",
     "UploadGuard",
-    "is_hydrate",
     "is_hydrate_name",
     "presented_binding",
     "reset_tree",
@@ -67,17 +66,13 @@ def _hydrate_names() -> frozenset[str]:
     )
 
 
-def is_hydrate(state: BaseState, event: Event) -> bool:
-    """Whether ``event`` hands its socket the whole state (a hydrate, sent at each (re)connect).
+def is_hydrate_name(state_cls: type[BaseState], name: str) -> bool:
+    """Whether the event ``name`` of a tab whose state is of class ``state_cls`` hands its
+    socket the whole state (a hydrate, sent at each (re)connect).
 
     The only event a socket with another browser's binding may send to a bound tab, and the tab's
     whole state is reset first (see :class:`TabBinding`).
     """
-    return is_hydrate_name(type(state), event.name)
-
-
-def is_hydrate_name(state_cls: type[BaseState], name: str) -> bool:
-    """:func:`is_hydrate` for an event named ``name`` of a state of class ``state_cls``."""
     return name in _hydrate_names() or name == _root_hydrate(state_cls)
 
 
@@ -99,11 +94,6 @@ def _digest_of_header(cookie_header: str, https: bool) -> str | None:
     return _cookie().read_digest(cookie_header, request_is_https=https)
 
 
-def socket_id(state: BaseState) -> str:
-    """The Reflex socket id of this event (set by the server from the connection)."""
-    return _sid_of(state.router_data)
-
-
 def presented_binding(state: BaseState) -> str:
     """The binding digest this event's socket presents (never empty).
 
@@ -116,10 +106,13 @@ def presented_binding(state: BaseState) -> str:
 
 
 def _sid_of(data: dict[str, Any]) -> str:
+    """The Reflex socket id of the event whose router data is ``data`` (set by the server from
+    the connection, never by the client)."""
     return str(data.get(constants.RouteVar.SESSION_ID) or "")
 
 
 def _presented(data: dict[str, Any]) -> str:
+    """:func:`presented_binding` from the router data itself (read once per event)."""
     headers = data.get(constants.RouteVar.HEADERS) or {}
     header = str(headers.get("cookie") or "")
     found = _digest_of_header(header, handshake_is_https(headers)) if header else None
@@ -186,17 +179,20 @@ def _session_path() -> tuple[str, ...]:
     return tuple(SessionState.get_full_name().split("."))
 
 
-async def _session_state_of(state: BaseState) -> SessionState:
-    """The tab's ``SessionState``, looked up by its path from the root Reflex hands the
+def _cached_session_state(state: BaseState) -> SessionState | None:
+    """The tab's ``SessionState`` looked up by its path from the root Reflex hands the
     middleware: what ``get_state`` finds, without walking to the root and checking the class
-    again at every event. Any other case (a substate, a substate not loaded) asks Reflex."""
+    again at every event. ``None`` for anything else (a substate, a substate not loaded)."""
     try:
         found = state.get_substate(_session_path())
     except ValueError:
-        found = None
-    if isinstance(found, SessionState):
-        return found
-    return await state.get_state(SessionState)
+        return None
+    return found if isinstance(found, SessionState) else None
+
+
+async def _session_state_of(state: BaseState) -> SessionState:
+    """The tab's ``SessionState``: :func:`_cached_session_state`, else Reflex's ``get_state``."""
+    return _cached_session_state(state) or await state.get_state(SessionState)
 
 
 class TabBinding:
@@ -209,11 +205,8 @@ class TabBinding:
         ``False`` is not a refusal: the caller runs :meth:`check`."""
         data = state.router_data
         sid = _sid_of(data)
-        try:
-            session_state = state.get_substate(_session_path())
-        except ValueError:
-            return False
-        if not isinstance(session_state, SessionState):
+        session_state = _cached_session_state(state)
+        if session_state is None:
             return False
         if event.router_data and not _socket_holds_the_tab(data, sid):
             return False
@@ -222,13 +215,13 @@ class TabBinding:
     async def check(
         self, state: BaseState, event: Event, *, hydrate: bool
     ) -> tuple[StateUpdate | None, SessionState, bool]:
-        """``(refusal, session_state, rebound)``: a ``StateUpdate`` to send instead of running
-        the event, or ``None`` to go on; the tab's ``SessionState``; and whether the tab was
-        just reset and bound to this socket. ``hydrate`` is :func:`is_hydrate` of the event.
+        """The full check: ``(refusal, session_state, rebound)``, a ``StateUpdate`` to send
+        instead of running the event (or ``None`` to go on), the tab's ``SessionState``, and
+        whether the tab was just reset and bound to this socket. ``hydrate`` says whether the
+        event is a hydrate (:func:`is_hydrate_name`).
 
-        It runs before every event, so it reads the router data once and the tab's state once:
-        on the common path (the tab's own browser, on the socket its session was read from) it
-        is a few dictionary lookups and one constant-time comparison.
+        The middleware runs it for every event :meth:`settled` does not let through: hydrates,
+        guarded and server-only events, another socket or browser, a tab with something to do.
         """
         data = state.router_data
         sid = _sid_of(data)

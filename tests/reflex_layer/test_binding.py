@@ -879,7 +879,8 @@ async def test_keep_alive_writes_the_tab_state_once_a_minute_only_where_reflex_n
 ) -> None:
     """Reflex's Redis and disk managers renew a state only when they write it, so an active
     tab's SessionState is written once a minute (else it expires and the tab loses its
-    binding); the memory manager renews it at every read, so nothing is written there."""
+    binding); the memory manager renews it at every read, so nothing is written there. (The
+    managers are only asked which they are: no Redis command is sent.)"""
     from reflex.istate.manager.disk import StateManagerDisk
     from reflex.istate.manager.redis import StateManagerRedis
 
@@ -894,6 +895,7 @@ async def test_keep_alive_writes_the_tab_state_once_a_minute_only_where_reflex_n
         app.state_manager = StateManagerDisk()
     root = make_root()
     state = sub(root, SessionState)
+    clock.advance(60 - clock.time() % 60)  # at the start of a minute
     seen = []
     for step in range(3):
         state.dirty_vars.clear()
@@ -940,7 +942,8 @@ async def test_the_common_path_is_taken_only_when_the_full_checks_have_nothing_t
     elif change == "user data to forget":
         state._forget_user = True
     elif change == "a revocation of this user":
-        get_runtime().note_revocation(ADA["id"], 2**50)  # after the tab last checked
+        state._checked_at = 1
+        get_runtime().note_revocation(ADA["id"], 2)  # after the tab last checked
     elif change == "a revocation of another user":
         get_runtime().note_revocation(BOB["id"], 2**50)  # nothing for this tab to re-check
     elif change == "a manager that renews on write":
@@ -949,9 +952,26 @@ async def test_the_common_path_is_taken_only_when_the_full_checks_have_nothing_t
         state._bind = ""
     settled = change in ("nothing", "a revocation of another user")
     assert TabBinding().settled(root, free) is settled
+    full_checks = []
+    check = TabBinding.check
+
+    async def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        full_checks.append(change)
+        return await check(self, *args, **kwargs)
+
+    monkeypatch.setattr(TabBinding, "check", spy)
     outcome = await preprocess(root, free.name)
+    assert len(full_checks) == (0 if settled else 1)
+    # and the full path did its work where there was some
     if change == "another browser":
-        assert outcome is not None  # refused by the full check
+        assert outcome is not None  # refused
     else:
         assert outcome is None
-        assert sub(root, GuardedState).count == 0  # the middleware runs no handler
+    if change == "another socket":
+        assert state._sid == "sid-1"  # re-read from this socket's cookie
+    elif change == "user data to forget":
+        assert state._forget_user is False
+    elif change == "a revocation of this user":
+        assert state._checked_at > 2  # re-checked against the store, found live
+    elif change == "an unbound tab":
+        assert sub(root, SessionState).bound_to() == digest(BIND)  # bound to this browser

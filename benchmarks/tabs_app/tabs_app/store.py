@@ -11,9 +11,12 @@ from __future__ import annotations
 from reflex_session.stores import RedisStore, SessionStore, SQLStore
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+#: What ``SQLStore`` is run on here: SQLite and PostgreSQL (psycopg 3, the library's own).
+SQL_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 
 
 def is_redis(url: str) -> bool:
+    """Whether ``url`` names a Redis server (else a SQL database)."""
     return url.split("://", 1)[0] in REDIS_SCHEMES
 
 
