@@ -97,10 +97,15 @@ class SessionMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # a coroutine function on purpose: ASGI servers and wrappers (uvicorn's interface="auto",
         # asgiref) take any other callable for an ASGI2 app. The Reflex layer, which must not
-        # add a frame to every websocket message, calls ``guards`` itself and skips this.
+        # add a frame to every websocket message, calls ``guards`` and ``guard`` itself.
         if not self.guards(scope):
             await self.app(scope, receive, send)
             return
+        await self.guard(scope, receive, send)
+
+    async def guard(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the page request ``scope`` (one :meth:`guards`): redirect it, or let it through
+        with the session's cookies. For a caller that has already asked :meth:`guards`."""
         jar = jar_for_scope(self.auth, scope)
         try:
             session = await self.auth.get_session(jar)

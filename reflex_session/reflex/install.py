@@ -233,7 +233,7 @@ def asgi_transformer(
                     return _close_socket(receive, send)
             if not guarded.guards(scope):  # the websocket, Reflex's endpoints, assets
                 return inner(scope, receive, send)
-            return guarded(scope, receive, send)
+            return guarded.guard(scope, receive, send)
 
         return BindingMiddleware(app, binding)
 
