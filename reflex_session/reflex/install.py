@@ -209,7 +209,7 @@ def asgi_transformer(
 
     def transform(inner: ASGIApp) -> ASGIApp:
         guarded = SessionMiddleware(inner, auth, custom=page_hook, skip_prefixes=REFLEX_PATHS)
-        uploads = UploadGuard(guarded, binding, auth)
+        uploads = UploadGuard(guarded, binding, auth, trusted)
 
         def app(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
             # not a coroutine: it picks the app that serves the request and returns that app's

@@ -38,12 +38,14 @@ from reflex_base.utils.format import format_event_handler
 
 from ..binding import BindingCookie, digest, digests_match
 from ..http.common import NO_STORE_HEADERS, jar_for_scope
-from ..http.origin import handshake_is_https, request_is_https
+from ..http.origin import cross_site_reason, handshake_is_https, request_is_https
 from ..securitylog import refused
 from .runtime import get_app, get_auth
 from .state import SessionState
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from reflex_base.event import Event
     from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -301,18 +303,35 @@ class UploadGuard:
     the tab's last socket, not this request's. The request's own cookies are compared here
     instead, before Reflex reads the body: its binding must be the tab's, and when the tab shows
     a session, the request's session cookie must be that session's (a planted binding alone
-    does not carry the victim's HttpOnly session cookie).
+    does not carry the victim's HttpOnly session cookie). A cross-site upload (another site's
+    page posting with the browser's cookies) is refused first, as the sync and the websocket
+    handshake are.
     """
 
-    def __init__(self, app: ASGIApp, cookie: BindingCookie, auth: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        cookie: BindingCookie,
+        auth: Any,
+        trusted_origins: Iterable[str] = (),
+    ) -> None:
         self.app = app
         self.cookie = cookie
         self.auth = auth
+        self.trusted_origins = tuple(trusted_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         from starlette.datastructures import Headers
         from starlette.responses import JSONResponse
 
+        reason = cross_site_reason(scope, self.trusted_origins)
+        if reason is not None:
+            refused("cross-site upload refused (%s)", reason)
+            response = JSONResponse(
+                {"error": "cross_site"}, status_code=403, headers=NO_STORE_HEADERS
+            )
+            await response(scope, receive, send)
+            return
         headers = Headers(scope=scope)
         token = headers.get("reflex-client-token") or ""
         presented = self.cookie.read_digest(

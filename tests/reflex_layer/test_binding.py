@@ -414,6 +414,20 @@ async def test_an_upload_needs_the_tabs_binding(layer: Any) -> None:
             "/_upload", headers={"reflex-client-token": "signed-in", "cookie": mine}, content=b"x"
         )
         assert ok.status_code == 200
+        # the right cookies, sent by another site's page (the browser attaches them): refused
+        for cross in (
+            {"origin": "http://evil.example"},
+            {"sec-fetch-site": "cross-site"},
+            {"origin": "http://sub.testserver", "sec-fetch-site": "same-site"},
+        ):
+            response = await client.post(
+                "/_upload",
+                headers={"reflex-client-token": "signed-in", "cookie": mine, **cross},
+                content=b"x",
+            )
+            assert response.status_code == 403, cross
+            assert response.json() == {"error": "cross_site"}
+        assert reached == ["/_upload", "/_upload"]
 
 
 # -- the binding cookie itself ------------------------------------------------------------------
