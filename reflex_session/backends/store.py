@@ -117,16 +117,24 @@ class StoreBackend(Backend[UserT]):
     def changed(self, sid: str | None, user_id: str | None) -> None:
         """Announce that session ``sid`` (or every session of ``user_id``) changed or ended:
         this process's read cache forgets it at once, the listeners tell the others."""
-        if self.cache is not None:
-            if sid is not None:
-                self.cache.forget(sid)
-            if user_id is not None:
-                self.cache.forget_user(user_id)
+        self.heard(sid, user_id)
         for listener in self._listeners:
             try:
                 listener(sid, user_id)
             except Exception:
                 security_log.error("a session change could not be announced to other workers")
+
+    def heard(self, sid: str | None, user_id: str | None) -> None:
+        """Another worker announced that ``sid`` (or every session of ``user_id``) changed: the
+        read cache forgets it. Unlike :meth:`changed` this tells no listener, since the news
+        came from them; announcing it again would echo between workers forever."""
+        cache = self.cache
+        if cache is None:
+            return
+        if sid is not None:
+            cache.forget(sid)
+        if user_id is not None:
+            cache.forget_user(user_id)
 
     async def _record(self, sid: str) -> StoredSession | None:
         """The stored record of ``sid``: from the read cache when it holds it, else the store."""

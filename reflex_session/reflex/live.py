@@ -221,14 +221,11 @@ def _cache_online(online: bool) -> None:
 
 async def _dispatch(kind: str, user_id: str | None, sid: str | None, origin: str | None) -> None:
     """One relay message, on this worker."""
-    cache = _read_cache()
-    if cache is not None:
+    backend = get_auth().backend
+    if isinstance(backend, StoreBackend):
         # a revoke or refresh implies changes: drop the copies before the tabs re-check, so the
         # order in which the messages arrive cannot matter
-        if sid is not None:
-            cache.forget(sid)
-        if user_id is not None:
-            cache.forget_user(user_id)
+        backend.heard(sid, user_id)
     if user_id is None:
         return
     if kind == "revoke":

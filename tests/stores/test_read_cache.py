@@ -54,11 +54,12 @@ def backend_of(auth: ReflexSession[Any]) -> StoreBackend[Any]:
 
 
 def wire(*workers: ReflexSession[Any]) -> None:
-    """What the relay does: every worker's announcements reach every other worker."""
+    """What the relay does: every worker's announcements reach every other worker, which
+    forgets its copies without announcing them again."""
     for source in workers:
         for target in workers:
             if target is not source:
-                backend_of(source).on_change(backend_of(target).changed)
+                backend_of(source).on_change(backend_of(target).heard)
 
 
 async def two_workers(
@@ -154,6 +155,24 @@ async def test_sign_out_everywhere_and_updates_reach_the_other_worker(
 
     await a.devices.end_user_sessions("u-ada")
     assert (await b.get_session(jar(b, cookie)) is None) is announced
+
+
+async def test_a_change_heard_is_forgotten_and_not_announced_again(
+    backend: Backend, clock: FakeClock
+) -> None:
+    """A worker that re-announced what it heard would echo it back and forth without end
+    (the relay delivers every announcement to every other worker)."""
+    a, b, cookie = await two_workers(backend, clock, announced=False)
+    told: list[tuple[str | None, str | None]] = []
+    backend_of(b).on_change(lambda sid, user_id: told.append((sid, user_id)))
+    session = await b.get_session(jar(b, cookie))
+    assert session is not None  # B keeps a copy
+    await a.delete_session(jar(a, cookie))
+
+    backend_of(b).heard(session.id, None)
+
+    assert await b.get_session(jar(b, cookie)) is None  # the copy is gone
+    assert told == []  # and B told nobody
 
 
 async def test_a_copy_never_outlives_its_ttl(backend: Backend, clock: FakeClock) -> None:
