@@ -54,7 +54,8 @@ def test_the_demo_signs_in_with_a_configured_provider(
         page.goto(provider_demo.url + "/dashboard")
         page.wait_for_selector("#sign-in-oidc")
         assert page.inner_text("#sign-in-oidc").strip() == "Sign in with Local provider"
-        page.click("#sign-in-oidc")
+        with page.expect_navigation(timeout=30_000):  # a full page load, as in sign_in_again
+            page.click("#sign-in-oidc")
         sign_in_at_the_provider(page, "grace")
         page.wait_for_url(lambda url: urlsplit(url).path == "/dashboard", timeout=30_000)
         page.wait_for_function("document.body.innerText.includes('oidc:grace')", timeout=20_000)

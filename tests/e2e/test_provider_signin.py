@@ -96,7 +96,8 @@ def oidc_app(
 
 def sign_in_at_the_provider(page: Any, login: str = "ada") -> None:
     """The provider's development pages, as a user fills them in (any password, then consent);
-    a provider that still knows the browser and its consent sends it straight back."""
+    a provider that still knows the browser and its consent sends it straight back. Called
+    once the navigation away from the app's sign-in link has happened."""
     for _ in range(3):
         try:
             page.wait_for_selector(
@@ -125,7 +126,10 @@ def signed_in_device(browser: Any, app: OIDCApp, login: str = "ada") -> tuple[An
 def sign_in_again(page: Any, app: OIDCApp, login: str = "ada") -> None:
     page.goto(app.server.url + "/dashboard")
     page.wait_for_selector("#sign-in-local")
-    page.click("#sign-in-local")
+    # the link is a full page load: wait for it, or the next step could find our own login
+    # page's submit button and click it, going nowhere
+    with page.expect_navigation(timeout=30_000):
+        page.click("#sign-in-local")
     sign_in_at_the_provider(page, login)
     try:
         page.wait_for_selector("#dashboard-heading", timeout=30_000)
