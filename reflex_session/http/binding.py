@@ -48,8 +48,9 @@ class BindingMiddleware:
         if scope["type"] not in ("http", "websocket"):
             return self.app(scope, receive, send)
         https = request_is_https(scope)
-        if scope["type"] == "websocket":
-            scope = {**scope, "headers": stamp_https(scope.get("headers", []), https)}
+        # every request, not only the websocket: Engine.IO's long polling hands Reflex the
+        # headers of an HTTP request as the socket's, and a client must not choose the answer
+        scope = {**scope, "headers": stamp_https(scope.get("headers", []), https)}
         header = Headers(scope=scope).get("cookie")
         if self.cookie.read(header, request_is_https=https) is not None:
             return self.app(scope, receive, send)

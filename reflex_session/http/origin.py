@@ -28,9 +28,10 @@ __all__ = [
 
 _SITES = frozenset({"cross-site", "same-site", "same-origin", "none"})
 
-#: Set on every websocket handshake by the binding middleware ("1" or "0"), replacing any value
-#: the client sent: whether the ASGI server saw HTTPS. Reflex hands the layer only the
-#: handshake's headers; this carries :func:`request_is_https`'s answer to them.
+#: Set on every request by the binding middleware ("1" or "0"), replacing any value the client
+#: sent: whether the ASGI server saw HTTPS. Reflex hands the layer only the headers of the
+#: socket's handshake (a websocket, or the first long-polling request); this carries
+#: :func:`request_is_https`'s answer to them.
 HTTPS_HEADER = "x-reflex-session-https"
 
 

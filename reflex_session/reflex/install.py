@@ -32,6 +32,7 @@ from ..backends.store import StoreBackend
 from ..binding import BindingCookie
 from ..errors import ConfigError
 from ..http.binding import BindingMiddleware
+from ..http.common import NO_STORE_HEADERS
 from ..http.middleware import SessionMiddleware, raw_path_of
 from ..http.origin import cross_site_reason
 from ..http.providers import ProviderRoutes
@@ -175,20 +176,34 @@ async def _close_socket(receive: Receive, send: Send) -> None:
     await send({"type": "websocket.close", "code": 1008})
 
 
+async def _refuse_polling(scope: Scope, receive: Receive, send: Send) -> None:
+    """Refuse a cross-site long-polling request to the event endpoint (403 ``cross_site``)."""
+    from starlette.responses import JSONResponse
+
+    response = JSONResponse({"error": "cross_site"}, status_code=403, headers=NO_STORE_HEADERS)
+    await response(scope, receive, send)
+
+
+def event_path() -> str:
+    """Where Reflex serves its socket (``/_event``, under ``backend_path`` if one is set)."""
+    return rx.config.get_config().prepend_backend_path(str(constants.Endpoint.EVENT))
+
+
 def asgi_transformer(
     auth: ReflexSession[Any], providers: ProviderAuth | None = None
 ) -> Callable[[ASGIApp], ASGIApp]:
     """The ASGI layer ``install`` puts in front of Reflex's backend, as an ``api_transformer``.
 
     Outermost first: the binding cookie for every browser; then the sync endpoint, the session
-    API, the provider routes, the upload guard and the cross-site websocket refusal; then the
-    page guard.
+    API, the provider routes, the upload guard and the cross-site refusal of the event socket
+    (a websocket, or Engine.IO's long polling over HTTP); then the page guard.
     """
     api = auth.handlers()
     sync = SyncEndpoint(auth, extra_trusted=trusted_page_origins())
     trusted = sync.trusted_origins
     api_path = auth.config.api_path
     sync_path = api_path + "/sync"
+    socket_path = event_path()
     custom = auth.config.authorize
     binding = BindingCookie.for_session_cookie(auth.cookie_policy)
     routes = (
@@ -224,6 +239,13 @@ def asgi_transformer(
                     return routes(scope, receive, send)
                 if "/_upload" in path and scope.get("method") == "POST":
                     return uploads(scope, receive, send)
+                if path == socket_path or path.startswith(socket_path + "/"):
+                    # Engine.IO's long-polling transport (``transport="polling"``): the same
+                    # socket as a websocket, over plain HTTP requests, so the same refusal
+                    reason = cross_site_reason(scope, trusted)
+                    if reason is not None:
+                        refused("cross-site event polling refused (%s)", reason)
+                        return _refuse_polling(scope, receive, send)
             elif scope["type"] == "websocket":
                 reason = cross_site_reason(scope, trusted)
                 if reason is not None:

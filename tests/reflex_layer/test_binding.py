@@ -514,11 +514,13 @@ async def test_every_browser_gets_an_httponly_binding(scope_type: str, https: bo
         ("ws", {"origin": "http://sub.testserver", "sec-fetch-site": "same-site"}, False),
     ],
 )
-async def test_a_cross_site_websocket_never_reaches_reflex(
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_a_cross_site_event_socket_never_reaches_reflex(
     layer: Any,
     scheme: str,
     headers: dict[str, str],
     opened: bool,
+    transport: str,
 ) -> None:
     """Cross-site websocket hijacking: a page of another origin opening ``/_event`` with the
     user's cookies. The handshake is closed before Reflex sees it; origins are compared with
@@ -541,10 +543,23 @@ async def test_a_cross_site_websocket_never_reaches_reflex(
         sent.append(message)
 
     raw = [(b"host", b"testserver"), *((k.encode(), v.encode()) for k, v in headers.items())]
-    scope = {"type": "websocket", "path": "/_event/", "scheme": scheme, "headers": raw}
+    if transport == "websocket":
+        scope = {"type": "websocket", "path": "/_event/", "scheme": scheme, "headers": raw}
+    else:  # Engine.IO's long polling (rxconfig transport="polling"): the same socket over HTTP
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/_event/",
+            "query_string": b"EIO=4&transport=polling",
+            "scheme": scheme.replace("ws", "http"),
+            "headers": raw,
+        }
     await asgi_transformer(auth)(reflex_backend)(scope, receive, send)
     assert (reached == ["/_event/"]) is opened
-    assert sent[0]["type"] == ("websocket.accept" if opened else "websocket.close")
+    if transport == "websocket":
+        assert sent[0]["type"] == ("websocket.accept" if opened else "websocket.close")
+    elif not opened:
+        assert sent[0]["status"] == 403
 
 
 # -- "does this tab exist?" asks each of Reflex's state managers without creating a state -------
@@ -723,18 +738,25 @@ async def test_logout_ends_the_stored_session_without_waiting_for_the_sync(
     assert not await auth.is_live(session), "the session outlived the logout event"
 
 
+@pytest.mark.parametrize("scope_type", ["websocket", "http"])
 @pytest.mark.parametrize("https", [False, True])
-async def test_the_handshake_says_https_as_the_asgi_server_saw_it(https: bool) -> None:
+async def test_the_handshake_says_https_as_the_asgi_server_saw_it(
+    https: bool, scope_type: str
+) -> None:
     """One definition of "is this HTTPS" for the cookie names on both sides: the ASGI scheme.
     A client cannot claim HTTPS (to be read under the other cookie name) with a header or an
-    ``Origin``; the middleware replaces whatever it sent."""
+    ``Origin``; the middleware replaces whatever it sent. HTTP too: under Engine.IO's long
+    polling the socket's headers are those of an HTTP request."""
     from reflex_session.http.origin import HTTPS_HEADER, handshake_is_https
 
     seen: dict[str, Any] = {}
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         seen.update({k.decode(): v.decode() for k, v in scope["headers"]})
-        await send({"type": "websocket.accept"})
+        if scope_type == "websocket":
+            await send({"type": "websocket.accept"})
+        else:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
 
     async def receive() -> Any:
         return {"type": "websocket.connect"}
@@ -743,10 +765,11 @@ async def test_the_handshake_says_https_as_the_asgi_server_saw_it(https: bool) -
         return None
 
     lie = b"0" if https else b"1"
+    scheme = {"websocket": "wss" if https else "ws", "http": "https" if https else "http"}
     scope = {
-        "type": "websocket",
+        "type": scope_type,
         "path": "/_event/",
-        "scheme": "wss" if https else "ws",
+        "scheme": scheme[scope_type],
         "headers": [(HTTPS_HEADER.encode(), lie), (b"origin", b"https://testserver")],
     }
     middleware = BindingMiddleware(app, BindingCookie.for_session_cookie(CookiePolicy()))
