@@ -38,6 +38,7 @@ from ..http.origin import cross_site_reason
 from ..http.providers import ProviderRoutes
 from ..securitylog import refused
 from .client import session_client
+from .emits import guard_emits
 from .live import RedisRelay, notify
 from .logsafety import install_log_redaction
 from .middleware import SessionEventMiddleware
@@ -113,6 +114,8 @@ def install(
         providers=providers,
         notify=notify,
     )
+    # once Reflex's event namespace exists: updates go only to the browser they were made for
+    app.register_lifespan_task(guard_emits)
     if relay is not None:
         app.register_lifespan_task(relay.run)
     backend = auth.backend

@@ -29,6 +29,7 @@ binding cookie with the tab's.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,12 @@ from reflex_base.utils.format import format_event_handler
 
 from ..binding import BindingCookie, digest, digests_match
 from ..http.common import NO_STORE_HEADERS, jar_for_scope
-from ..http.origin import cross_site_reason, handshake_is_https, request_is_https
+from ..http.origin import (
+    HTTPS_HEADER,
+    cross_site_reason,
+    handshake_is_https,
+    request_is_https,
+)
 from ..securitylog import refused
 from .runtime import get_app, get_auth
 from .state import SessionState
@@ -52,9 +58,13 @@ if TYPE_CHECKING:
 __all__ = [
     "TabBinding",
     "UploadGuard",
+    "binding_of",
     "is_hydrate_name",
+    "linked_sid",
     "presented_binding",
     "reset_tree",
+    "socket_binding",
+    "stop_tab_tasks",
     "tab_exists",
 ]
 
@@ -104,7 +114,7 @@ def presented_binding(state: BaseState) -> str:
     which made this check cost 50 µs). Without a binding cookie the socket id stands in, so such
     a tab is bound to the one connection.
     """
-    return _presented(state.router_data)
+    return binding_of(state.router_data)
 
 
 def _sid_of(data: dict[str, Any]) -> str:
@@ -113,14 +123,43 @@ def _sid_of(data: dict[str, Any]) -> str:
     return str(data.get(constants.RouteVar.SESSION_ID) or "")
 
 
-def _presented(data: dict[str, Any]) -> str:
-    """:func:`presented_binding` from the router data itself (read once per event)."""
+def binding_of(data: dict[str, Any]) -> str:
+    """:func:`presented_binding` from an event's router data itself (read once per event)."""
     headers = data.get(constants.RouteVar.HEADERS) or {}
     header = str(headers.get("cookie") or "")
     found = _digest_of_header(header, handshake_is_https(headers)) if header else None
     if found is not None:
         return found
     return "socket:" + digest(_sid_of(data) or "none")
+
+
+def socket_binding(namespace: Any, sid: str) -> str | None:
+    """The binding digest the connected socket ``sid`` presents, as :func:`binding_of` reads it
+    from an event of that socket; ``None`` when the socket is not connected to this worker.
+
+    Read from the handshake's own headers (python-socketio's ``get_environ``), which carry the
+    cookies and the HTTPS stamp the binding middleware wrote.
+    """
+    server = getattr(namespace, "server", None)
+    environ = server.get_environ(sid, namespace.namespace) if server is not None else None
+    if not environ:
+        return None
+    cookies: list[str] = []
+    https = False
+    stamp = HTTPS_HEADER.encode("latin-1")
+    for key, value in environ.get("asgi.scope", {}).get("headers", ()):
+        name = key.lower()
+        if name == b"cookie":
+            # repeated Cookie headers joined as Reflex joins them for the router data
+            try:
+                cookies.append(value.decode())
+            except UnicodeDecodeError:
+                cookies.append(value.decode("latin-1"))
+        elif name == stamp:
+            https = value == b"1"
+    cookie = "; ".join(cookies)
+    found = _digest_of_header(cookie, https) if cookie else None
+    return found if found is not None else "socket:" + digest(sid)
 
 
 def _socket_holds_the_tab(data: dict[str, Any], sid: str) -> bool:
@@ -158,6 +197,30 @@ def linked_sid(namespace: Any, token: str) -> str | None:
         return None if record is None else getattr(record, "sid", None)
     linked = namespace.token_to_sid.get(token)
     return None if linked is None else str(linked)
+
+
+def stop_tab_tasks(token: str) -> int:
+    """Cancel the event tasks Reflex is running for tab ``token``, except the current one, and
+    say how many. Called when another browser takes the tab.
+
+    Foreground events run one at a time per tab, so the others are background tasks. Such a
+    task was started for the previous browser and holds what it read of that browser's data.
+    Its next ``async with self`` would write into the state now shown to the new browser, and
+    the new browser would be sent that state at its next hydrate. Reflex names each event task
+    ``reflex_event|<event>|<token>|<txid>``; the state lock, held by the caller, means no such
+    task is inside ``async with self`` now, so each is cancelled before it writes again.
+    """
+    if not token:
+        return 0
+    current = asyncio.current_task()
+    stopped = 0
+    for task in asyncio.all_tasks():
+        parts = task.get_name().split("|")
+        ours = len(parts) == 4 and parts[0] == "reflex_event" and parts[2] == token
+        if ours and task is not current and not task.done():
+            task.cancel()
+            stopped += 1
+    return stopped
 
 
 async def reset_tree(root: BaseState) -> None:
@@ -212,7 +275,7 @@ class TabBinding:
             return False
         if event.router_data and not _socket_holds_the_tab(data, sid):
             return False
-        return session_state.settled_on(sid, _presented(data))
+        return session_state.settled_on(sid, binding_of(data))
 
     async def check(
         self, state: BaseState, event: Event, *, hydrate: bool
@@ -233,7 +296,7 @@ class TabBinding:
             # another socket, which Reflex would send this event's update to: run nothing
             refused("event refused: its socket no longer holds the tab")
             return StateUpdate(), session_state, False
-        presented = _presented(data)
+        presented = binding_of(data)
         expected = session_state.bound_to()
         if digests_match(expected, presented):
             session_state.keep_alive()
@@ -247,6 +310,8 @@ class TabBinding:
             return StateUpdate(), session_state, False
         if expected:
             refused("a socket with another browser's binding hydrated a tab: its state was reset")
+            # the previous browser's background tasks would write into the new one's tab
+            stop_tab_tasks(str(data.get(constants.RouteVar.CLIENT_TOKEN) or ""))
         root = state._get_root_state()
         await reset_tree(root)
         session_state = await root.get_state(SessionState)

@@ -282,3 +282,56 @@ def test_role_page_declared_with_rx_page_is_shown_to_the_role(
     page.wait_for_selector("#admin-heading")
     page.click("#bump")
     page.wait_for_function("document.querySelector('#count').textContent === '1'")
+
+
+def test_a_running_task_reaches_its_own_browser_and_no_socket_that_took_the_token(
+    server: ReflexServer, context: Any, browser: Any
+) -> None:
+    """Red team F2. A background task keeps writing the victim's data after their tab has
+    closed; an XSS that copied the token connects with it from another machine. Without a
+    hydrate, Reflex would send it every later update. With its own browser's binding and a
+    hydrate, the tab is reset and bound to it, and the task would write the victim's data into
+    it, to be read at its next hydrate. Neither gets a line of the report. The victim's own
+    reload still sees the task go on."""
+    from .attacker import ROOT_STATE, cookie_header, run, socket_attempt
+
+    page = context.new_page()
+    page.goto(server.url + "/login")
+    login(page)
+    page.wait_for_selector("#home-heading")
+    page.goto(server.url + "/dashboard")
+    page.wait_for_selector("#dashboard-heading")
+    token = page.evaluate("sessionStorage.getItem('token')")
+    assert token, "the XSS reads Reflex's client token"
+    # the attacker's own browser, for a binding of its own
+    mallory = browser.new_context()
+    mallory.new_page().goto(server.url + "/login")
+    own = cookie_header(mallory)
+    assert "session_bind=" in own
+
+    def steps() -> int:
+        return int(page.inner_text("#report-steps") or 0)
+
+    page.click("#run-report")
+    wait_until(lambda: steps() >= 2, "the report to start")
+    assert "ada@example.com" in page.inner_text("#report-line")
+    # the same browser, on a new socket (a reload keeps the token): the task still reaches it
+    page.reload()
+    page.wait_for_selector("#dashboard-heading")
+    after_reload = steps()
+    wait_until(lambda: steps() > after_reload + 2, "the report to go on after the reload")
+
+    page.close()  # the victim's socket lets go of the token; the task runs on
+    time.sleep(0.5)
+    quiet = run(socket_attempt(server.url, token, [], path="/dashboard", settle=2.0))
+    # hydrate, then hydrate again on the same socket after the task had time to write
+    hydrate = (f"{ROOT_STATE}.hydrate", {})
+    hydrated = run(socket_attempt(server.url, token, [hydrate] * 4, cookie=own, settle=1.0))
+    mallory.close()
+    assert quiet.connected, quiet.error
+    assert hydrated.connected, hydrated.error
+    assert hydrated.frames, "the attacker's hydrate got no answer: the check proves nothing"
+    for attempt in (quiet, hydrated):
+        assert "report for" not in attempt.text(), attempt.text()[:500]
+        assert "ada@example.com" not in attempt.text(), attempt.text()[:500]
+        assert attempt.var("report_state", "steps") in (None, 0), attempt.text()[:500]

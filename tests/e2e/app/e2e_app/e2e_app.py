@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -102,6 +103,25 @@ class BurstState(SessionState):
         return len(marks) if isinstance(marks, dict) else 0
 
 
+class ReportState(SessionState):
+    """A background task, as a report or an export is: it reads the user once, then writes in
+    steps for a while (red team F2: those later writes are for this browser only)."""
+
+    line: str = ""
+    steps: int = 0
+
+    @rx.event(background=True)
+    async def run_report(self) -> None:
+        async with self:
+            who = str(self.user.get("email") or "")
+            self.steps = 0
+        for step in range(1, 61):
+            await asyncio.sleep(0.25)
+            async with self:
+                self.steps = step
+                self.line = f"report for {who} #{step}"
+
+
 @protected(role="admin")
 class AdminState(SessionState):
     secret_count: int = 0
@@ -160,6 +180,9 @@ def dashboard() -> rx.Component:
         rx.input(value=DashboardState.new_name, on_change=DashboardState.set_new_name, id="name"),
         rx.button("Save name", on_click=DashboardState.save_name, id="save-name"),
         rx.button("Refresh", on_click=SessionState.refresh, id="refresh"),
+        rx.button("Run report", on_click=ReportState.run_report, id="run-report"),
+        rx.text("Report: ", rx.text.span(ReportState.steps, id="report-steps")),
+        rx.text(ReportState.line, id="report-line"),
         rx.button("Log out", on_click=SessionState.logout, id="logout"),
         rx.link("Home", href="/", id="home-link"),
         rx.link("Admin", href="/admin", id="admin-link"),

@@ -1,0 +1,282 @@
+"""Red team F2: an update goes only to a socket of the browser it was made for.
+
+Reflex sends a tab's update to whichever socket holds the token when the update goes out. A
+background task, a chained event or a push can outlive the socket that started it; an XSS that
+copied the token and connected with it from another machine (no binding cookie, or its own)
+must receive none of those updates. The unit tests use Reflex's real event namespace and token
+manager, and Reflex's real ``EventContext``; only the socket server's handshake record is
+stood in for (python-socketio's ``get_environ``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from layer_helpers import signed_in_tab, sync_tab
+from reflex_base import constants
+from reflex_base.event.context import EventContext
+from testkit import BIND, OTHER_BIND
+
+from reflex_session.binding import digest
+from reflex_session.reflex.emits import guard_emits, made_for, may_receive
+from reflex_session.reflex.tab import binding_of, socket_binding, stop_tab_tasks
+
+TOKEN = "tab-1"
+VICTIM, ATTACKER, RELOADED = "sid-victim", "sid-attacker", "sid-victim-reloaded"
+
+
+class _Server:
+    """python-socketio's record of each connected socket's handshake (``get_environ``)."""
+
+    def __init__(self) -> None:
+        self.environs: dict[str, dict[str, Any]] = {}
+
+    def connect(self, sid: str, cookie: str | None, *, https: bool = False) -> None:
+        headers = [(b"host", b"testserver"), (b"x-reflex-session-https", b"1" if https else b"0")]
+        if cookie is not None:
+            headers.append((b"cookie", cookie.encode()))
+        self.environs[sid] = {"asgi.scope": {"type": "websocket", "headers": headers}}
+
+    def get_environ(self, sid: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return self.environs.get(sid)
+
+
+@pytest.fixture
+async def namespace(layer: Any) -> Any:
+    """Reflex's own namespace and token manager; the victim's socket holds the tab."""
+    from reflex.app import EventNamespace
+
+    ns = EventNamespace("/_event", None)  # type: ignore[arg-type]  # the app is not asked
+    ns.server = _Server()
+    ns.server.connect(VICTIM, f"session_bind={BIND}")
+    await ns._token_manager.link_token_to_sid(TOKEN, VICTIM)
+    return ns
+
+
+async def take_over(ns: Any, sid: str, cookie: str | None) -> None:
+    """The victim's socket closes; ``sid`` connects with the copied token."""
+    await ns._token_manager.disconnect_token(TOKEN, VICTIM)
+    ns.server.environs.pop(VICTIM, None)
+    ns.server.connect(sid, cookie)
+    await ns._token_manager.link_token_to_sid(TOKEN, sid)
+
+
+def router_data(sid: str, cookie: str, token: str = TOKEN) -> dict[str, Any]:
+    """What Reflex puts in an event's router data, and its context carries to chained events
+    and background tasks."""
+    return {
+        constants.RouteVar.SESSION_ID: sid,
+        constants.RouteVar.CLIENT_TOKEN: token,
+        constants.RouteVar.HEADERS: {"cookie": cookie, "x-reflex-session-https": "0"},
+    }
+
+
+def event_context(data: dict[str, Any]) -> EventContext:
+    """Reflex's context of an event whose socket's router data is ``data`` (what the guard
+    reads of it; the rest is never called)."""
+    return EventContext(
+        token=TOKEN,
+        state_manager=None,  # type: ignore[arg-type]
+        enqueue_impl=None,  # type: ignore[arg-type]
+        router_data=data,
+    )
+
+
+def in_event(data: dict[str, Any], fn: Any, *args: Any) -> Any:
+    """Run ``fn`` as code of an event whose socket's router data is ``data``."""
+
+    def inside() -> Any:
+        EventContext.set(event_context(data))
+        return fn(*args)
+
+    return contextvars.copy_context().run(inside)
+
+
+def as_push(binding: str | None, fn: Any, *args: Any) -> Any:
+    """Run ``fn`` as a push to the tab that declared itself for ``binding``."""
+
+    def inside() -> Any:
+        made_for(binding)
+        return fn(*args)
+
+    return contextvars.copy_context().run(inside)
+
+
+VICTIM_EVENT = router_data(VICTIM, f"session_bind={BIND}")
+
+
+def test_the_events_own_socket_receives_its_updates(namespace: Any) -> None:
+    assert in_event(VICTIM_EVENT, may_receive, namespace, TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("cookie", "received"),
+    [
+        (f"session_bind={BIND}", True),  # the same browser reloaded: it keeps the task's updates
+        (f"session_bind={BIND}; theme=dark", True),
+        (None, False),  # an XSS on another machine, with no cookie
+        (f"session_bind={OTHER_BIND}", False),  # ... or with its own browser's
+        (f"session_bind={OTHER_BIND}; session_bind={BIND}", False),  # a planted one first
+    ],
+)
+async def test_a_later_update_reaches_only_the_browser_that_made_it(
+    namespace: Any, cookie: str | None, received: bool
+) -> None:
+    await take_over(namespace, RELOADED if received else ATTACKER, cookie)
+    assert in_event(VICTIM_EVENT, may_receive, namespace, TOKEN) is received
+
+
+async def test_an_update_with_nobody_holding_the_tab_is_withheld(namespace: Any) -> None:
+    await namespace._token_manager.disconnect_token(TOKEN, VICTIM)
+    assert not in_event(VICTIM_EVENT, may_receive, namespace, TOKEN)
+
+
+async def test_a_socket_of_another_worker_cannot_be_checked_so_gets_nothing(
+    namespace: Any,
+) -> None:
+    await take_over(namespace, RELOADED, f"session_bind={BIND}")
+    namespace.server.environs.pop(RELOADED)  # linked, but its handshake is another worker's
+    assert not in_event(VICTIM_EVENT, may_receive, namespace, TOKEN)
+    assert not as_push(digest(BIND), may_receive, namespace, TOKEN)
+
+
+async def test_a_push_reaches_only_the_browser_the_tab_is_bound_to(namespace: Any) -> None:
+    bound = binding_of(VICTIM_EVENT)
+    assert as_push(bound, may_receive, namespace, TOKEN)
+    await take_over(namespace, ATTACKER, None)
+    assert not as_push(bound, may_receive, namespace, TOKEN)
+    # nothing declared, no event: the app's own modify_state, sent as Reflex would
+    assert may_receive(namespace, TOKEN)
+    assert as_push(None, may_receive, namespace, TOKEN)
+
+
+async def test_an_event_of_another_tab_does_not_judge_this_one(namespace: Any) -> None:
+    """A logout in tab B pushes to tab A inside B's event: B's socket is not A's holder, and
+    the push declares A's own binding instead."""
+    other_tab = router_data("sid-b", f"session_bind={BIND}", token="tab-2")
+    await take_over(namespace, ATTACKER, None)
+    assert in_event(other_tab, may_receive, namespace, TOKEN)  # undeclared: Reflex's way
+    assert not in_event(other_tab, as_push, binding_of(VICTIM_EVENT), may_receive, namespace, TOKEN)
+
+
+async def test_socket_binding_reads_the_handshake_as_binding_of_reads_an_event(
+    namespace: Any,
+) -> None:
+    for sid, cookie in [("s1", f"session_bind={BIND}"), ("s2", None), ("s3", "other=1")]:
+        namespace.server.connect(sid, cookie)
+        assert socket_binding(namespace, sid) == binding_of(router_data(sid, cookie or ""))
+    assert socket_binding(namespace, "s2") == "socket:" + digest("s2")
+    assert socket_binding(namespace, "gone") is None
+
+
+async def test_guard_emits_sends_or_withholds_and_says_so(
+    namespace: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent: list[tuple[Any, str]] = []
+
+    async def emit_update(update: Any, token: str) -> None:
+        sent.append((update, token))
+
+    namespace.emit_update = emit_update
+
+    class _App:
+        event_namespace = namespace
+
+    guard_emits(_App())
+    guarded = namespace.emit_update
+    guard_emits(_App())  # once: a second start-up does not wrap it twice
+    assert namespace.emit_update is guarded
+
+    async def from_victim_event(update: str) -> None:
+        EventContext.set(event_context(VICTIM_EVENT))
+        await namespace.emit_update(update, TOKEN)
+
+    await asyncio.create_task(from_victim_event("before"))
+    await take_over(namespace, ATTACKER, None)
+    with caplog.at_level(logging.WARNING):
+        await asyncio.create_task(from_victim_event("after"))
+    assert sent == [("before", TOKEN)]
+    assert "an update was withheld" in caplog.text
+
+
+async def test_another_browser_taking_the_tab_stops_its_running_tasks() -> None:
+    """Reflex names each event task ``reflex_event|<event>|<token>|<txid>``; the tab's are
+    cancelled (a background task would write the previous browser's data into the new one's
+    tab), the current one and other tabs' are not."""
+
+    async def forever() -> None:
+        await asyncio.sleep(3600)
+
+    mine = asyncio.create_task(forever(), name=f"reflex_event|s.report|{TOKEN}|tx1")
+    other = asyncio.create_task(forever(), name="reflex_event|s.report|tab-2|tx2")
+    plain = asyncio.create_task(forever(), name=f"not-reflex|{TOKEN}")
+
+    async def the_hydrate() -> int:
+        return stop_tab_tasks(TOKEN)
+
+    current = asyncio.create_task(the_hydrate(), name=f"reflex_event|hydrate|{TOKEN}|tx3")
+    assert await current == 1
+    await asyncio.sleep(0)
+    assert mine.cancelled()
+    assert not other.done()
+    assert not plain.done()
+    assert stop_tab_tasks("") == 0
+    for task in (other, plain):
+        task.cancel()
+
+
+async def test_a_sync_declares_its_update_for_the_tabs_own_browser(
+    layer: Any, namespace: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync writes into the tab under its lock, and Reflex sends the change to whichever
+    socket holds the token. If the page's socket dropped and the XSS connected with the token
+    meanwhile, the page's own sync must not feed the attacker's socket."""
+    auth, app = layer
+    await signed_in_tab(auth, app, TOKEN)  # bound to the browser with BIND
+    await take_over(namespace, ATTACKER, None)
+    seen: list[bool] = []
+    real = app.modify_state
+
+    @contextlib.asynccontextmanager
+    async def modify_state(token: Any) -> AsyncIterator[Any]:
+        async with real(token) as root:
+            yield root
+        seen.append(may_receive(namespace, TOKEN))  # where Reflex sends the update
+
+    monkeypatch.setattr(app, "modify_state", modify_state)
+    response = await sync_tab(auth, TOKEN, f"session_bind={BIND}")
+    assert response.status_code == 200, response.text
+    assert seen == [False]
+    assert may_receive(namespace, TOKEN), "the declaration ended with the request"
+
+
+@pytest.mark.parametrize("holder", ["victim", "attacker"])
+async def test_a_push_declares_its_update_for_the_tabs_own_browser(
+    layer: Any, namespace: Any, monkeypatch: pytest.MonkeyPatch, holder: str
+) -> None:
+    """A session change pushed to an open tab (another tab's logout, an admin's edit) goes to
+    the tab's own browser, not to a socket that connected with its copied token."""
+    from reflex_session.reflex.live import push_refresh
+
+    auth, app = layer
+    await signed_in_tab(auth, app, TOKEN)
+    if holder == "attacker":
+        await take_over(namespace, ATTACKER, None)
+    seen: list[bool] = []
+    real = app.modify_state
+
+    @contextlib.asynccontextmanager
+    async def modify_state(token: Any) -> AsyncIterator[Any]:
+        async with real(token) as root:
+            yield root
+        seen.append(may_receive(namespace, TOKEN))
+
+    monkeypatch.setattr(app, "modify_state", modify_state)
+    assert await push_refresh("1") == 1
+    assert seen == [holder == "victim"]
