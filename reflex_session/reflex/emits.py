@@ -19,17 +19,19 @@ only when the socket holding the token presents the binding of the browser it wa
 - anything else (an app's own ``modify_state`` outside any event): sent as Reflex would.
 
 A socket of the same browser (a reload) still receives a running task's updates. A socket on
-another worker cannot be checked here, so an update made for a browser is withheld from it (fail
-closed): a push reaches that tab through its own worker, which the relay also tells, and a
-background task's later updates show at the tab's next hydrate.
+another worker cannot be checked here: the update goes to Reflex's Redis token manager, which
+forwards it to that worker (its "lost and found"), as a :class:`ForwardedUpdate` naming the
+browser it was made for, and the guard on that worker checks it there.
 """
 
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
+from reflex.state import StateUpdate
 from reflex_base import constants
 from reflex_base.event.context import EventContext
 
@@ -37,7 +39,7 @@ from ..binding import digests_match
 from ..securitylog import refused
 from .tab import binding_of, linked_sid, socket_binding
 
-__all__ = ["guard_emits", "made_for", "may_receive"]
+__all__ = ["ForwardedUpdate", "Verdict", "guard_emits", "judge", "made_for", "may_receive"]
 
 #: the binding of the browser a push's updates are for (set in the push's own task)
 _made_for: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -60,27 +62,63 @@ def made_for(binding: str | None) -> Callable[[], None]:
     return lambda: _made_for.reset(reset)
 
 
-def may_receive(namespace: Any, token: str) -> bool:
-    """Whether the socket that holds tab ``token`` now may receive an update this task made."""
+@dataclasses.dataclass(frozen=True)
+class ForwardedUpdate(StateUpdate):
+    """An update for a socket of another worker, with the binding digest of the browser it was
+    made for: Reflex pickles it to that worker, whose guard sends it on as a plain
+    ``StateUpdate`` only if the socket presents that binding. Never sent to a page."""
+
+    for_binding: str = ""
+
+
+class Verdict(NamedTuple):
+    """What to do with one update: send it or not, and, when the socket holding the tab is not
+    this worker's, the binding the worker that has it must find (:class:`ForwardedUpdate`)."""
+
+    send: bool
+    check_there: str | None = None
+
+
+SEND, WITHHOLD = Verdict(True), Verdict(False)
+
+
+def judge(namespace: Any, token: str) -> Verdict:
+    """What to do with an update this task made for tab ``token`` (see the module docstring)."""
     expected = _made_for.get()
+    origin: dict[str, Any] = {}
     origin_sid = ""
     if expected is None:
         try:
             origin = EventContext.get().router_data
         except LookupError:
-            return True  # not made by an event: the app's own out-of-band change
+            return SEND  # not made by an event: the app's own out-of-band change
         if not origin or origin.get(constants.RouteVar.CLIENT_TOKEN) != token:
-            return True  # not this tab's event (a push to another tab declares its own)
+            return SEND  # not this tab's event (a push to another tab declares its own)
         origin_sid = str(origin.get(constants.RouteVar.SESSION_ID) or "")
     holder = linked_sid(namespace, token)
-    if holder is None:
-        return False  # nobody here holds the tab: Reflex would drop it or send it elsewhere
     if origin_sid and holder == origin_sid:
-        return True  # the common case: the event's own socket
+        return SEND  # the common case: the event's own socket
     if expected is None:
         expected = binding_of(origin)
-    found = socket_binding(namespace, holder)
-    return found is not None and digests_match(found, expected)
+    found = socket_binding(namespace, holder) if holder is not None else None
+    if found is None:  # no socket of this worker holds the tab: the one that does will check
+        return Verdict(True, expected)
+    return SEND if digests_match(found, expected) else WITHHOLD
+
+
+def may_receive(namespace: Any, token: str) -> bool:
+    """Whether the socket holding tab ``token`` on this worker may receive an update this task
+    made (``False`` too when no socket here holds it; :func:`judge` says what to do then)."""
+    verdict = judge(namespace, token)
+    return verdict.send and verdict.check_there is None
+
+
+def _arrived_for(namespace: Any, token: str, update: ForwardedUpdate) -> bool | None:
+    """Whether a forwarded update's browser is the one whose socket holds the tab here
+    (``None``: no socket here holds it any more, nothing to send it to)."""
+    holder = linked_sid(namespace, token)
+    found = socket_binding(namespace, holder) if holder is not None else None
+    return None if found is None else digests_match(found, update.for_binding)
 
 
 def guard_emits(app: Any) -> None:
@@ -92,10 +130,23 @@ def guard_emits(app: Any) -> None:
     emit = namespace.emit_update
 
     async def emit_update(update: Any, token: str) -> None:
-        if may_receive(namespace, token):
-            await emit(update, token)
-        else:
+        if isinstance(update, ForwardedUpdate):  # made on another worker, checked here
+            arrived = _arrived_for(namespace, token, update)
+            if arrived:
+                await emit(StateUpdate(delta=update.delta, events=update.events), token)
+            elif arrived is not None:
+                refused("a forwarded update was withheld: the tab's socket is another browser's")
+            return
+        verdict = judge(namespace, token)
+        if not verdict.send:
             refused("an update was withheld: the tab's socket is not the browser it was made for")
+        elif verdict.check_there is not None:
+            forwarded = ForwardedUpdate(
+                delta=update.delta, events=update.events, for_binding=verdict.check_there
+            )
+            await emit(forwarded, token)
+        else:
+            await emit(update, token)
 
     setattr(emit_update, _GUARDED, True)
     namespace.emit_update = emit_update

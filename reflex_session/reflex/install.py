@@ -46,6 +46,7 @@ from .routing import decide
 from .runtime import ClientOptions, set_runtime
 from .sync import SyncEndpoint
 from .tab import UploadGuard
+from .writes import guard_writes
 
 if TYPE_CHECKING:
     from reflex.app import App
@@ -114,8 +115,10 @@ def install(
         providers=providers,
         notify=notify,
     )
-    # once Reflex's event namespace exists: updates go only to the browser they were made for
+    # once Reflex's namespace and state manager exist: a background task writes, and an update
+    # goes, only to the browser it was made for
     app.register_lifespan_task(guard_emits)
+    app.register_lifespan_task(guard_writes)
     if relay is not None:
         app.register_lifespan_task(relay.run)
     backend = auth.backend

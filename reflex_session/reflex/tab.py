@@ -29,7 +29,6 @@ binding cookie with the tab's.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +62,8 @@ __all__ = [
     "linked_sid",
     "presented_binding",
     "reset_tree",
+    "session_state_of",
     "socket_binding",
-    "stop_tab_tasks",
     "tab_exists",
 ]
 
@@ -199,30 +198,6 @@ def linked_sid(namespace: Any, token: str) -> str | None:
     return None if linked is None else str(linked)
 
 
-def stop_tab_tasks(token: str) -> int:
-    """Cancel the event tasks Reflex is running for tab ``token``, except the current one, and
-    say how many. Called when another browser takes the tab.
-
-    Foreground events run one at a time per tab, so the others are background tasks. Such a
-    task was started for the previous browser and holds what it read of that browser's data.
-    Its next ``async with self`` would write into the state now shown to the new browser, and
-    the new browser would be sent that state at its next hydrate. Reflex names each event task
-    ``reflex_event|<event>|<token>|<txid>``; the state lock, held by the caller, means no such
-    task is inside ``async with self`` now, so each is cancelled before it writes again.
-    """
-    if not token:
-        return 0
-    current = asyncio.current_task()
-    stopped = 0
-    for task in asyncio.all_tasks():
-        parts = task.get_name().split("|")
-        ours = len(parts) == 4 and parts[0] == "reflex_event" and parts[2] == token
-        if ours and task is not current and not task.done():
-            task.cancel()
-            stopped += 1
-    return stopped
-
-
 async def reset_tree(root: BaseState) -> None:
     """Reset every state of the tab to its defaults, loading the substates that are not loaded.
 
@@ -255,7 +230,7 @@ def _cached_session_state(state: BaseState) -> SessionState | None:
     return found if isinstance(found, SessionState) else None
 
 
-async def _session_state_of(state: BaseState) -> SessionState:
+async def session_state_of(state: BaseState) -> SessionState:
     """The tab's ``SessionState``: :func:`_cached_session_state`, else Reflex's ``get_state``."""
     return _cached_session_state(state) or await state.get_state(SessionState)
 
@@ -290,7 +265,7 @@ class TabBinding:
         """
         data = state.router_data
         sid = _sid_of(data)
-        session_state = await _session_state_of(state)
+        session_state = await session_state_of(state)
         if event.router_data and not _socket_holds_the_tab(data, sid):
             # the socket that sent this event is gone, and the tab's token may now be held by
             # another socket, which Reflex would send this event's update to: run nothing
@@ -310,8 +285,6 @@ class TabBinding:
             return StateUpdate(), session_state, False
         if expected:
             refused("a socket with another browser's binding hydrated a tab: its state was reset")
-            # the previous browser's background tasks would write into the new one's tab
-            stop_tab_tasks(str(data.get(constants.RouteVar.CLIENT_TOKEN) or ""))
         root = state._get_root_state()
         await reset_tree(root)
         session_state = await root.get_state(SessionState)

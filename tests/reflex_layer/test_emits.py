@@ -24,8 +24,15 @@ from reflex_base.event.context import EventContext
 from testkit import BIND, OTHER_BIND
 
 from reflex_session.binding import digest
-from reflex_session.reflex.emits import guard_emits, made_for, may_receive
-from reflex_session.reflex.tab import binding_of, socket_binding, stop_tab_tasks
+from reflex_session.reflex.emits import (
+    ForwardedUpdate,
+    Verdict,
+    guard_emits,
+    judge,
+    made_for,
+    may_receive,
+)
+from reflex_session.reflex.tab import binding_of, socket_binding
 
 TOKEN = "tab-1"
 VICTIM, ATTACKER, RELOADED = "sid-victim", "sid-attacker", "sid-victim-reloaded"
@@ -132,18 +139,21 @@ async def test_a_later_update_reaches_only_the_browser_that_made_it(
     assert in_event(VICTIM_EVENT, may_receive, namespace, TOKEN) is received
 
 
-async def test_an_update_with_nobody_holding_the_tab_is_withheld(namespace: Any) -> None:
-    await namespace._token_manager.disconnect_token(TOKEN, VICTIM)
-    assert not in_event(VICTIM_EVENT, may_receive, namespace, TOKEN)
-
-
-async def test_a_socket_of_another_worker_cannot_be_checked_so_gets_nothing(
+async def test_an_update_for_a_tab_with_no_socket_here_is_forwarded_with_its_browser(
     namespace: Any,
 ) -> None:
-    await take_over(namespace, RELOADED, f"session_bind={BIND}")
-    namespace.server.environs.pop(RELOADED)  # linked, but its handshake is another worker's
+    """No socket of this worker holds the tab: closed (Reflex drops the update), or on another
+    worker (Reflex's Redis token manager forwards it there). It goes on naming the browser it
+    was made for, for that worker to check."""
+    bound = binding_of(VICTIM_EVENT)
+    await namespace._token_manager.disconnect_token(TOKEN, VICTIM)
+    assert in_event(VICTIM_EVENT, judge, namespace, TOKEN) == Verdict(True, bound)
     assert not in_event(VICTIM_EVENT, may_receive, namespace, TOKEN)
-    assert not as_push(digest(BIND), may_receive, namespace, TOKEN)
+    namespace.server.connect(RELOADED, f"session_bind={BIND}")
+    await namespace._token_manager.link_token_to_sid(TOKEN, RELOADED)
+    namespace.server.environs.pop(RELOADED)  # linked, but its handshake is another worker's
+    assert in_event(VICTIM_EVENT, judge, namespace, TOKEN) == Verdict(True, bound)
+    assert as_push(bound, judge, namespace, TOKEN) == Verdict(True, bound)
 
 
 async def test_a_push_reaches_only_the_browser_the_tab_is_bound_to(namespace: Any) -> None:
@@ -175,13 +185,15 @@ async def test_socket_binding_reads_the_handshake_as_binding_of_reads_an_event(
     assert socket_binding(namespace, "gone") is None
 
 
-async def test_guard_emits_sends_or_withholds_and_says_so(
+async def test_guard_emits_sends_forwards_or_withholds_and_says_so(
     namespace: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sent: list[tuple[Any, str]] = []
+    from reflex.state import StateUpdate
 
-    async def emit_update(update: Any, token: str) -> None:
-        sent.append((update, token))
+    sent: list[Any] = []
+
+    async def emit_update(update: Any, token: str) -> None:  # Reflex's, under the guard
+        sent.append(update)
 
     namespace.emit_update = emit_update
 
@@ -193,42 +205,37 @@ async def test_guard_emits_sends_or_withholds_and_says_so(
     guard_emits(_App())  # once: a second start-up does not wrap it twice
     assert namespace.emit_update is guarded
 
-    async def from_victim_event(update: str) -> None:
+    def update(n: int) -> StateUpdate:
+        return StateUpdate(delta={"s": {"n": n}})
+
+    async def from_victim_event(n: int) -> None:
         EventContext.set(event_context(VICTIM_EVENT))
-        await namespace.emit_update(update, TOKEN)
+        await namespace.emit_update(update(n), TOKEN)
 
-    await asyncio.create_task(from_victim_event("before"))
-    await take_over(namespace, ATTACKER, None)
+    await asyncio.create_task(from_victim_event(1))
+    assert sent == [update(1)]
+    # the tab's socket closed: handed to Reflex (which drops it, or forwards it to the worker
+    # that holds the tab) naming the browser it was made for
+    await namespace._token_manager.disconnect_token(TOKEN, VICTIM)
+    await asyncio.create_task(from_victim_event(2))
+    assert sent[1] == ForwardedUpdate(delta={"s": {"n": 2}}, for_binding=digest(BIND))
+    # the attacker's socket holds the tab on this worker: nothing, and a line in the log
+    namespace.server.connect(ATTACKER, None)
+    await namespace._token_manager.link_token_to_sid(TOKEN, ATTACKER)
     with caplog.at_level(logging.WARNING):
-        await asyncio.create_task(from_victim_event("after"))
-    assert sent == [("before", TOKEN)]
+        await asyncio.create_task(from_victim_event(3))
+    assert len(sent) == 2
     assert "an update was withheld" in caplog.text
-
-
-async def test_another_browser_taking_the_tab_stops_its_running_tasks() -> None:
-    """Reflex names each event task ``reflex_event|<event>|<token>|<txid>``; the tab's are
-    cancelled (a background task would write the previous browser's data into the new one's
-    tab), the current one and other tabs' are not."""
-
-    async def forever() -> None:
-        await asyncio.sleep(3600)
-
-    mine = asyncio.create_task(forever(), name=f"reflex_event|s.report|{TOKEN}|tx1")
-    other = asyncio.create_task(forever(), name="reflex_event|s.report|tab-2|tx2")
-    plain = asyncio.create_task(forever(), name=f"not-reflex|{TOKEN}")
-
-    async def the_hydrate() -> int:
-        return stop_tab_tasks(TOKEN)
-
-    current = asyncio.create_task(the_hydrate(), name=f"reflex_event|hydrate|{TOKEN}|tx3")
-    assert await current == 1
-    await asyncio.sleep(0)
-    assert mine.cancelled()
-    assert not other.done()
-    assert not plain.done()
-    assert stop_tab_tasks("") == 0
-    for task in (other, plain):
-        task.cancel()
+    # a forwarded update arriving here (from the lost and found, no context) is checked as well
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        await namespace.emit_update(sent[1], TOKEN)
+    assert len(sent) == 2
+    assert "a forwarded update was withheld" in caplog.text
+    await take_over(namespace, RELOADED, f"session_bind={BIND}")
+    await namespace.emit_update(sent[1], TOKEN)  # the victim's browser, on this worker now
+    assert sent[2] == update(2)
+    assert type(sent[2]) is StateUpdate, "the binding digest never reaches a page"
 
 
 async def test_a_sync_declares_its_update_for_the_tabs_own_browser(
