@@ -44,12 +44,16 @@ class Attempt:
         return json.dumps(self.frames, default=str)
 
     def var(self, suffix: str, name: str) -> Any:
-        """The last value of ``name`` in a state whose name ends with ``suffix``."""
+        """The last value of ``name`` in a state whose name ends with ``suffix``. Reflex 0.10
+        sends a var as ``<name>_rx_state_``; both spellings are read."""
         value = None
         for frame in self.frames:
             for state, changes in (frame.get("delta") or {}).items():
-                if state.endswith(suffix) and name in changes:
-                    value = changes[name]
+                if not state.endswith(suffix):
+                    continue
+                for key in (name, f"{name}_rx_state_"):
+                    if key in changes:
+                        value = changes[key]
         return value
 
 

@@ -379,6 +379,66 @@ def end_sessions_in_store(user_id: str) -> None:
     assert ended >= 1, f"no stored session of user {user_id} to end"
 
 
+WORKER_STATE = (
+    "reflex___state____state.reflex_session___reflex___state____session_state"
+    ".workers_app___workers_app____worker_state"
+)
+
+
+def test_a_running_task_reaches_no_socket_that_took_its_token_on_any_worker(
+    workers: ReflexServer, browser: Any
+) -> None:
+    """Red team F2 with several workers. The victim starts a background report and closes the
+    tab; an XSS that copied the token connects with it from another machine, once without a
+    hydrate and once with its own browser's binding and a hydrate (its tab is reset and bound to
+    it). The task runs on the victim's worker; the attacker's socket is on another one in at
+    least one round, so the task's writes are refused from the binding kept in Redis, and its
+    updates reach the attacker's worker only to be checked there. No round leaks a line."""
+    from .attacker import ROOT_STATE, cookie_header, run, socket_attempt
+
+    victim = Device(browser, workers, "victim")
+    mallory = browser.new_context()
+    mallory.new_page().goto(workers.url + "/login")
+    own = cookie_header(mallory)
+    assert "session_bind=" in own
+    hydrate = (f"{ROOT_STATE}.hydrate", {})
+    whoami = (f"{WORKER_STATE}.whoami", {})
+    rounds: list[tuple[int, int | None]] = []
+    try:
+        victim.sign_in().close()
+        for _ in range(8):
+            page, _ = victim.dashboard_tab()
+            token = page.evaluate("sessionStorage.getItem('token')")
+            page.click("#run-report")
+            page.wait_for_function(
+                "Number(document.querySelector('#report-steps').textContent) >= 2"
+            )
+            task_pid = int(text(page, "#report-pid"))
+            page.close()  # the task runs on; the token is free for whoever connects with it
+            time.sleep(0.5)
+            quiet = run(socket_attempt(workers.url, token, [], path="/dashboard", settle=1.5))
+            hydrated = run(
+                socket_attempt(
+                    workers.url, token, [hydrate, whoami, hydrate, hydrate], cookie=own, settle=1.0
+                )
+            )
+            for attempt in (quiet, hydrated):
+                assert attempt.connected, attempt.error
+                assert "report for" not in attempt.text(), attempt.text()[:500]
+                assert "ada@example.com" not in attempt.text(), attempt.text()[:500]
+            attacker_pid = hydrated.var("worker_state", "pid")
+            rounds.append((task_pid, attacker_pid))
+            assert attacker_pid, f"the attacker's own tab answered no whoami: {hydrated.text()}"
+            if attacker_pid != task_pid:
+                break
+        print(f"\n[workers] (task worker, attacker worker) per round: {rounds}")
+        assert rounds[-1][0] != rounds[-1][1], f"never on two workers: {rounds}"
+        assert log_lines(workers, "a background task stopped: another browser took its tab")
+    finally:
+        victim.close()
+        mallory.close()
+
+
 def test_backend_restart_keeps_the_user_signed_in(workers: ReflexServer, browser: Any) -> None:
     device = Device(browser, workers, "restart")
     try:

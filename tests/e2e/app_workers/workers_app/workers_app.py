@@ -17,6 +17,7 @@ signs in with the test provider (tests/e2e/test_provider_signin.py), as ``local`
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -123,6 +124,27 @@ class WorkerState(SessionState):
         _log(f"guarded click {self.clicks} by user {self.user.get('id')}")
 
 
+class ReportState(SessionState):
+    """A background task that reads the user once and writes for a while (red team F2); it
+    records the worker it runs on."""
+
+    line: str = ""
+    steps: int = 0
+    report_pid: int = 0
+
+    @rx.event(background=True)
+    async def run_report(self) -> None:
+        async with self:
+            who = str(self.user.get("email") or "")
+            self.steps = 0
+            self.report_pid = os.getpid()
+        for step in range(1, 121):
+            await asyncio.sleep(0.25)
+            async with self:
+                self.steps = step
+                self.line = f"report for {who} #{step}"
+
+
 class TokenState(SessionState):
     """Asks for the provider's access token; shows a digest of it (the token stays here)."""
 
@@ -188,6 +210,9 @@ def dashboard() -> rx.Component:
             id="sign-out-all",
         ),
         rx.text("Devices: ", rx.text.span(DevicesState.devices.length(), id="devices")),
+        rx.button("Run report", on_click=ReportState.run_report, id="run-report"),
+        rx.text("Report: ", rx.text.span(ReportState.steps, id="report-steps")),
+        rx.text("Report worker: ", rx.text.span(ReportState.report_pid, id="report-pid")),
         rx.button("Token", on_click=TokenState.fetch_token, id="fetch-token"),
         rx.text("Token: ", rx.text.span(TokenState.token_digest, id="token")),
         rx.button("Log out", on_click=SessionState.logout, id="logout"),
