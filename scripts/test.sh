@@ -40,35 +40,37 @@ log "eslint (reflex_session/reflex/*.js, demo/*.js, tests/js, tests/oidc/provide
 (cd tests/js && npm run --silent lint)
 log "node --test (tests/js)"
 (cd tests/js && npm run --silent test)
-log "pytest $* ($(python --version 2>&1))"
 rc=0
+outputs=$(mktemp -d)
+pids=()
+if (($# == 0)) && ((${#EXTRA_VENVS[@]} > 0)); then
+    # the same code on the other interpreters (the browser tests run once, on the main one),
+    # started now beside the main run at the lowest CPU priority: they fill the time the browser
+    # tests spend waiting for servers and pages, and yield the CPU whenever the main run wants
+    # it. One process each; each test names its own tables, key prefixes and channels, so they
+    # share the private servers safely. Their output follows the main run's, one by one.
+    # On any exit (Ctrl-C, a failure) they stop before the servers they use.
+    trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$outputs"; stop_services' EXIT
+    for i in "${!EXTRA_VENVS[@]}"; do
+        venv=${EXTRA_VENVS[$i]}
+        log "pytest --ignore=tests/e2e ($("$venv/bin/python" --version 2>&1)): started, niced"
+        nice -n 19 "$venv/bin/python" -m pytest --ignore=tests/e2e -q -p no:cacheprovider \
+            >"$outputs/$i.log" 2>&1 &
+        pids+=($!)
+    done
+fi
+log "pytest $* ($(python --version 2>&1))"
 pytest "$@" || rc=$?
 if ((rc == 5)); then
     log "error: pytest collected no tests (exit code 5): treating as a failure"
 fi
-if (($# == 0)) && ((${#EXTRA_VENVS[@]} > 0)); then
-    # the same code on the other interpreters (the browser tests ran once, above), their suites
-    # side by side: one process each, and each test names its own tables, key prefixes and
-    # channels, so they share the private servers safely. Their output follows, one by one.
-    outputs=$(mktemp -d)
-    pids=()
-    # on any exit (Ctrl-C, a failure) the background suites stop before the servers they use
-    trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$outputs"; stop_services' EXIT
-    for i in "${!EXTRA_VENVS[@]}"; do
-        venv=${EXTRA_VENVS[$i]}
-        log "pytest --ignore=tests/e2e ($("$venv/bin/python" --version 2>&1)): started"
-        "$venv/bin/python" -m pytest --ignore=tests/e2e -q -p no:cacheprovider \
-            >"$outputs/$i.log" 2>&1 &
-        pids+=($!)
-    done
-    for i in "${!EXTRA_VENVS[@]}"; do
-        extra=0
-        wait "${pids[$i]}" || extra=$?
-        log "pytest --ignore=tests/e2e ($("${EXTRA_VENVS[$i]}/bin/python" --version 2>&1)):" \
-            "exit code $extra"
-        cat "$outputs/$i.log"
-        ((extra == 0)) || rc=$extra
-    done
-    rm -rf "$outputs"
-fi
+for i in "${!pids[@]}"; do
+    extra=0
+    wait "${pids[$i]}" || extra=$?
+    log "pytest --ignore=tests/e2e ($("${EXTRA_VENVS[$i]}/bin/python" --version 2>&1)):" \
+        "exit code $extra"
+    cat "$outputs/$i.log"
+    ((extra == 0)) || rc=$extra
+done
+rm -rf "$outputs"
 exit "$rc"
