@@ -14,9 +14,10 @@ only when the socket holding the token presents the binding of the browser it wa
   ``EventContext`` carries that socket's router data, and chained events and background tasks
   inherit it. The common case, the event's own socket still holding the tab, costs two context
   reads and one lookup;
-- a push to an open tab: the browser the tab is bound to, which the push declares with
-  :func:`made_for`;
-- anything else (an app's own ``modify_state`` outside any event): sent as Reflex would.
+- a change made through ``app.modify_state`` (a push of a session change, a sync, Reflex's
+  fan-out of a shared state, the app's own code outside the tab's events): the browser the tab is
+  bound to, which the wrapped ``modify_state`` declares for its block (:func:`made_for`);
+- anything else (nothing bound, no event): sent as Reflex would.
 
 A socket of the same browser (a reload) still receives a running task's updates. A socket on
 another worker cannot be checked here: the update goes to Reflex's Redis token manager, which
@@ -26,9 +27,10 @@ browser it was made for, and the guard on that worker checks it there.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
 from reflex.state import StateUpdate
@@ -37,29 +39,35 @@ from reflex_base.event.context import EventContext
 
 from ..binding import digests_match
 from ..securitylog import refused
-from .tab import binding_of, linked_sid, socket_binding
+from .tab import binding_of, linked_sid, session_state_of, socket_binding
 
 __all__ = ["ForwardedUpdate", "Verdict", "guard_emits", "judge", "made_for", "may_receive"]
 
-#: the binding of the browser a push's updates are for (set in the push's own task)
-_made_for: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+#: ``(token, binding)``: the updates this task makes for tab ``token`` are for the browser with
+#: that binding digest (declared by :func:`made_for`)
+_made_for: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
     "reflex_session_made_for", default=None
 )
 
-_GUARDED = "__reflex_session_guarded__"
+_GUARDED = "__reflex_session_emits_guarded__"
 
 
-def made_for(binding: str | None) -> Callable[[], None]:
-    """Declare that the updates this task sends from now on are for the browser whose binding
-    digest is ``binding`` (``None``: not for a particular browser), and return the function
-    that ends the declaration.
+def made_for(token: str, binding: str) -> Callable[[], None]:
+    """Declare that the updates this task makes for tab ``token`` from now on are for the
+    browser whose binding digest is ``binding``; return the function that ends it.
 
-    The declaration holds for the rest of the task, so code that shares its task with other
-    work (an HTTP request) ends it once its update is out; a push in a task of its own
-    (``asyncio.gather`` runs each coroutine as one) need not.
+    ``app.modify_state`` declares it by itself once :func:`guard_emits` has wrapped it (with
+    the binding the tab's state holds), and ends it when its block is over. A declaration is for
+    one tab only: tasks started meanwhile inherit it (Reflex fans a shared state's change out to
+    other tabs that way), and their updates for other tabs are judged by the usual rule.
     """
-    reset = _made_for.set(binding or None)
-    return lambda: _made_for.reset(reset)
+    reset = _made_for.set((token, binding))
+
+    def end() -> None:
+        with contextlib.suppress(ValueError):  # ended from another context: nothing to undo
+            _made_for.reset(reset)
+
+    return end
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +92,8 @@ SEND, WITHHOLD = Verdict(True), Verdict(False)
 
 def judge(namespace: Any, token: str) -> Verdict:
     """What to do with an update this task made for tab ``token`` (see the module docstring)."""
-    expected = _made_for.get()
+    declared = _made_for.get()
+    expected = declared[1] if declared is not None and declared[0] == token else None
     origin: dict[str, Any] = {}
     origin_sid = ""
     if expected is None:
@@ -108,7 +117,8 @@ def judge(namespace: Any, token: str) -> Verdict:
 
 def may_receive(namespace: Any, token: str) -> bool:
     """Whether the socket holding tab ``token`` on this worker may receive an update this task
-    made (``False`` too when no socket here holds it; :func:`judge` says what to do then)."""
+    made (``False`` too when no socket here holds it; :func:`judge` says what to do then): the
+    question tests and callers outside the guard ask."""
     verdict = judge(namespace, token)
     return verdict.send and verdict.check_there is None
 
@@ -121,9 +131,36 @@ def _arrived_for(namespace: Any, token: str, update: ForwardedUpdate) -> bool | 
     return None if found is None else digests_match(found, update.for_binding)
 
 
+def _declaring(modify: Callable[..., Any]) -> Callable[..., Any]:
+    """``app.modify_state`` that declares, for its block, the browser the tab is bound to."""
+
+    @contextlib.asynccontextmanager
+    async def modify_state(token: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        # a legacy string token is "<client token>_<state name>"; client tokens have no "_"
+        ident = getattr(token, "ident", None) or str(token).partition("_")[0]
+        end: Callable[[], None] | None = None
+        try:
+            async with modify(token, *args, **kwargs) as state:
+                bound = (await session_state_of(state)).bound_to()
+                if bound:
+                    end = made_for(ident, bound)
+                yield state
+            # Reflex sent the block's update on the way out, under the declaration
+        finally:
+            if end is not None:
+                end()
+
+    setattr(modify_state, _GUARDED, True)
+    return modify_state
+
+
 def guard_emits(app: Any) -> None:
-    """Wrap ``app``'s ``emit_update`` with :func:`may_receive` (once; ``install`` registers it
-    as a lifespan function, when Reflex's event namespace exists)."""
+    """Install the guard on ``app`` (once; ``install`` registers it as a lifespan function, when
+    Reflex's event namespace exists): its namespace's ``emit_update`` sends by :func:`judge`,
+    and its ``modify_state`` (how Reflex fans shared states out, and how an app or this layer
+    changes a tab from outside its events) declares the tab's own browser."""
+    if not getattr(app.modify_state, _GUARDED, False):
+        app.modify_state = _declaring(app.modify_state)
     namespace = getattr(app, "event_namespace", None)
     if namespace is None or getattr(namespace.emit_update, _GUARDED, False):
         return

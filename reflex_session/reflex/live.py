@@ -29,7 +29,6 @@ from ..binding import digests_match
 from ..clock import now_ms
 from ..readcache import ReadCache
 from ..reasons import Reason
-from .emits import made_for
 from .runtime import get_app, get_auth, get_runtime
 from .state import SessionState
 
@@ -65,8 +64,6 @@ async def _for_each_tab(user_id: str, skip_token: str | None, action: TabAction)
                     if session is None or session.user.id != user_id:
                         tabs.remove(user_id, token)
                         return False
-                    # this task's updates are for the tab's own browser only (see .emits)
-                    made_for(state.bound_to())
                     return await action(state, session)
             except Exception:
                 log.exception("could not push a session change to an open tab")

@@ -54,14 +54,11 @@ from ..lifecycle import merged
 from ..reasons import Reason
 from ..securitylog import refused
 from ..stores.base import StoreUnavailable
-from .emits import made_for
 from .runtime import get_app
 from .state import SessionState
 from .tab import tab_exists
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from starlette.types import Receive, Scope, Send
 
     from ..auth import ReflexSession
@@ -150,6 +147,8 @@ class SyncEndpoint:
         await response(scope, receive, send)
 
     async def _handle(self, request: Request) -> tuple[int, dict[str, Any], CookieJar | None]:
+        from reflex.istate.manager.token import BaseStateToken
+
         if request.method != "POST":
             return 405, {"error": "method_not_allowed"}, None
         reason = cross_site_reason(request.scope, self.trusted_origins)
@@ -178,34 +177,11 @@ class SyncEndpoint:
         if not await tab_exists(app, token):
             return 403, {"error": "not_bound"}, None
         jar = jar_for_scope(self.auth, request.scope)
-        declared: list[Callable[[], None]] = []
-        try:
-            return await self._apply(app, token, presented, data, jar, declared)
-        finally:
-            for end in declared:  # after the update went out, as the request's task goes on
-                end()
-
-    async def _apply(
-        self,
-        app: Any,
-        token: str,
-        presented: str,
-        data: dict[str, Any],
-        jar: CookieJar,
-        declared: list[Callable[[], None]],
-    ) -> tuple[int, dict[str, Any], CookieJar | None]:
-        """The sync of a tab whose browser presented ``presented``, under the tab's state lock;
-        the update it makes is declared for that browser alone (see :mod:`.emits`)."""
-        from reflex.istate.manager.token import BaseStateToken
-
         async with app.modify_state(BaseStateToken(ident=token, cls=SessionState)) as root:
             state = await root.get_state(SessionState)
             if not digests_match(state.bound_to(), presented):
                 refused("session sync from another browser than the tab's refused")
                 return 403, {"error": "not_bound"}, None
-            # if the page's socket dropped and another connected with the token meanwhile,
-            # what this sync shows must not go to it
-            declared.append(made_for(state.bound_to()))
             needed = state.pending_login_proof()
             proof = data.get("proof")
             if needed is not None and not (

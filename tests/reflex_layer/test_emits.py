@@ -105,11 +105,11 @@ def in_event(data: dict[str, Any], fn: Any, *args: Any) -> Any:
     return contextvars.copy_context().run(inside)
 
 
-def as_push(binding: str | None, fn: Any, *args: Any) -> Any:
-    """Run ``fn`` as a push to the tab that declared itself for ``binding``."""
+def as_push(binding: str, fn: Any, *args: Any, token: str = TOKEN) -> Any:
+    """Run ``fn`` under a declaration that tab ``token``'s updates are for ``binding``."""
 
     def inside() -> Any:
-        made_for(binding)
+        made_for(token, binding)
         return fn(*args)
 
     return contextvars.copy_context().run(inside)
@@ -161,14 +161,26 @@ async def test_a_push_reaches_only_the_browser_the_tab_is_bound_to(namespace: An
     assert as_push(bound, may_receive, namespace, TOKEN)
     await take_over(namespace, ATTACKER, None)
     assert not as_push(bound, may_receive, namespace, TOKEN)
-    # nothing declared, no event: the app's own modify_state, sent as Reflex would
+    # nothing declared, no event (no tab bound, nothing known): sent as Reflex would
     assert may_receive(namespace, TOKEN)
-    assert as_push(None, may_receive, namespace, TOKEN)
+
+
+async def test_a_declaration_is_for_its_own_tab_only(namespace: Any) -> None:
+    """Tasks started under a declaration inherit it (Reflex fans a shared state's change out
+    to other tabs from inside ``app.modify_state``): an update for another tab is judged by the
+    usual rule, not by the first tab's browser."""
+    await take_over(namespace, ATTACKER, None)
+    bound = binding_of(VICTIM_EVENT)
+    assert not as_push(bound, may_receive, namespace, TOKEN)
+    assert as_push(bound, may_receive, namespace, TOKEN, token="tab-2")  # nothing said of it
+    attackers_own = socket_binding(namespace, ATTACKER)
+    assert attackers_own is not None
+    assert as_push(attackers_own, may_receive, namespace, TOKEN)  # its own tab, rebound
 
 
 async def test_an_event_of_another_tab_does_not_judge_this_one(namespace: Any) -> None:
     """A logout in tab B pushes to tab A inside B's event: B's socket is not A's holder, and
-    the push declares A's own binding instead."""
+    the push's ``app.modify_state`` declares A's own binding instead."""
     other_tab = router_data("sid-b", f"session_bind={BIND}", token="tab-2")
     await take_over(namespace, ATTACKER, None)
     assert in_event(other_tab, may_receive, namespace, TOKEN)  # undeclared: Reflex's way
@@ -200,10 +212,16 @@ async def test_guard_emits_sends_forwards_or_withholds_and_says_so(
     class _App:
         event_namespace = namespace
 
-    guard_emits(_App())
-    guarded = namespace.emit_update
-    guard_emits(_App())  # once: a second start-up does not wrap it twice
+        @contextlib.asynccontextmanager
+        async def modify_state(self, token: Any) -> AsyncIterator[Any]:
+            yield None
+
+    app = _App()
+    guard_emits(app)
+    guarded, declaring = namespace.emit_update, app.modify_state
+    guard_emits(app)  # once: a second start-up does not wrap them twice
     assert namespace.emit_update is guarded
+    assert app.modify_state is declaring
 
     def update(n: int) -> StateUpdate:
         return StateUpdate(delta={"s": {"n": n}})
@@ -256,6 +274,7 @@ async def test_a_sync_declares_its_update_for_the_tabs_own_browser(
         seen.append(may_receive(namespace, TOKEN))  # where Reflex sends the update
 
     monkeypatch.setattr(app, "modify_state", modify_state)
+    guard_emits(app)  # what install does at start-up: app.modify_state declares the tab's browser
     response = await sync_tab(auth, TOKEN, f"session_bind={BIND}")
     assert response.status_code == 200, response.text
     assert seen == [False]
@@ -284,5 +303,6 @@ async def test_a_push_declares_its_update_for_the_tabs_own_browser(
         seen.append(may_receive(namespace, TOKEN))
 
     monkeypatch.setattr(app, "modify_state", modify_state)
+    guard_emits(app)
     assert await push_refresh("1") == 1
     assert seen == [holder == "victim"]
