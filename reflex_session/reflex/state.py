@@ -664,10 +664,23 @@ class SessionState(rx.State):
                 leave_to = await providers.sign_out_at_provider(
                     session, post_logout_redirect_uri=back
                 )
+            ended = auth.revocations is not None  # store mode, or a revocation store
             try:
                 await auth.backend.end_session(session)
             except StoreUnavailable:
                 log.error("session store unavailable at logout; the sync will end it")
+                ended = False
+            notify = get_runtime().notify
+            if ended and notify is not None:
+                # a socket of another browser on this session (a copied cookie) is signed out
+                # live too, not only at its next guarded event; this browser's own tabs follow
+                # the cookie, and are told "you signed out"
+                await notify(
+                    "revoke",
+                    session.user.id,
+                    skip_token=self.router.session.client_token,
+                    origin=self.bound_to(),
+                )
         result = self._logout()
         await self.forget_user_data()
         if leave_to is not None:

@@ -738,6 +738,32 @@ async def test_logout_ends_the_stored_session_without_waiting_for_the_sync(
     assert not await auth.is_live(session), "the session outlived the logout event"
 
 
+async def test_logout_signs_out_a_copied_cookies_open_socket_at_once(
+    store_layer: Any, monkeypatch: Any
+) -> None:
+    """Red team (stop 22, F6): another browser with a copied cookie, its socket already open on
+    the same session, kept ``status=authenticated``, the user shown and its free events after
+    the owner logged out; only its guarded events were refused. The logout now tells every open
+    tab of the user, as "sign out this device" does."""
+    from reflex_session.reflex import live
+    from reflex_session.reflex.runtime import get_runtime
+
+    auth, app = store_layer
+    monkeypatch.setattr(get_runtime(), "notify", live.notify)  # what install sets
+    _, owner = await signed_in_tab(auth, app, "tab-owner")
+    session = owner.current_session()
+    thief_root = app.roots.setdefault("tab-thief", make_root("/dashboard", bind=OTHER_BIND))
+    thief = sub(thief_root, SessionState)
+    thief.show(session)  # what its socket's hydrate showed from the copied cookie
+    get_runtime().tabs.add(session.user.id, "tab-thief")
+    assert thief.status == "authenticated"
+
+    await SessionState.logout.fn(owner)
+
+    assert thief.status == "unauthenticated", "the copied cookie's tab still shows the user"
+    assert thief.user == {}
+
+
 @pytest.mark.parametrize("scope_type", ["websocket", "http"])
 @pytest.mark.parametrize("https", [False, True])
 async def test_the_handshake_says_https_as_the_asgi_server_saw_it(
