@@ -32,7 +32,6 @@ from ..backends.store import StoreBackend
 from ..binding import BindingCookie
 from ..errors import ConfigError
 from ..http.binding import BindingMiddleware
-from ..http.common import NO_STORE_HEADERS
 from ..http.middleware import SessionMiddleware, raw_path_of
 from ..http.origin import cross_site_reason
 from ..http.providers import ProviderRoutes
@@ -42,6 +41,7 @@ from .emits import guard_emits
 from .live import RedisRelay, notify
 from .logsafety import install_log_redaction
 from .middleware import SessionEventMiddleware
+from .polling import PollingGuard
 from .routing import decide
 from .runtime import ClientOptions, set_runtime
 from .sync import SyncEndpoint
@@ -182,15 +182,7 @@ async def _close_socket(receive: Receive, send: Send) -> None:
     await send({"type": "websocket.close", "code": 1008})
 
 
-async def _refuse_polling(scope: Scope, receive: Receive, send: Send) -> None:
-    """Refuse a cross-site long-polling request to the event endpoint (403 ``cross_site``)."""
-    from starlette.responses import JSONResponse
-
-    response = JSONResponse({"error": "cross_site"}, status_code=403, headers=NO_STORE_HEADERS)
-    await response(scope, receive, send)
-
-
-def event_path() -> str:
+def _event_path() -> str:
     """Where Reflex serves its socket (``/_event``, under ``backend_path`` if one is set)."""
     return rx.config.get_config().prepend_backend_path(str(constants.Endpoint.EVENT))
 
@@ -209,7 +201,7 @@ def asgi_transformer(
     trusted = sync.trusted_origins
     api_path = auth.config.api_path
     sync_path = api_path + "/sync"
-    socket_path = event_path()
+    socket_path = _event_path()
     custom = auth.config.authorize
     binding = BindingCookie.for_session_cookie(auth.cookie_policy)
     routes = (
@@ -231,6 +223,7 @@ def asgi_transformer(
     def transform(inner: ASGIApp) -> ASGIApp:
         guarded = SessionMiddleware(inner, auth, custom=page_hook, skip_prefixes=REFLEX_PATHS)
         uploads = UploadGuard(guarded, binding, auth, trusted)
+        polling = PollingGuard(inner, binding, trusted)
 
         def app(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
             # not a coroutine: it picks the app that serves the request and returns that app's
@@ -246,12 +239,9 @@ def asgi_transformer(
                 if "/_upload" in path and scope.get("method") == "POST":
                     return uploads(scope, receive, send)
                 if path == socket_path or path.startswith(socket_path + "/"):
-                    # Engine.IO's long-polling transport (``transport="polling"``): the same
-                    # socket as a websocket, over plain HTTP requests, so the same refusal
-                    reason = cross_site_reason(scope, trusted)
-                    if reason is not None:
-                        refused("cross-site event polling refused (%s)", reason)
-                        return _refuse_polling(scope, receive, send)
+                    # Engine.IO's long polling (``transport="polling"``): the socket as HTTP
+                    # requests, each checked as a websocket handshake is, and more (.polling)
+                    return polling(scope, receive, send)
             elif scope["type"] == "websocket":
                 reason = cross_site_reason(scope, trusted)
                 if reason is not None:

@@ -40,7 +40,8 @@ What is redacted (each value becomes ``[redacted]``; names are kept, so the line
 * mapping entries whose key ends in ``cookie``, ``token`` or ``authorization`` -- dict reprs
   (``'cookie': '...'``), JSON (``"token": "..."``), ASGI header tuples (``(b'cookie', b'...')``),
   keyword reprs (``token='...'``) -- cookie values pair by pair, the others whole;
-* ``token=`` (also ``access_token=`` etc.) query and keyword parameters;
+* ``token=`` (also ``access_token=`` etc.) query and keyword parameters, and Engine.IO's
+  ``sid=``, which names a live long-polling socket;
 * anything shaped like a Reflex client token: a UUID (``state.js`` ``generateUUID()`` and the
   server's ``uuid4()`` are the only issuers of legitimate tokens);
 * anything shaped like a JOSE compact token (``eyJ...``: our session cookie is a JWE);
@@ -100,7 +101,7 @@ _LOGGERS = (
 _CONSOLE_MODULES = ("reflex_base.utils.console", "reflex.utils.console")
 _CONSOLE_FUNCTIONS = ("print", "_print_stderr", "print_to_log_file", "log", "_debug")
 
-_KEYS = r"(?P<name>cookies?|tokens?|authorization)"
+_KEYS = r"(?P<name>cookies?|tokens?|authorization|sid)"
 # a quoted string body: escapes, or anything but the opening quote (backreference ``q``)
 _QUOTED_BODY = r"(?P<val>(?:\\.|(?!(?P=q)).)*)(?P=q)"
 # an unquoted value ends at a delimiter of URLs, reprs, cookie headers or Rich markup
@@ -157,7 +158,13 @@ def redact(text: str, marker: str = REDACTED) -> str:
     low = text.lower()
     patterns = _patterns
     cookie = "cookie" in low
-    keyword = cookie or "token" in low or "authorization" in low
+    # an Engine.IO ``sid=`` names a live long-polling socket: redacted with the tokens
+    keyword = (
+        cookie
+        or "token" in low
+        or "authorization" in low
+        or ("sid" in low and ("sid=" in low or "sid'" in low or 'sid"' in low or "sid%3d" in low))
+    )
     jose = "eyJ" in text
     named = patterns.named is not None and any(n in text for n in patterns.names)
     uuid = "-" in text and _UUID_HINT.search(text) is not None

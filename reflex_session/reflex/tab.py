@@ -58,6 +58,7 @@ __all__ = [
     "TabBinding",
     "UploadGuard",
     "binding_of",
+    "handshake_binding",
     "is_hydrate_name",
     "linked_sid",
     "presented_binding",
@@ -143,6 +144,23 @@ def socket_binding(namespace: Any, sid: str) -> str | None:
     environ = server.get_environ(sid, namespace.namespace) if server is not None else None
     if not environ:
         return None
+    found = _environ_binding(environ)
+    return found if found is not None else "socket:" + digest(sid)
+
+
+def handshake_binding(eio_sid: str) -> str | None:
+    """The binding digest the first request of the Engine.IO session ``eio_sid`` presented
+    (``None``: no such session on this worker, or it presented none). Under long polling each
+    later request of the session must present the same (:mod:`.polling`)."""
+    server = getattr(get_app(), "sio", None)
+    environs = getattr(server, "environ", None)
+    environ = environs.get(eio_sid) if isinstance(environs, dict) else None
+    return _environ_binding(environ) if environ else None
+
+
+def _environ_binding(environ: dict[str, Any]) -> str | None:
+    """The binding digest in a socket's handshake environ, read as :func:`binding_of` reads it
+    from the router data Reflex builds from the same headers."""
     cookies: list[str] = []
     https = False
     stamp = HTTPS_HEADER.encode("latin-1")
@@ -157,8 +175,7 @@ def socket_binding(namespace: Any, sid: str) -> str | None:
         elif name == stamp:
             https = value == b"1"
     cookie = "; ".join(cookies)
-    found = _digest_of_header(cookie, https) if cookie else None
-    return found if found is not None else "socket:" + digest(sid)
+    return _digest_of_header(cookie, https) if cookie else None
 
 
 def _socket_holds_the_tab(data: dict[str, Any], sid: str) -> bool:

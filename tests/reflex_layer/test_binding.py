@@ -562,6 +562,82 @@ async def test_a_cross_site_event_socket_never_reaches_reflex(
         assert sent[0]["status"] == 403
 
 
+@pytest.mark.parametrize(
+    ("cookie", "served"),
+    [
+        (f"session_bind={BIND}", True),  # the browser that opened the socket
+        (f"session_bind={BIND}; theme=dark", True),
+        (None, False),  # the sid, read by a script or from a log, from another machine
+        (f"session_bind={OTHER_BIND}", False),  # ... with the attacker's own browser
+        (f"session_bind={OTHER_BIND}; session_bind={BIND}", False),  # two: no binding
+    ],
+)
+async def test_a_polling_request_must_come_from_the_browser_that_opened_the_socket(
+    layer: Any, cookie: str | None, served: bool
+) -> None:
+    """Red team (stop 22, F1): with ``transport="polling"``, python-engineio serves any request
+    naming a live ``sid``, and Reflex gives its events the headers of the socket's first request:
+    whoever learned the sid spoke on the victim's socket, with the victim's cookies. Each
+    request must present the binding the first one did."""
+    import types
+
+    from reflex_session.reflex.install import asgi_transformer
+
+    auth, app = layer
+    opened = {
+        "asgi.scope": {
+            "type": "http",
+            "headers": [(b"host", b"testserver"), (b"cookie", f"session_bind={BIND}".encode())],
+        }
+    }
+    app.sio = types.SimpleNamespace(environ={"eio-1": opened})  # python-socketio's record
+    reached: list[str] = []
+    sent: list[Any] = []
+
+    async def reflex_backend(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["query_string"].decode())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"testserver")]
+    if cookie is not None:
+        headers.append((b"cookie", cookie.encode()))
+    for sid in ("eio-1", "eio-unknown"):
+        reached.clear()
+        sent.clear()
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/_event/",
+            "query_string": f"EIO=4&transport=polling&sid={sid}".encode(),
+            "scheme": "http",
+            "headers": list(headers),
+        }
+        await asgi_transformer(auth)(reflex_backend)(scope, receive, send)
+        if sid == "eio-unknown" or served:  # an unknown sid is Engine.IO's to answer (400)
+            assert reached == [scope["query_string"].decode()]
+        else:
+            assert reached == []
+            assert sent[0]["status"] == 403
+    # a request that opens a session names none: nothing to compare yet
+    reached.clear()
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/_event/",
+        "query_string": b"EIO=4&transport=polling",
+        "scheme": "http",
+        "headers": list(headers),
+    }
+    await asgi_transformer(auth)(reflex_backend)(scope, receive, send)
+    assert reached == ["EIO=4&transport=polling"]
+
+
 # -- "does this tab exist?" asks each of Reflex's state managers without creating a state -------
 
 

@@ -209,6 +209,24 @@ def test_a_names_and_prose_are_kept(layer: None) -> None:
         assert redact(line) is line
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        '127.0.0.1:5 - "POST /_event/?EIO=4&transport=polling&sid=AbC-dEf_123 HTTP/1.1" 200',
+        "environ {'QUERY_STRING': 'EIO=4&transport=polling&sid=AbC-dEf_123'}",
+        "/_event/?q=sid%3DAbC-dEf_123",
+        "{'sid': 'AbC-dEf_123', 'namespace': '/_event'}",
+    ],
+)
+def test_a_long_polling_sid_is_redacted(line: str, layer: None) -> None:
+    """Red team (stop 22): under ``transport="polling"`` the Engine.IO ``sid`` in a request
+    line names a live socket a stranger could poll; it goes with the tokens."""
+    clean = redact(line)
+    assert "AbC-dEf_123" not in clean
+    assert REDACTED in clean
+    assert redact(clean) == clean
+
+
 def test_a_rich_marker_survives_markup(secrets: Secrets, layer: None) -> None:
     """On Rich consoles ``[redacted]`` would be read as a markup tag; the console marker is
     escaped, and redaction stays idempotent with it."""
