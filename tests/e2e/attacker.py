@@ -39,6 +39,9 @@ class Attempt:
     connected: bool = False
     frames: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
+    #: tokens Reflex handed this socket instead of the one it presented (it was still linked
+    #: to another live socket): then the socket never spoke for the stolen tab at all
+    new_tokens: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         return json.dumps(self.frames, default=str)
@@ -74,7 +77,11 @@ async def socket_attempt(
     async def on_event(update: dict[str, Any]) -> None:
         attempt.frames.append(update)
 
+    async def on_new_token(token: str) -> None:
+        attempt.new_tokens.append(token)
+
     sio.on("event", on_event, namespace=NAMESPACE)
+    sio.on("new_token", on_new_token, namespace=NAMESPACE)
     headers = {"User-Agent": "attacker/1.0"}
     if cookie:
         headers["Cookie"] = cookie

@@ -321,6 +321,10 @@ def test_a_running_task_reaches_its_own_browser_and_no_socket_that_took_the_toke
     after_reload = steps()
     wait_until(lambda: steps() > after_reload + 2, "the report to go on after the reload")
 
+    # the control: while the victim's socket holds the token, Reflex hands a second socket a
+    # new one (so the checks below, that the attacker got none, mean something)
+    early = run(socket_attempt(server.url, token, [], path="/dashboard", settle=0.5))
+    assert early.new_tokens, "Reflex's duplicate-tab check did not answer"
     page.close()  # the victim's socket lets go of the token; the task runs on
     time.sleep(0.5)
     quiet = run(socket_attempt(server.url, token, [], path="/dashboard", settle=2.0))
@@ -330,6 +334,9 @@ def test_a_running_task_reaches_its_own_browser_and_no_socket_that_took_the_toke
     mallory.close()
     assert quiet.connected, quiet.error
     assert hydrated.connected, hydrated.error
+    # both spoke for the victim's tab (else Reflex gave them a new token: nothing to prove)
+    assert quiet.new_tokens == [], "the victim's socket still held the token"
+    assert hydrated.new_tokens == [], "the victim's socket still held the token"
     assert hydrated.frames, "the attacker's hydrate got no answer: the check proves nothing"
     for attempt in (quiet, hydrated):
         assert "report for" not in attempt.text(), attempt.text()[:500]

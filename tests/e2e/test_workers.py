@@ -424,6 +424,8 @@ def test_a_running_task_reaches_no_socket_that_took_its_token_on_any_worker(
             )
             for attempt in (quiet, hydrated):
                 assert attempt.connected, attempt.error
+                # it spoke for the victim's tab (else Reflex gave it a new token: no proof)
+                assert attempt.new_tokens == [], "the victim's socket still held the token"
                 assert "report for" not in attempt.text(), attempt.text()[:500]
                 assert "ada@example.com" not in attempt.text(), attempt.text()[:500]
             attacker_pid = hydrated.var("worker_state", "pid")
