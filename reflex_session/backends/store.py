@@ -117,7 +117,7 @@ class StoreBackend(Backend[UserT]):
     def changed(self, sid: str | None, user_id: str | None) -> None:
         """Announce that session ``sid`` (or every session of ``user_id``) changed or ended:
         this process's read cache forgets it at once, the listeners tell the others."""
-        self.heard(sid, user_id)
+        self._forget(sid, user_id)
         for listener in self._listeners:
             try:
                 listener(sid, user_id)
@@ -128,6 +128,10 @@ class StoreBackend(Backend[UserT]):
         """Another worker announced that ``sid`` (or every session of ``user_id``) changed: the
         read cache forgets it. Unlike :meth:`changed` this tells no listener, since the news
         came from them; announcing it again would echo between workers forever."""
+        self._forget(sid, user_id)
+
+    def _forget(self, sid: str | None, user_id: str | None) -> None:
+        """Drop the read cache's copies of ``sid`` and of every session of ``user_id``."""
         cache = self.cache
         if cache is None:
             return

@@ -83,14 +83,15 @@ def cross_site_reason(scope: Scope, trusted_origins: Iterable[str] = ()) -> str 
 
 
 def handshake_is_https(headers: Mapping[str, Any]) -> bool:
-    """Whether a websocket handshake (its headers as Reflex keeps them) came over HTTPS."""
+    """Whether a socket's handshake (its headers as Reflex keeps them: a websocket's, or the
+    first long-polling request's) came over HTTPS."""
     return str(headers.get(HTTPS_HEADER) or "") == "1"
 
 
 def stamp_https(
     headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...], https: bool
 ) -> list[tuple[bytes, bytes]]:
-    """The handshake's headers with :data:`HTTPS_HEADER` set to the server's own answer."""
+    """A request's headers with :data:`HTTPS_HEADER` set to the server's own answer."""
     name = HTTPS_HEADER.encode("latin-1")
     kept = [(k, v) for k, v in headers if k.lower() != name]
     return [*kept, (name, b"1" if https else b"0")]

@@ -33,7 +33,7 @@ from .tab import binding_of, session_state_of
 
 __all__ = ["TabTakenOver", "guard_writes"]
 
-_GUARDED = "__reflex_session_guarded__"
+_GUARDED = "__reflex_session_writes_guarded__"
 
 
 class TabTakenOver(asyncio.CancelledError):

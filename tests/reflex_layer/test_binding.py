@@ -523,8 +523,9 @@ async def test_a_cross_site_event_socket_never_reaches_reflex(
     transport: str,
 ) -> None:
     """Cross-site websocket hijacking: a page of another origin opening ``/_event`` with the
-    user's cookies. The handshake is closed before Reflex sees it; origins are compared with
-    their scheme (on main only the host was, and only when the session was loaded)."""
+    user's cookies, as a websocket (its handshake is closed before Reflex sees it) or as
+    Engine.IO long polling (403). Origins are compared with their scheme (on main only the host
+    was, and only when the session was loaded)."""
     from reflex_session.reflex.install import asgi_transformer
 
     auth, _ = layer

@@ -118,7 +118,7 @@ async def test_a_task_stops_before_writing_into_a_tab_another_browser_took(
     # the tab's lock was let go: the new browser's own events and tasks go on
     await started_by(f"session_bind={OTHER_BIND}", write, manager, "its own")
     assert sub(manager.states[TOKEN], ReportState).line == "its own"
-    assert issubclass(TabTakenOver, BaseException)
+    assert issubclass(TabTakenOver, asyncio.CancelledError)  # Reflex ends it quietly
 
 
 async def test_other_modifications_get_reflexs_own_context_manager(
@@ -131,6 +131,7 @@ async def test_other_modifications_get_reflexs_own_context_manager(
     inner = manager.modify_state_with_links(token, event=Event(name=RESET))
     assert type(inner).__name__ != "_ForItsBrowser"
     await started_by(f"session_bind={BIND}", process, manager, RESET, "foreground")
+    assert sub(manager.states[TOKEN], ReportState).line == "foreground"
     await write(manager, "outside any event")  # no EventContext: the app's own
     assert sub(manager.states[TOKEN], ReportState).line == "outside any event"
 
