@@ -575,9 +575,9 @@ class SessionState(rx.State):
         meta = {"userAgent": agent, "ip": self.router.session.client_ip or ""}
         proof = secrets.token_urlsafe(32)
         self._login_proof = proof
-        self._sid = self.router.session.session_id or ""
+        self._sid = _event_sid() or self.router.session.session_id or ""
         self._queue("login", session=wire.to_tab(session), meta=meta, proof=digest(proof))
-        send_proof(self._sid, SessionState.get_full_name(), proof)
+        send_proof(self._sid, self.router.session.client_token, SessionState.get_full_name(), proof)
         return session
 
     @server_only
@@ -832,16 +832,34 @@ def _app_session_states(root: type[rx.State]) -> tuple[type[SessionState], ...]:
 _PROOF_SENDS: set[asyncio.Task[None]] = set()
 
 
-def send_proof(sid: str, state_name: str, proof: str) -> None:
-    """Emit ``proof`` as ``SessionState.sync_proof`` to the socket ``sid`` alone.
+def _event_sid() -> str:
+    """The socket whose event is running, from Reflex's ``EventContext`` (a background task
+    keeps the one that started it). The state's own router data is not that: Reflex writes each
+    event's router data into the state before the layer's check can refuse the event, so in a
+    background task it may be another socket's, even a refused one's."""
+    from reflex_base.constants import RouteVar
+    from reflex_base.event.context import EventContext
+
+    try:
+        origin = EventContext.get().router_data
+    except LookupError:
+        return ""
+    return str(origin.get(RouteVar.SESSION_ID) or "") if origin else ""
+
+
+def send_proof(sid: str, token: str, state_name: str, proof: str) -> None:
+    """Emit ``proof`` as ``SessionState.sync_proof`` to the socket ``sid`` alone, and only
+    while it holds the tab ``token``.
 
     Reflex sends a state's updates to whichever socket holds the tab's token *when the update
     goes out*; if the socket that signed in dropped meanwhile, that may be another one. This
     goes to the signing socket or nowhere (then the login cannot be delivered, and the user
     signs in again).
     """
+    from .tab import linked_sid  # tab.py builds on this module
+
     namespace = getattr(get_app(), "event_namespace", None)
-    if namespace is None or not sid:
+    if namespace is None or not sid or linked_sid(namespace, token) != sid:
         return
     update = StateUpdate(delta={state_name: {"sync_proof" + FIELD_MARKER: proof}})
     task = asyncio.get_running_loop().create_task(

@@ -908,6 +908,7 @@ async def test_the_login_proof_goes_to_the_signing_socket_alone(
     monkeypatch.setattr(app, "event_namespace", namespace, raising=False)
     root = make_root("/login")
     from_socket(root, f"session_bind={BIND}", sid="victim-sid")
+    namespace.token_to_sid["tab-1"] = "victim-sid"  # the signing socket holds the tab
     state = sub(root, SessionState)
     state.login(ADA)
     await asyncio.sleep(0)
@@ -917,6 +918,47 @@ async def test_the_login_proof_goes_to_the_signing_socket_alone(
     assert delta == {"sync_proof_rx_state_": state._login_proof}
     assert state.sync_proof == ""
     assert state._login_proof not in json.dumps(root.dict(), default=str)
+
+
+@pytest.mark.parametrize("holder", ["victim-sid", "attacker-sid"])
+async def test_a_background_login_sends_its_proof_to_the_socket_that_started_it(
+    layer: Any, monkeypatch: pytest.MonkeyPatch, holder: str
+) -> None:
+    """Red team (stop 22, F7): Reflex writes each event's router data into the state before the
+    layer can refuse the event, so in a background task (which reads the state's router data)
+    the "current socket" may be an attacker's refused one. A login from a background task sends
+    its proof to the socket that started the task (Reflex's ``EventContext``), and only while
+    that socket holds the tab."""
+    import asyncio
+    import contextvars
+
+    from reflex_base.event.context import EventContext
+
+    _, app = layer
+    namespace = _Namespace()
+    monkeypatch.setattr(app, "event_namespace", namespace, raising=False)
+    root = make_root("/login")
+    from_socket(root, f"session_bind={BIND}", sid="victim-sid")
+    started_by = dict(root.router_data)  # the victim's event that started the task
+    from_socket(root, f"session_bind={OTHER_BIND}", sid="attacker-sid")  # a refused event
+    namespace.token_to_sid["tab-1"] = holder
+    state = sub(root, SessionState)
+
+    def in_the_task() -> None:
+        EventContext.set(
+            EventContext(
+                token="tab-1",
+                state_manager=None,  # type: ignore[arg-type]
+                enqueue_impl=None,  # type: ignore[arg-type]
+                router_data=started_by,
+            )
+        )
+        state.login(ADA)
+
+    contextvars.copy_context().run(in_the_task)
+    await asyncio.sleep(0)
+    sent_to = [to for _event, _update, to in namespace.emitted]
+    assert sent_to == (["victim-sid"] if holder == "victim-sid" else [])
 
 
 async def test_an_event_whose_socket_no_longer_holds_the_tab_runs_nothing(
