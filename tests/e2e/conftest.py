@@ -376,6 +376,16 @@ class WireTap:
         if api:
             with contextlib.suppress(Exception):  # a redirect or a closed page has no body
                 self.bodies.append(response.text())
+        elif "transport=polling" in url:  # the socket as long polling: its packets, received
+            with contextlib.suppress(Exception):
+                self.frames.append(response.text())
+
+    def on_request(self, request: Any) -> None:
+        """The socket's packets sent by the page, under long polling."""
+        if "transport=polling" in request.url:
+            with contextlib.suppress(Exception):
+                if request.post_data:
+                    self.frames.append(request.post_data)
 
     def on_page(self, page: Any) -> None:
         def on_ws(ws: Any) -> None:
@@ -388,6 +398,7 @@ class WireTap:
     def watch(self, context: Any) -> None:
         context.on("page", self.on_page)
         context.on("response", self.on_response)
+        context.on("request", self.on_request)
 
     def needles(self) -> dict[str, str]:
         found: dict[str, str] = {"SECRET": SECRET}
@@ -467,7 +478,7 @@ def secret_scan() -> Iterator[WireTap]:
         yield tap
     if tap.pages and not tap.frames:
         pytest.fail(
-            f"the secret scan saw {tap.pages} pages but no websocket frame: the tap is broken "
+            f"the secret scan saw {tap.pages} pages but no socket frame: the tap is broken "
             "and the scan would prove nothing",
             pytrace=False,
         )
