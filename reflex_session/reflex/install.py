@@ -41,7 +41,7 @@ from .emits import guard_emits
 from .live import RedisRelay, notify
 from .logsafety import install_log_redaction
 from .middleware import SessionEventMiddleware
-from .polling import PollingGuard
+from .polling import PollingGuard, names_a_session
 from .routing import decide
 from .runtime import ClientOptions, set_runtime
 from .sync import SyncEndpoint
@@ -230,6 +230,11 @@ def asgi_transformer(
             # call, so a websocket's messages never resume a frame of this dispatch
             if scope["type"] == "http":
                 path = scope.get("path", "")
+                if path == socket_path or path.startswith(socket_path + "/"):
+                    # Engine.IO's long polling (``transport="polling"``): the socket as HTTP
+                    # requests, each checked as a websocket handshake is, and more (.polling).
+                    # First: Engine.IO serves every path under it, "/_event/_upload" included
+                    return polling(scope, receive, send)
                 if path.rstrip("/") == sync_path:
                     return sync(scope, receive, send)
                 if path.rstrip("/") == api_path:
@@ -238,16 +243,17 @@ def asgi_transformer(
                     return routes(scope, receive, send)
                 if "/_upload" in path and scope.get("method") == "POST":
                     return uploads(scope, receive, send)
-                if path == socket_path or path.startswith(socket_path + "/"):
-                    # Engine.IO's long polling (``transport="polling"``): the socket as HTTP
-                    # requests, each checked as a websocket handshake is, and more (.polling)
-                    return polling(scope, receive, send)
             elif scope["type"] == "websocket":
                 reason = cross_site_reason(scope, trusted)
                 if reason is not None:
                     # cross-site websocket hijacking: a page of another origin opening a socket
                     # with the user's cookies never reaches Reflex
                     refused("cross-site websocket refused (%s)", reason)
+                    return _close_socket(receive, send)
+                if names_a_session(scope):
+                    # an upgrade of a long-polling session: Reflex never asks for one, and it
+                    # would hand that session's socket to whoever knows its sid
+                    refused("websocket upgrade of a polling session refused")
                     return _close_socket(receive, send)
             if not guarded.guards(scope):  # the websocket, Reflex's endpoints, assets
                 return inner(scope, receive, send)

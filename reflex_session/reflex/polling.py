@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["PollingGuard"]
+__all__ = ["PollingGuard", "names_a_session"]
 
 
 class PollingGuard:
@@ -60,17 +60,33 @@ class PollingGuard:
     def _same_browser(self, scope: Scope) -> bool:
         """Whether a request naming a session presents the binding its first request did (a
         request naming none opens a session: there is nothing to compare yet)."""
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        sids = query.get("sid") or []
-        if not sids:
+        sid = _session_named(scope)
+        if sid is None:
             return True
-        opened_with = handshake_binding(sids[0])
-        if opened_with is None:
+        known, opened_with = handshake_binding(sid)
+        if not known:
             return True  # not a session of this worker: Engine.IO answers it as unknown
+        if opened_with is None:
+            # opened without a readable binding (a name sent twice: planted): nothing proves
+            # who may speak on it, so nobody may
+            return False
         presented = self.cookie.read_digest(
             Headers(scope=scope).get("cookie"), request_is_https=request_is_https(scope)
         )
         return presented is not None and digests_match(presented, opened_with)
+
+
+def _session_named(scope: Scope) -> str | None:
+    """The Engine.IO session a request names (``?sid=``, the first one, as Engine.IO reads it)."""
+    sids = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("sid") or []
+    return sids[0] if sids else None
+
+
+def names_a_session(scope: Scope) -> bool:
+    """Whether a request names an existing Engine.IO session: for a websocket handshake, an
+    upgrade of a long-polling session. Engine.IO performs one whatever its ``allow_upgrades``
+    says, and the upgraded socket keeps the session's first headers (the victim's cookies)."""
+    return _session_named(scope) is not None
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, error: str) -> None:

@@ -148,14 +148,16 @@ def socket_binding(namespace: Any, sid: str) -> str | None:
     return found if found is not None else "socket:" + digest(sid)
 
 
-def handshake_binding(eio_sid: str) -> str | None:
-    """The binding digest the first request of the Engine.IO session ``eio_sid`` presented
-    (``None``: no such session on this worker, or it presented none). Under long polling each
-    later request of the session must present the same (:mod:`.polling`)."""
+def handshake_binding(eio_sid: str) -> tuple[bool, str | None]:
+    """Whether the Engine.IO session ``eio_sid`` is one of this worker's, and the binding digest
+    its first request presented (``None``: none that can be read). Under long polling each later
+    request of the session must present the same (:mod:`.polling`)."""
     server = getattr(get_app(), "sio", None)
     environs = getattr(server, "environ", None)
     environ = environs.get(eio_sid) if isinstance(environs, dict) else None
-    return _environ_binding(environ) if environ else None
+    if environ is None:
+        return False, None
+    return True, _environ_binding(environ)
 
 
 def _environ_binding(environ: dict[str, Any]) -> str | None:

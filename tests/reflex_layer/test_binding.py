@@ -498,6 +498,47 @@ async def test_every_browser_gets_an_httponly_binding(scope_type: str, https: bo
 # -- cross-site websockets ----------------------------------------------------------------------
 
 
+async def test_a_websocket_upgrade_of_a_polling_session_never_reaches_reflex(layer: Any) -> None:
+    """Red team (stop 22, round 2): Engine.IO upgrades a long-polling session to a websocket
+    whatever ``allow_upgrades`` says, and the upgraded socket keeps the session's first headers;
+    whoever knew the sid took the victim's socket over. Reflex never upgrades: a websocket
+    handshake naming a session is closed, from our own site and with the right cookies too."""
+    from reflex_session.reflex.install import asgi_transformer
+
+    auth, _ = layer
+    reached: list[str] = []
+
+    async def reflex_backend(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["query_string"].decode())
+        await send({"type": "websocket.accept"})
+
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    for query, opened in [
+        (b"EIO=4&transport=polling&sid=eio-1", False),
+        (b"EIO=4&transport=websocket&sid=eio-1", False),
+        (b"EIO=4&transport=websocket&token=tab-1", True),  # Reflex's own websocket
+    ]:
+        reached.clear()
+        sent.clear()
+        scope = {
+            "type": "websocket",
+            "path": "/_event/",
+            "query_string": query,
+            "scheme": "ws",
+            "headers": [(b"host", b"testserver"), (b"cookie", f"session_bind={BIND}".encode())],
+        }
+        await asgi_transformer(auth)(reflex_backend)(scope, receive, send)
+        assert (reached == [query.decode()]) is opened
+        assert sent[0]["type"] == ("websocket.accept" if opened else "websocket.close")
+
+
 @pytest.mark.parametrize(
     ("scheme", "headers", "opened"),
     [
@@ -625,6 +666,32 @@ async def test_a_polling_request_must_come_from_the_browser_that_opened_the_sock
         else:
             assert reached == []
             assert sent[0]["status"] == 403
+    # Engine.IO serves every path under the socket, "/_event/_upload" too: still the socket
+    reached.clear()
+    sent.clear()
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/_event/_upload",
+        "query_string": b"EIO=4&transport=polling&sid=eio-1",
+        "scheme": "http",
+        "headers": list(headers),
+    }
+    await asgi_transformer(auth)(reflex_backend)(scope, receive, send)
+    assert (reached != []) is served
+    # a session opened without a readable binding (a planted duplicate): nobody may speak on it
+    app.sio.environ["eio-2"] = {
+        "asgi.scope": {
+            "type": "http",
+            "headers": [(b"cookie", f"session_bind={BIND}; session_bind={OTHER_BIND}".encode())],
+        }
+    }
+    reached.clear()
+    sent.clear()
+    scope = {**scope, "path": "/_event/", "query_string": b"EIO=4&transport=polling&sid=eio-2"}
+    await asgi_transformer(auth)(reflex_backend)(scope, receive, send)
+    assert reached == []
+    assert sent[0]["status"] == 403
     # a request that opens a session names none: nothing to compare yet
     reached.clear()
     scope = {
