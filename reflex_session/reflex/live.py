@@ -37,6 +37,7 @@ __all__ = [
     "notify",
     "push_refresh",
     "push_revocation",
+    "pushes_settled",
 ]
 
 log = logging.getLogger("reflex_session")
@@ -234,6 +235,10 @@ async def _dispatch(kind: str, user_id: str | None, sid: str | None, origin: str
         await push_refresh(user_id)
 
 
+#: pushes running after the event that asked for them (see :func:`notify`)
+_PUSHES: set[asyncio.Task[int]] = set()
+
+
 async def notify(
     kind: str, user_id: str, *, skip_token: str | None = None, origin: str | None = None
 ) -> None:
@@ -243,6 +248,11 @@ async def notify(
     ``origin`` is the binding digest of the browser whose action this is
     (``state.bound_to()``), when a user ends their own sessions: that browser's other tabs then
     say "you signed out" rather than "signed out on another device".
+
+    The local pushes run in a task of their own, not here: the caller is an event handler that
+    holds its own tab's lock, and a push takes each other tab's lock in turn. Two tabs doing it
+    at once (two logouts) would each wait for the other for ever. A revocation is noted first,
+    so every tab's next event re-checks even before its push arrives.
     """
     relay = get_runtime().relay
     if relay is not None:
@@ -252,6 +262,16 @@ async def notify(
         except Exception:
             log.error("live relay could not publish; pushing to this worker's tabs only")
     if kind == "revoke":
-        await push_revocation(user_id, skip_token=skip_token, origin=origin)
+        get_runtime().note_revocation(user_id, now_ms(get_auth().clock))
+        push = push_revocation(user_id, skip_token=skip_token, origin=origin)
     else:
-        await push_refresh(user_id, skip_token=skip_token)
+        push = push_refresh(user_id, skip_token=skip_token)
+    task = asyncio.get_running_loop().create_task(push)
+    _PUSHES.add(task)
+    task.add_done_callback(_PUSHES.discard)
+
+
+async def pushes_settled() -> None:
+    """Wait until the pushes :func:`notify` started have run (tests; a clean shutdown)."""
+    while _PUSHES:
+        await asyncio.gather(*list(_PUSHES), return_exceptions=True)

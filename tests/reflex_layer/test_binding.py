@@ -903,9 +903,58 @@ async def test_logout_signs_out_a_copied_cookies_open_socket_at_once(
     assert thief.status == "authenticated"
 
     await SessionState.logout.fn(owner)
+    await live.pushes_settled()
 
     assert thief.status == "unauthenticated", "the copied cookie's tab still shows the user"
     assert thief.user == {}
+
+
+async def test_two_tabs_signing_out_at_once_do_not_wait_for_each_other(
+    store_layer: Any, monkeypatch: Any
+) -> None:
+    """Red team (stop 22, round 2): each revoking handler holds its own tab's lock (Reflex's
+    state manager) and awaited the live push, which takes every other tab's lock in turn: two
+    tabs of one user logging out at once waited for each other for ever, and so did every later
+    event of those tabs. The push now runs after the handler, in a task of its own."""
+    import asyncio
+    import contextlib
+
+    from reflex.istate.manager.memory import StateManagerMemory
+    from reflex.istate.manager.token import BaseStateToken
+
+    from reflex_session.reflex import live
+    from reflex_session.reflex.runtime import get_runtime
+
+    _, app = store_layer
+    monkeypatch.setattr(get_runtime(), "notify", live.notify)
+    manager = StateManagerMemory()
+
+    @contextlib.asynccontextmanager
+    async def modify_state(token: Any) -> Any:  # what rx.App.modify_state does: the lock
+        async with manager.modify_state(token) as root:
+            yield root
+
+    monkeypatch.setattr(app, "modify_state", modify_state)
+    states = {}
+    for tab in ("tab-a", "tab-b"):
+        root = make_root("/dashboard")
+        token = BaseStateToken(ident=tab, cls=SessionState)
+        manager.states[token.cache_key] = root
+        states[tab] = sub(root, SessionState)
+        data = root.router_data
+        root.router_data = root._update_router_vars(
+            {**data, constants.RouteVar.CLIENT_TOKEN: tab}, data
+        )
+        states[tab].login(ADA)
+        get_runtime().tabs.add(ADA["id"], tab)
+
+    async def log_out(tab: str) -> None:  # the event processor holds the tab's lock meanwhile
+        async with manager.modify_state(BaseStateToken(ident=tab, cls=SessionState)):
+            await SessionState.logout.fn(states[tab])
+
+    await asyncio.wait_for(asyncio.gather(log_out("tab-a"), log_out("tab-b")), 5)
+    await asyncio.wait_for(live.pushes_settled(), 5)
+    assert states["tab-a"].status == states["tab-b"].status == "unauthenticated"
 
 
 @pytest.mark.parametrize("scope_type", ["websocket", "http"])
