@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 
 import reflex as rx
 from reflex.state import StateUpdate
-from reflex_base.constants import SocketEvent
+from reflex_base.constants import RouteVar, SocketEvent
 from reflex_base.constants.state import FIELD_MARKER
 
 from .. import wire
@@ -571,11 +571,22 @@ class SessionState(rx.State):
         session = auth.new_session(user, access_token=access_token, refresh_token=refresh_token)
         self._pending = ()
         self.show(session)
-        agent = str(getattr(self.router.headers, "user_agent", "") or "")[:200]
-        meta = {"userAgent": agent, "ip": self.router.session.client_ip or ""}
+        # the socket whose event signs in: in a background task the state's own router data
+        # may be a later (even a refused) socket's, so Reflex's EventContext says which
+        origin = _event_router_data()
+        if origin:
+            headers = origin.get(RouteVar.HEADERS) or {}
+            agent = str(headers.get("user-agent") or "")
+            ip = str(origin.get(RouteVar.CLIENT_IP) or "")
+            sid = str(origin.get(RouteVar.SESSION_ID) or "")
+        else:
+            agent = str(getattr(self.router.headers, "user_agent", "") or "")
+            ip = self.router.session.client_ip or ""
+            sid = self.router.session.session_id or ""
+        meta = {"userAgent": agent[:200], "ip": ip}
         proof = secrets.token_urlsafe(32)
         self._login_proof = proof
-        self._sid = _event_sid() or self.router.session.session_id or ""
+        self._sid = sid
         self._queue("login", session=wire.to_tab(session), meta=meta, proof=digest(proof))
         send_proof(self._sid, self.router.session.client_token, SessionState.get_full_name(), proof)
         return session
@@ -832,19 +843,18 @@ def _app_session_states(root: type[rx.State]) -> tuple[type[SessionState], ...]:
 _PROOF_SENDS: set[asyncio.Task[None]] = set()
 
 
-def _event_sid() -> str:
-    """The socket whose event is running, from Reflex's ``EventContext`` (a background task
-    keeps the one that started it). The state's own router data is not that: Reflex writes each
-    event's router data into the state before the layer's check can refuse the event, so in a
-    background task it may be another socket's, even a refused one's."""
-    from reflex_base.constants import RouteVar
+def _event_router_data() -> dict[str, Any]:
+    """The router data of the socket whose event is running, from Reflex's ``EventContext`` (a
+    background task keeps the one that started it; empty outside any event). The state's own
+    router data is not that: Reflex writes each event's router data into the state before the
+    layer's check can refuse the event, so in a background task it may be another socket's."""
     from reflex_base.event.context import EventContext
 
     try:
         origin = EventContext.get().router_data
     except LookupError:
-        return ""
-    return str(origin.get(RouteVar.SESSION_ID) or "") if origin else ""
+        return {}
+    return origin or {}
 
 
 def send_proof(sid: str, token: str, state_name: str, proof: str) -> None:

@@ -1056,6 +1056,10 @@ async def test_a_background_login_sends_its_proof_to_the_socket_that_started_it(
     root = make_root("/login")
     from_socket(root, f"session_bind={BIND}", sid="victim-sid")
     started_by = dict(root.router_data)  # the victim's event that started the task
+    started_by[constants.RouteVar.HEADERS] = {
+        **started_by[constants.RouteVar.HEADERS],
+        "user-agent": "victim-browser",
+    }
     from_socket(root, f"session_bind={OTHER_BIND}", sid="attacker-sid")  # a refused event
     namespace.token_to_sid["tab-1"] = holder
     state = sub(root, SessionState)
@@ -1075,6 +1079,9 @@ async def test_a_background_login_sends_its_proof_to_the_socket_that_started_it(
     await asyncio.sleep(0)
     sent_to = [to for _event, _update, to in namespace.emitted]
     assert sent_to == (["victim-sid"] if holder == "victim-sid" else [])
+    # the device list shows the browser that signed in, not the refused socket
+    (login,) = [op for op in state._pending if op["op"] == "login"]
+    assert login["meta"]["userAgent"] == "victim-browser"
 
 
 async def test_an_event_whose_socket_no_longer_holds_the_tab_runs_nothing(
