@@ -136,11 +136,13 @@ def _declaring(modify: Callable[..., Any]) -> Callable[..., Any]:
 
     @contextlib.asynccontextmanager
     async def modify_state(token: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        # a legacy string token is "<client token>_<state name>"; client tokens have no "_"
-        ident = getattr(token, "ident", None) or str(token).partition("_")[0]
+        # a legacy string token is "<client token>_<state name>", split as Reflex splits it
+        ident = token.partition("_")[0] if isinstance(token, str) else str(token.ident)
         end: Callable[[], None] | None = None
         try:
             async with modify(token, *args, **kwargs) as state:
+                # the tree is whole under the memory and disk managers; under Redis a change to
+                # a state outside SessionState's branch (a shared state) loads it: one read
                 bound = (await session_state_of(state)).bound_to()
                 if bound:
                     end = made_for(ident, bound)

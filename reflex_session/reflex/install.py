@@ -38,7 +38,7 @@ from ..http.providers import ProviderRoutes
 from ..securitylog import refused
 from .client import session_client
 from .emits import guard_emits
-from .live import RedisRelay, notify
+from .live import RedisRelay, notify, pushes_finish_at_shutdown
 from .logsafety import install_log_redaction
 from .middleware import SessionEventMiddleware
 from .polling import PollingGuard, names_a_session
@@ -119,6 +119,7 @@ def install(
     # goes, only to the browser it was made for
     app.register_lifespan_task(guard_emits)
     app.register_lifespan_task(guard_writes)
+    app.register_lifespan_task(pushes_finish_at_shutdown)
     if relay is not None:
         app.register_lifespan_task(relay.run)
     backend = auth.backend
@@ -157,7 +158,9 @@ def trusted_page_origins() -> tuple[str, ...]:
 
 
 async def _sign_out_tabs(user_ids: Sequence[str]) -> None:
-    """A back-channel logout ended these users' sessions: their open tabs, on every worker."""
+    """A back-channel logout ended these users' sessions: their open tabs, on every worker.
+    Returns once the pushes are under way (:func:`.live.notify` runs them in tasks of their
+    own); the sessions themselves are already ended."""
     for user_id in dict.fromkeys(user_ids):
         await notify("revoke", user_id)
 
@@ -250,7 +253,9 @@ def asgi_transformer(
                     # with the user's cookies never reaches Reflex
                     refused("cross-site websocket refused (%s)", reason)
                     return _close_socket(receive, send)
-                if names_a_session(scope):
+                path = scope.get("path", "")
+                on_socket = path == socket_path or path.startswith(socket_path + "/")
+                if on_socket and names_a_session(scope):
                     # an upgrade of a long-polling session: Reflex never asks for one, and it
                     # would hand that session's socket to whoever knows its sid
                     refused("websocket upgrade of a polling session refused")

@@ -19,9 +19,10 @@ is not subscribed: a change announced meanwhile would be lost (fail closed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from ..backends.store import StoreBackend
@@ -37,6 +38,7 @@ __all__ = [
     "notify",
     "push_refresh",
     "push_revocation",
+    "pushes_finish_at_shutdown",
     "pushes_settled",
 ]
 
@@ -268,10 +270,27 @@ async def notify(
         push = push_refresh(user_id, skip_token=skip_token)
     task = asyncio.get_running_loop().create_task(push)
     _PUSHES.add(task)
-    task.add_done_callback(_PUSHES.discard)
+    task.add_done_callback(_push_done)
+
+
+def _push_done(task: asyncio.Task[int]) -> None:
+    """Forget a finished push, and say so if it failed (nobody awaits it to hear it)."""
+    _PUSHES.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("a live push to open tabs failed", exc_info=task.exception())
 
 
 async def pushes_settled() -> None:
-    """Wait until the pushes :func:`notify` started have run (tests; a clean shutdown)."""
-    while _PUSHES:
-        await asyncio.gather(*list(_PUSHES), return_exceptions=True)
+    """Wait until the pushes :func:`notify` started on this loop have run."""
+    loop = asyncio.get_running_loop()
+    while mine := [task for task in _PUSHES if task.get_loop() is loop]:
+        await asyncio.gather(*mine, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def pushes_finish_at_shutdown() -> AsyncIterator[None]:
+    """A lifespan task (``install`` registers it): pushes still running when the server stops
+    get five seconds to reach their tabs, instead of being dropped with the loop."""
+    yield
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(pushes_settled(), 5)

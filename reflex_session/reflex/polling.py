@@ -90,5 +90,6 @@ def names_a_session(scope: Scope) -> bool:
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, error: str) -> None:
+    """Answer 403 with ``{"error": error}`` before Engine.IO reads the request."""
     response = JSONResponse({"error": error}, status_code=403, headers=NO_STORE_HEADERS)
     await response(scope, receive, send)

@@ -574,7 +574,7 @@ class SessionState(rx.State):
         # the socket whose event signs in: in a background task the state's own router data
         # may be a later (even a refused) socket's, so Reflex's EventContext says which
         origin = _event_router_data()
-        if origin:
+        if origin and origin.get(RouteVar.CLIENT_TOKEN) == self.router.session.client_token:
             headers = origin.get(RouteVar.HEADERS) or {}
             agent = str(headers.get("user-agent") or "")
             ip = str(origin.get(RouteVar.CLIENT_IP) or "")
@@ -588,7 +588,13 @@ class SessionState(rx.State):
         self._login_proof = proof
         self._sid = sid
         self._queue("login", session=wire.to_tab(session), meta=meta, proof=digest(proof))
-        send_proof(self._sid, self.router.session.client_token, SessionState.get_full_name(), proof)
+        send_proof(
+            self._sid,
+            self.router.session.client_token,
+            self.bound_to(),
+            SessionState.get_full_name(),
+            proof,
+        )
         return session
 
     @server_only
@@ -857,20 +863,23 @@ def _event_router_data() -> dict[str, Any]:
     return origin or {}
 
 
-def send_proof(sid: str, token: str, state_name: str, proof: str) -> None:
+def send_proof(sid: str, token: str, bound: str, state_name: str, proof: str) -> None:
     """Emit ``proof`` as ``SessionState.sync_proof`` to the socket ``sid`` alone, and only
-    while it holds the tab ``token``.
+    while it holds the tab ``token`` and presents the tab's binding ``bound``.
 
     Reflex sends a state's updates to whichever socket holds the tab's token *when the update
     goes out*; if the socket that signed in dropped meanwhile, that may be another one. This
     goes to the signing socket or nowhere (then the login cannot be delivered, and the user
     signs in again).
     """
-    from .tab import linked_sid  # tab.py builds on this module
+    from .tab import linked_sid, socket_binding  # tab.py builds on this module
 
     namespace = getattr(get_app(), "event_namespace", None)
     if namespace is None or not sid or linked_sid(namespace, token) != sid:
         return
+    presented = socket_binding(namespace, sid)
+    if bound and presented is not None and not digests_match(presented, bound):
+        return  # another browser's socket (a login made outside any event of this tab)
     update = StateUpdate(delta={state_name: {"sync_proof" + FIELD_MARKER: proof}})
     task = asyncio.get_running_loop().create_task(
         namespace.emit(str(SocketEvent.EVENT), update, to=sid)

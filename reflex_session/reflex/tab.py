@@ -154,7 +154,11 @@ def handshake_binding(eio_sid: str) -> tuple[bool, str | None]:
     request of the session must present the same (:mod:`.polling`)."""
     server = getattr(get_app(), "sio", None)
     environs = getattr(server, "environ", None)
-    environ = environs.get(eio_sid) if isinstance(environs, dict) else None
+    if not isinstance(environs, dict):
+        # no record to read (a custom socket server, another python-socketio): the session
+        # cannot be checked, so it counts as one that presented nothing (refused)
+        return True, None
+    environ = environs.get(eio_sid)
     if environ is None:
         return False, None
     return True, _environ_binding(environ)

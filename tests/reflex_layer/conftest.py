@@ -41,3 +41,13 @@ def layer(clock: FakeClock) -> tuple[ReflexSession[Any], FakeApp]:
 def store_layer(clock: FakeClock) -> tuple[ReflexSession[Any], FakeApp]:
     """Store mode (a MemoryStore on the test's clock)."""
     return installed(clock, store=MemoryStore(clock=clock))
+
+
+@pytest.fixture(autouse=True)
+async def _pushes_finish() -> Any:
+    """Live pushes run in tasks of their own (``live.notify``): each test's finish before the
+    next test starts, so none outlives the test that made it."""
+    from reflex_session.reflex.live import pushes_settled
+
+    yield
+    await pushes_settled()

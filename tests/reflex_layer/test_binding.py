@@ -520,16 +520,17 @@ async def test_a_websocket_upgrade_of_a_polling_session_never_reaches_reflex(lay
     async def send(message: Any) -> None:
         sent.append(message)
 
-    for query, opened in [
-        (b"EIO=4&transport=polling&sid=eio-1", False),
-        (b"EIO=4&transport=websocket&sid=eio-1", False),
-        (b"EIO=4&transport=websocket&token=tab-1", True),  # Reflex's own websocket
+    for path, query, opened in [
+        ("/_event/", b"EIO=4&transport=polling&sid=eio-1", False),
+        ("/_event/", b"EIO=4&transport=websocket&sid=eio-1", False),
+        ("/_event/", b"EIO=4&transport=websocket&token=tab-1", True),  # Reflex's own
+        ("/ws/chat", b"sid=room-7", True),  # an app's own websocket route: not the socket
     ]:
         reached.clear()
         sent.clear()
         scope = {
             "type": "websocket",
-            "path": "/_event/",
+            "path": path,
             "query_string": query,
             "scheme": "ws",
             "headers": [(b"host", b"testserver"), (b"cookie", f"session_bind={BIND}".encode())],
@@ -936,7 +937,7 @@ async def test_two_tabs_signing_out_at_once_do_not_wait_for_each_other(
 
     monkeypatch.setattr(app, "modify_state", modify_state)
     states = {}
-    for tab in ("tab-a", "tab-b"):
+    for tab in ("tab-a", "tab-b", "tab-c"):
         root = make_root("/dashboard")
         token = BaseStateToken(ident=tab, cls=SessionState)
         manager.states[token.cache_key] = root
@@ -955,6 +956,9 @@ async def test_two_tabs_signing_out_at_once_do_not_wait_for_each_other(
     await asyncio.wait_for(asyncio.gather(log_out("tab-a"), log_out("tab-b")), 5)
     await asyncio.wait_for(live.pushes_settled(), 5)
     assert states["tab-a"].status == states["tab-b"].status == "unauthenticated"
+    # a third tab of the user, which logged out nowhere: only a push could sign it out (its
+    # session, like theirs, was never synced into the store, so it is not live)
+    assert states["tab-c"].status == "unauthenticated"
 
 
 @pytest.mark.parametrize("scope_type", ["websocket", "http"])
