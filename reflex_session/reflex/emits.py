@@ -39,7 +39,8 @@ from reflex_base.event.context import EventContext
 
 from ..binding import digests_match
 from ..securitylog import refused
-from .tab import binding_of, linked_sid, session_state_of, socket_binding
+from .sockets import binding_of, linked_sid, socket_binding
+from .tab import session_state_of
 
 __all__ = ["ForwardedUpdate", "Verdict", "guard_emits", "judge", "made_for", "may_receive"]
 

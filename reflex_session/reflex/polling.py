@@ -25,7 +25,7 @@ from ..binding import BindingCookie, digests_match
 from ..http.common import NO_STORE_HEADERS
 from ..http.origin import cross_site_reason, request_is_https
 from ..securitylog import refused
-from .tab import handshake_binding
+from .sockets import handshake_binding
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

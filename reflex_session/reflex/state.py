@@ -50,6 +50,7 @@ from ..stores.base import StoreUnavailable
 from ..wire import from_patch
 from .routing import decide, known_roles, path_of
 from .runtime import get_app, get_auth, get_options, get_runtime
+from .sockets import linked_sid, socket_binding
 
 __all__ = ["SessionState"]
 
@@ -872,7 +873,6 @@ def send_proof(sid: str, token: str, bound: str, state_name: str, proof: str) ->
     goes to the signing socket or nowhere (then the login cannot be delivered, and the user
     signs in again).
     """
-    from .tab import linked_sid, socket_binding  # tab.py builds on this module
 
     namespace = getattr(get_app(), "event_namespace", None)
     if namespace is None or not sid or linked_sid(namespace, token) != sid:

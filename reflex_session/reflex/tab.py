@@ -36,16 +36,15 @@ from reflex.state import BaseState, State, StateUpdate
 from reflex_base import constants
 from reflex_base.utils.format import format_event_handler
 
-from ..binding import BindingCookie, digest, digests_match
+from ..binding import BindingCookie, digests_match
 from ..http.common import NO_STORE_HEADERS, jar_for_scope
 from ..http.origin import (
-    HTTPS_HEADER,
     cross_site_reason,
-    handshake_is_https,
     request_is_https,
 )
 from ..securitylog import refused
-from .runtime import get_app, get_auth
+from .runtime import get_app
+from .sockets import binding_of, linked_sid, sid_of
 from .state import SessionState
 
 if TYPE_CHECKING:
@@ -57,14 +56,10 @@ if TYPE_CHECKING:
 __all__ = [
     "TabBinding",
     "UploadGuard",
-    "binding_of",
-    "handshake_binding",
     "is_hydrate_name",
-    "linked_sid",
     "presented_binding",
     "reset_tree",
     "session_state_of",
-    "socket_binding",
     "tab_exists",
 ]
 
@@ -95,17 +90,6 @@ def _root_hydrate(state_cls: type[BaseState]) -> str:
     return f"{state_cls.get_name()}.{constants.CompileVars.HYDRATE}"
 
 
-@functools.lru_cache(maxsize=1)
-def _cookie() -> BindingCookie:
-    return BindingCookie.for_session_cookie(get_auth().cookie_policy)
-
-
-@functools.lru_cache(maxsize=4096)
-def _digest_of_header(cookie_header: str, https: bool) -> str | None:
-    """Cached per handshake header: a socket presents the same header on every event."""
-    return _cookie().read_digest(cookie_header, request_is_https=https)
-
-
 def presented_binding(state: BaseState) -> str:
     """The binding digest this event's socket presents (never empty).
 
@@ -115,73 +99,6 @@ def presented_binding(state: BaseState) -> str:
     a tab is bound to the one connection.
     """
     return binding_of(state.router_data)
-
-
-def _sid_of(data: dict[str, Any]) -> str:
-    """The Reflex socket id of the event whose router data is ``data`` (set by the server from
-    the connection, never by the client)."""
-    return str(data.get(constants.RouteVar.SESSION_ID) or "")
-
-
-def binding_of(data: dict[str, Any]) -> str:
-    """:func:`presented_binding` from an event's router data itself (read once per event)."""
-    headers = data.get(constants.RouteVar.HEADERS) or {}
-    header = str(headers.get("cookie") or "")
-    found = _digest_of_header(header, handshake_is_https(headers)) if header else None
-    if found is not None:
-        return found
-    return "socket:" + digest(_sid_of(data) or "none")
-
-
-def socket_binding(namespace: Any, sid: str) -> str | None:
-    """The binding digest the connected socket ``sid`` presents, as :func:`binding_of` reads it
-    from an event of that socket; ``None`` when the socket is not connected to this worker.
-
-    Read from the handshake's own headers (python-socketio's ``get_environ``), which carry the
-    cookies and the HTTPS stamp the binding middleware wrote.
-    """
-    server = getattr(namespace, "server", None)
-    environ = server.get_environ(sid, namespace.namespace) if server is not None else None
-    if not environ:
-        return None
-    found = _environ_binding(environ)
-    return found if found is not None else "socket:" + digest(sid)
-
-
-def handshake_binding(eio_sid: str) -> tuple[bool, str | None]:
-    """Whether the Engine.IO session ``eio_sid`` is one of this worker's, and the binding digest
-    its first request presented (``None``: none that can be read). Under long polling each later
-    request of the session must present the same (:mod:`.polling`)."""
-    server = getattr(get_app(), "sio", None)
-    environs = getattr(server, "environ", None)
-    if not isinstance(environs, dict):
-        # no record to read (a custom socket server, another python-socketio): the session
-        # cannot be checked, so it counts as one that presented nothing (refused)
-        return True, None
-    environ = environs.get(eio_sid)
-    if environ is None:
-        return False, None
-    return True, _environ_binding(environ)
-
-
-def _environ_binding(environ: dict[str, Any]) -> str | None:
-    """The binding digest in a socket's handshake environ, read as :func:`binding_of` reads it
-    from the router data Reflex builds from the same headers."""
-    cookies: list[str] = []
-    https = False
-    stamp = HTTPS_HEADER.encode("latin-1")
-    for key, value in environ.get("asgi.scope", {}).get("headers", ()):
-        name = key.lower()
-        if name == b"cookie":
-            # repeated Cookie headers joined as Reflex joins them for the router data
-            try:
-                cookies.append(value.decode())
-            except UnicodeDecodeError:
-                cookies.append(value.decode("latin-1"))
-        elif name == stamp:
-            https = value == b"1"
-    cookie = "; ".join(cookies)
-    return _digest_of_header(cookie, https) if cookie else None
 
 
 def _socket_holds_the_tab(data: dict[str, Any], sid: str) -> bool:
@@ -201,24 +118,6 @@ def _socket_holds_the_tab(data: dict[str, Any], sid: str) -> bool:
         return True
     token = str(data.get(constants.RouteVar.CLIENT_TOKEN) or "")
     return linked_sid(namespace, token) == sid
-
-
-def linked_sid(namespace: Any, token: str) -> str | None:
-    """The socket id Reflex links to ``token``: what ``namespace.token_to_sid.get(token)`` says.
-
-    Reflex 0.10 builds that mapping anew over every connected tab of the worker at each call
-    (``TokenManager.token_to_sid`` copies ``token_to_socket``), so the check cost grew with the
-    crowd: 15 µs per event at 300 tabs, 212 µs at 5,000 (benchmarks/tabs.py). The token
-    manager's own ``token_to_socket`` record is the same answer in one lookup; should a Reflex
-    release move it, the public mapping still answers.
-    """
-    manager = getattr(namespace, "_token_manager", None)
-    sockets = getattr(manager, "token_to_socket", None)
-    if isinstance(sockets, dict):
-        record = sockets.get(token)
-        return None if record is None else getattr(record, "sid", None)
-    linked = namespace.token_to_sid.get(token)
-    return None if linked is None else str(linked)
 
 
 async def reset_tree(root: BaseState) -> None:
@@ -267,7 +166,7 @@ class TabBinding:
         ``SessionState.settled_on``): the common case, answered with one read of each thing.
         ``False`` is not a refusal: the caller runs :meth:`check`."""
         data = state.router_data
-        sid = _sid_of(data)
+        sid = sid_of(data)
         session_state = _cached_session_state(state)
         if session_state is None:
             return False
@@ -287,7 +186,7 @@ class TabBinding:
         guarded and server-only events, another socket or browser, a tab with something to do.
         """
         data = state.router_data
-        sid = _sid_of(data)
+        sid = sid_of(data)
         session_state = await session_state_of(state)
         if event.router_data and not _socket_holds_the_tab(data, sid):
             # the socket that sent this event is gone, and the tab's token may now be held by

@@ -29,7 +29,8 @@ from reflex_base.event.context import EventContext
 
 from ..binding import digests_match
 from ..securitylog import refused
-from .tab import binding_of, session_state_of
+from .sockets import binding_of
+from .tab import session_state_of
 
 __all__ = ["TabTakenOver", "guard_writes"]
 

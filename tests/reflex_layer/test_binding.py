@@ -1165,7 +1165,7 @@ async def test_the_socket_check_reads_reflexs_own_token_record() -> None:
     mapping still answers for a namespace without it."""
     from reflex.app import App, EventNamespace
 
-    from reflex_session.reflex.tab import linked_sid
+    from reflex_session.reflex.sockets import linked_sid
 
     namespace = EventNamespace("/_event", App())
     manager = namespace._token_manager

@@ -32,7 +32,7 @@ from reflex_session.reflex.emits import (
     made_for,
     may_receive,
 )
-from reflex_session.reflex.tab import binding_of, socket_binding
+from reflex_session.reflex.sockets import binding_of, socket_binding
 
 TOKEN = "tab-1"
 VICTIM, ATTACKER, RELOADED = "sid-victim", "sid-attacker", "sid-victim-reloaded"
