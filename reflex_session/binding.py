@@ -14,9 +14,11 @@ without a second credential that page JavaScript *cannot* read. That credential 
 * long-lived and never rotated by a login or logout: it names the *browser*, not the user, so
   signing in or out never invalidates the open tabs' bindings.
 
-A tab keeps only the SHA-256 digest of the value (:func:`digest`), so a state dump or a Redis
-snapshot holds nothing that could be replayed as the cookie. Every event, sync and upload for the
-tab must arrive with the matching cookie; see ``docs/binding.md`` and ``SECURITY.md``.
+What the layer keeps of the value is its SHA-256 digest (:func:`digest`). Reflex itself,
+though, keeps each tab's last handshake headers (the whole ``Cookie`` header: this cookie and
+the session cookie) in the tab's router data, which its Redis or disk state manager saves: a
+Redis dump or a ``.states`` file is as sensitive as the cookies (``SECURITY.md``). Every event,
+sync and upload for the tab must arrive with the matching cookie; see ``docs/binding.md``.
 
 This module is pure, with no framework import: the HTTP layer sets the cookie, the Reflex layer
 checks it.

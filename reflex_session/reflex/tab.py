@@ -57,6 +57,8 @@ __all__ = [
     "TabBinding",
     "UploadGuard",
     "is_hydrate_name",
+    "is_shared_target",
+    "load_tree",
     "presented_binding",
     "reset_tree",
     "session_state_of",
@@ -120,8 +122,8 @@ def _socket_holds_the_tab(data: dict[str, Any], sid: str) -> bool:
     return linked_sid(namespace, token) == sid
 
 
-async def reset_tree(root: BaseState) -> None:
-    """Reset every state of the tab to its defaults, loading the substates that are not loaded.
+async def load_tree(root: BaseState) -> None:
+    """Load every substate of the tab that is not loaded yet.
 
     With Reflex's Redis manager only the substates an event needs are in memory; a reset of those
     alone would leave the rest of the previous owner's data to be loaded later.
@@ -133,7 +135,29 @@ async def reset_tree(root: BaseState) -> None:
             await load_all(sub)
 
     await load_all(type(root))
+
+
+async def reset_tree(root: BaseState) -> None:
+    """Reset every state of the tab to its defaults, loading the substates that are not loaded."""
+    await load_tree(root)
     root.reset()  # type: ignore[no-untyped-call]
+
+
+def is_shared_target(root: BaseState) -> bool:
+    """Whether the tree ``root`` is where Reflex keeps an ``rx.SharedState``'s data: the tree
+    stored under a link token, which tabs are linked to (its shared instances record them in
+    Reflex's ``_linked_from``), not a browser's tab. No browser ever binds such a tree, so
+    without this a socket naming the link token (a room's id) would be taken for a fresh tab:
+    the data would be reset for every member and the tree bound to that socket."""
+    from reflex.istate.shared import SharedStateBaseInternal
+
+    pending = [root]
+    while pending:
+        state = pending.pop()
+        if isinstance(state, SharedStateBaseInternal) and getattr(state, "_linked_from", None):
+            return True
+        pending.extend(state.substates.values())
+    return False
 
 
 @functools.lru_cache(maxsize=1)
@@ -205,10 +229,14 @@ class TabBinding:
         if expected and not hydrate:
             refused("event refused: the socket does not carry the tab's browser binding")
             return StateUpdate(), session_state, False
+        root = state._get_root_state()
+        await load_tree(root)
+        if not expected and is_shared_target(root):
+            refused("an event named a shared state's link token: refused")
+            return StateUpdate(), session_state, False
         if expected:
             refused("a socket with another browser's binding hydrated a tab: its state was reset")
-        root = state._get_root_state()
-        await reset_tree(root)
+        root.reset()  # type: ignore[no-untyped-call]
         session_state = await root.get_state(SessionState)
         session_state.bind_to(presented)
         return None, session_state, True

@@ -19,12 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
+import reflex as rx
 from layer_helpers import (
     ADA,
     BOB,
     GuardedState,
     make_root,
     preprocess,
+    set_router,
     signed_in_tab,
     sub,
     sync_tab,
@@ -881,6 +883,42 @@ async def test_logout_ends_the_stored_session_without_waiting_for_the_sync(
     assert await auth.is_live(session)
     await SessionState.logout.fn(state)
     assert not await auth.is_live(session), "the session outlived the logout event"
+
+
+class _Room(rx.SharedState):
+    """A shared state, as a chat room: Reflex keeps its data in a tree stored under the link
+    token (the room's id), and every linked tab reaches it there."""
+
+    messages: list[str] = []  # noqa: RUF012 (a Reflex var: Reflex copies it per instance)
+
+    @rx.event
+    def post(self, text: str) -> None:
+        self.messages.append(text)
+
+
+async def test_a_shared_states_tree_is_never_taken_for_a_fresh_tab(layer: Any) -> None:
+    """Red team (stop 22, round 3): no browser ever binds the tree Reflex keeps under a shared
+    state's link token, so a socket naming that token (``?token=room42``) was taken for a fresh
+    tab: the room's data was reset for every member, the tree bound to the outsider, and its
+    later hydrates showed the members' new messages. An event on such a tree is refused and
+    changes nothing."""
+    room_tree = make_root("/room", bind=None)  # the tree under "room42": never bound
+    room = sub(room_tree, _Room)
+    room.messages = ["alice: the merger closes friday"]
+    room._linked_from = {"alice-tab", "bob-tab"}  # Reflex's record of the linked tabs
+    set_router(room_tree, "/room", bind=OTHER_BIND)  # the outsider's socket names "room42"
+
+    for name in (HYDRATE, HYDRATE_AND_LOAD, format_event_handler(_Room.event_handlers["post"])):
+        update = await preprocess(room_tree, name)
+        assert update is not None, f"{name} ran on the room's tree"
+        assert update.delta == {}
+    assert room.messages == ["alice: the merger closes friday"], "the room was reset"
+    assert sub(room_tree, SessionState).bound_to() == "", "the tree was bound to the outsider"
+    # a fresh tab (nothing linked to it) is still bound to its first socket, as before
+    fresh = make_root("/dashboard", bind=None)
+    set_router(fresh, "/dashboard", bind=BIND)
+    assert await preprocess(fresh, HYDRATE) is None
+    assert sub(fresh, SessionState).bound_to() == digest(BIND)
 
 
 async def test_logout_signs_out_a_copied_cookies_open_socket_at_once(
