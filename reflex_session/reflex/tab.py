@@ -160,6 +160,14 @@ def is_shared_target(root: BaseState) -> bool:
     return False
 
 
+#: the router data keys of the page an event comes from (the rest is its socket's)
+_PAGE_PATH, _PAGE_ADDRESS, _PAGE_QUERY = (
+    constants.RouteVar.PATH,
+    constants.RouteVar.ORIGIN,
+    constants.RouteVar.QUERY,
+)
+
+
 @functools.lru_cache(maxsize=1)
 def _session_path() -> tuple[str, ...]:
     return tuple(SessionState.get_full_name().split("."))
@@ -237,6 +245,13 @@ class TabBinding:
         if expected:
             refused("a socket with another browser's binding hydrated a tab: its state was reset")
         root.reset()  # type: ignore[no-untyped-call]
+        # Reflex merged this event's router data over the previous browser's, and a reset keeps
+        # router fields: the page address this event did not send is emptied, or the new browser
+        # is answered with the previous one's (path, query, fragment)
+        page = {_PAGE_PATH: "", _PAGE_ADDRESS: "", _PAGE_QUERY: {}}
+        root.router_data = root._update_router_vars(
+            {**page, **(event.router_data or {})}, root.router_data
+        )
         session_state = await root.get_state(SessionState)
         session_state.bind_to(presented)
         return None, session_state, True

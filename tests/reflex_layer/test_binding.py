@@ -155,6 +155,34 @@ async def test_a_hydrate_from_another_browser_gets_a_reset_tab(
     assert update.events == []
 
 
+async def test_a_takeover_hydrate_is_not_answered_with_the_victims_page_address(
+    layer: Any,
+) -> None:
+    """Red team (stop 22, round 3): Reflex merges an event's router data over the previous one,
+    and a reset keeps router fields, so a hydrate from another browser that sent no page of its
+    own was answered with the victim's last path, query and fragment."""
+    root = make_root("/dashboard", query="invoice=INV-7731")
+    data = dict(root.router_data)
+    data[constants.RouteVar.ORIGIN] = "/dashboard?invoice=INV-7731#card-zq9x"
+    root.router_data = root._update_router_vars(data, root.router_data)
+    attacker = {  # what Reflex puts in the attacker's event: its socket's own data, no page
+        constants.RouteVar.SESSION_ID: "attacker-sid",
+        constants.RouteVar.CLIENT_TOKEN: "tab-1",
+        constants.RouteVar.HEADERS: {"cookie": f"session_bind={OTHER_BIND}", "host": "testserver"},
+    }
+    from_socket(root, f"session_bind={OTHER_BIND}")  # Reflex's merge, before the middleware
+    assert "INV-7731" in json.dumps(root.router_data)
+    update = await SessionEventMiddleware().preprocess(
+        app=None,  # type: ignore[arg-type]
+        state=root,
+        event=Event(name=HYDRATE, payload={}, router_data=attacker),
+    )
+    assert update is None  # the hydrate runs, on a reset tab
+    assert "INV-7731" not in json.dumps(root.router_data)
+    assert "card-zq9x" not in json.dumps(root.dict(), default=str)
+    assert "INV-7731" not in json.dumps(root.dict(), default=str)
+
+
 async def test_a_hydrate_with_the_attackers_own_cookie_shows_only_the_attacker(
     layer: Any,
 ) -> None:
