@@ -151,10 +151,17 @@ def is_shared_target(root: BaseState) -> bool:
     the data would be reset for every member and the tree bound to that socket."""
     from reflex.istate.shared import SharedStateBaseInternal
 
+    # a tab's own tree holds the instances it links to, patched in from their target, with this
+    # tab among their linked tabs: those are named in its links, and are no sign of a target
+    patched = getattr(root, "_reflex_internal_links", None) or {}
     pending = [root]
     while pending:
         state = pending.pop()
-        if isinstance(state, SharedStateBaseInternal) and getattr(state, "_linked_from", None):
+        if (
+            isinstance(state, SharedStateBaseInternal)
+            and state.get_full_name() not in patched
+            and getattr(state, "_linked_from", None)
+        ):
             return True
         pending.extend(state.substates.values())
     return False
@@ -248,10 +255,11 @@ class TabBinding:
         # Reflex merged this event's router data over the previous browser's, and a reset keeps
         # router fields: the page address this event did not send is emptied, or the new browser
         # is answered with the previous one's (path, query, fragment)
-        page = {_PAGE_PATH: "", _PAGE_ADDRESS: "", _PAGE_QUERY: {}}
-        root.router_data = root._update_router_vars(
-            {**page, **(event.router_data or {})}, root.router_data
-        )
+        if event.router_data:  # a socket's event (a chained one carries its origin's page)
+            page = {_PAGE_PATH: "", _PAGE_ADDRESS: "", _PAGE_QUERY: {}}
+            root.router_data = root._update_router_vars(
+                {**page, **event.router_data}, root.router_data
+            )
         session_state = await root.get_state(SessionState)
         session_state.bind_to(presented)
         return None, session_state, True

@@ -947,6 +947,15 @@ async def test_a_shared_states_tree_is_never_taken_for_a_fresh_tab(layer: Any) -
     set_router(fresh, "/dashboard", bind=BIND)
     assert await preprocess(fresh, HYDRATE) is None
     assert sub(fresh, SessionState).bound_to() == digest(BIND)
+    # and so is a member's tab that lost its binding (its SessionState expired in Reflex's
+    # Redis while its root and links lived on): the room instance Reflex patched into it lists
+    # the tab among its linked tabs, and is named in the tab's links (review, stop 22)
+    member = make_root("/room", bind=None)
+    member._reflex_internal_links = {_Room.get_full_name(): "room42"}
+    sub(member, _Room)._linked_from = {"tab-1", "bob-tab"}
+    set_router(member, "/room", bind=BIND)
+    assert await preprocess(member, HYDRATE) is None
+    assert sub(member, SessionState).bound_to() == digest(BIND)
 
 
 async def test_logout_signs_out_a_copied_cookies_open_socket_at_once(
