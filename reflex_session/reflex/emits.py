@@ -35,11 +35,10 @@ from typing import Any, NamedTuple
 
 from reflex.state import StateUpdate
 from reflex_base import constants
-from reflex_base.event.context import EventContext
 
 from ..binding import digests_match
 from ..securitylog import refused
-from .sockets import binding_of, linked_sid, socket_binding
+from .sockets import binding_of, event_origin, linked_sid, socket_binding
 from .tab import session_state_of
 
 __all__ = ["ForwardedUpdate", "Verdict", "guard_emits", "judge", "made_for", "may_receive"]
@@ -98,12 +97,9 @@ def judge(namespace: Any, token: str) -> Verdict:
     origin: dict[str, Any] = {}
     origin_sid = ""
     if expected is None:
-        try:
-            origin = EventContext.get().router_data
-        except LookupError:
-            return SEND  # not made by an event: the app's own out-of-band change
-        if not origin or origin.get(constants.RouteVar.CLIENT_TOKEN) != token:
-            return SEND  # not this tab's event (a push to another tab declares its own)
+        origin = event_origin(token)
+        if not origin:
+            return SEND  # no event of this tab: out of band, or a push another tab declared
         origin_sid = str(origin.get(constants.RouteVar.SESSION_ID) or "")
     holder = linked_sid(namespace, token)
     if origin_sid and holder == origin_sid:

@@ -14,6 +14,7 @@ import functools
 from typing import Any
 
 from reflex_base import constants
+from reflex_base.event.context import EventContext
 
 from ..binding import BindingCookie, digest
 from ..http.origin import HTTPS_HEADER, handshake_is_https
@@ -21,6 +22,7 @@ from .runtime import get_app, get_auth
 
 __all__ = [
     "binding_of",
+    "event_origin",
     "handshake_binding",
     "linked_sid",
     "sid_of",
@@ -122,3 +124,20 @@ def linked_sid(namespace: Any, token: str) -> str | None:
         return None if record is None else getattr(record, "sid", None)
     linked = namespace.token_to_sid.get(token)
     return None if linked is None else str(linked)
+
+
+def event_origin(token: str) -> dict[str, Any]:
+    """The router data of the socket whose event is running, if that event is tab ``token``'s
+    (empty otherwise: no event, or another tab's).
+
+    Read from Reflex's ``EventContext``, which chained events and background tasks inherit from
+    the event that started them. The state's own router data is not that: Reflex writes each
+    event's router data into the state before the layer's check can refuse the event.
+    """
+    try:
+        origin = EventContext.get().router_data
+    except LookupError:
+        return {}
+    if not origin or origin.get(constants.RouteVar.CLIENT_TOKEN) != token:
+        return {}
+    return origin

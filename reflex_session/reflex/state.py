@@ -50,7 +50,7 @@ from ..stores.base import StoreUnavailable
 from ..wire import from_patch
 from .routing import decide, known_roles, path_of
 from .runtime import get_app, get_auth, get_options, get_runtime
-from .sockets import linked_sid, socket_binding
+from .sockets import event_origin, linked_sid, socket_binding
 
 __all__ = ["SessionState"]
 
@@ -574,8 +574,8 @@ class SessionState(rx.State):
         self.show(session)
         # the socket whose event signs in: in a background task the state's own router data
         # may be a later (even a refused) socket's, so Reflex's EventContext says which
-        origin = _event_router_data()
-        if origin and origin.get(RouteVar.CLIENT_TOKEN) == self.router.session.client_token:
+        origin = event_origin(self.router.session.client_token)
+        if origin:
             headers = origin.get(RouteVar.HEADERS) or {}
             agent = str(headers.get("user-agent") or "")
             ip = str(origin.get(RouteVar.CLIENT_IP) or "")
@@ -848,20 +848,6 @@ def _app_session_states(root: type[rx.State]) -> tuple[type[SessionState], ...]:
 
 
 _PROOF_SENDS: set[asyncio.Task[None]] = set()
-
-
-def _event_router_data() -> dict[str, Any]:
-    """The router data of the socket whose event is running, from Reflex's ``EventContext`` (a
-    background task keeps the one that started it; empty outside any event). The state's own
-    router data is not that: Reflex writes each event's router data into the state before the
-    layer's check can refuse the event, so in a background task it may be another socket's."""
-    from reflex_base.event.context import EventContext
-
-    try:
-        origin = EventContext.get().router_data
-    except LookupError:
-        return {}
-    return origin or {}
 
 
 def send_proof(sid: str, token: str, bound: str, state_name: str, proof: str) -> None:

@@ -24,12 +24,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from reflex_base import constants
-from reflex_base.event.context import EventContext
-
 from ..binding import digests_match
 from ..securitylog import refused
-from .sockets import binding_of
+from .sockets import binding_of, event_origin
 from .tab import session_state_of
 
 __all__ = ["TabTakenOver", "guard_writes"]
@@ -45,11 +42,8 @@ class TabTakenOver(asyncio.CancelledError):
 async def _for_its_browser(root: Any, token: str) -> bool:
     """Whether the tab ``token`` (its root state ``root``) is still bound to the browser of the
     socket that started the running task (``True`` when nothing says otherwise)."""
-    try:
-        origin = EventContext.get().router_data
-    except LookupError:
-        return True
-    if not origin or origin.get(constants.RouteVar.CLIENT_TOKEN) != token:
+    origin = event_origin(token)
+    if not origin:
         return True
     expected = (await session_state_of(root)).bound_to()
     return not expected or digests_match(expected, binding_of(origin))

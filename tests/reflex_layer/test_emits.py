@@ -255,6 +255,24 @@ async def test_guard_emits_sends_forwards_or_withholds_and_says_so(
     assert type(sent[2]) is StateUpdate, "the binding digest never reaches a page"
 
 
+def verdicts_at_send(app: Any, namespace: Any, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Guard ``app`` as ``install`` does at start-up (its ``modify_state`` declares the tab's
+    browser), and record, for each block, whether the socket holding ``TOKEN`` may receive the
+    update, asked where Reflex sends it: on the way out of the block."""
+    seen: list[bool] = []
+    real = app.modify_state
+
+    @contextlib.asynccontextmanager
+    async def modify_state(token: Any) -> AsyncIterator[Any]:
+        async with real(token) as root:
+            yield root
+        seen.append(may_receive(namespace, TOKEN))
+
+    monkeypatch.setattr(app, "modify_state", modify_state)
+    guard_emits(app)
+    return seen
+
+
 async def test_a_sync_declares_its_update_for_the_tabs_own_browser(
     layer: Any, namespace: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,17 +282,7 @@ async def test_a_sync_declares_its_update_for_the_tabs_own_browser(
     auth, app = layer
     await signed_in_tab(auth, app, TOKEN)  # bound to the browser with BIND
     await take_over(namespace, ATTACKER, None)
-    seen: list[bool] = []
-    real = app.modify_state
-
-    @contextlib.asynccontextmanager
-    async def modify_state(token: Any) -> AsyncIterator[Any]:
-        async with real(token) as root:
-            yield root
-        seen.append(may_receive(namespace, TOKEN))  # where Reflex sends the update
-
-    monkeypatch.setattr(app, "modify_state", modify_state)
-    guard_emits(app)  # what install does at start-up: app.modify_state declares the tab's browser
+    seen = verdicts_at_send(app, namespace, monkeypatch)
     response = await sync_tab(auth, TOKEN, f"session_bind={BIND}")
     assert response.status_code == 200, response.text
     assert seen == [False]
@@ -293,16 +301,6 @@ async def test_a_push_declares_its_update_for_the_tabs_own_browser(
     await signed_in_tab(auth, app, TOKEN)
     if holder == "attacker":
         await take_over(namespace, ATTACKER, None)
-    seen: list[bool] = []
-    real = app.modify_state
-
-    @contextlib.asynccontextmanager
-    async def modify_state(token: Any) -> AsyncIterator[Any]:
-        async with real(token) as root:
-            yield root
-        seen.append(may_receive(namespace, TOKEN))
-
-    monkeypatch.setattr(app, "modify_state", modify_state)
-    guard_emits(app)
+    seen = verdicts_at_send(app, namespace, monkeypatch)
     assert await push_refresh("1") == 1
     assert seen == [holder == "victim"]
