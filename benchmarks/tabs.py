@@ -22,6 +22,12 @@ The servers
     all variants side by side, each on its own port:
 
     * ``plain``: plain Reflex, ``CounterState(rx.State)``, reflex-session not imported;
+    * ``shaped`` (the control; ``--no-control`` leaves it out): plain Reflex again, with
+      ``CounterState(SessionShape)``, a copy of ``SessionState``'s vars, computed vars and
+      sibling states without any reflex-session code (``tabs_app/shape.py``). The API puts app
+      states one level deeper, under ``SessionState``, and Reflex does work per level at every
+      event: ``shaped`` against ``plain`` is that cost, Reflex's own; ``cookie`` against
+      ``shaped`` is what the library's code adds;
     * ``cookie``: reflex-session installed as the README shows it (``install(app, auth)``,
       cookie mode), ``CounterState(SessionState)``, ``increment_guarded`` is ``@guarded``;
     * ``store`` (``--no-store`` leaves it out): the same in store mode with the read cache
@@ -35,7 +41,8 @@ The tabs
     own, signed in: a session minted by the library's own ``create_session`` (``load.mint``;
     in store mode on the server's store), its ``session`` cookie and a binding cookie of its own
     in the handshake, then the page's mount sync (``POST /api/session/sync``, as the runtime's
-    ``fetch_on_mount`` makes it). On ``plain`` a tab has no cookie and makes no sync.
+    ``fetch_on_mount`` makes it). On ``plain`` and ``shaped`` a tab has no cookie and makes no
+    sync.
 
 Memory
     First ``--active`` tabs per variant connect and send a few events of every kind (the
@@ -66,8 +73,10 @@ unguarded ``increment`` p50 with ``--active`` tabs at once <= 1.10x plain's; ``M
 MET``. The guarded event, the lone tab and store mode are reported against the plain row of the
 same kind, for information. Store mode is also compared with cookie mode row for row: issue 15
 item 1 asks a guarded event in store mode (with the read cache) to cost <= 1.20x cookie mode.
-The exit status is 0 whatever the result, 2 when it cannot run (a server does not start, a
-client process dies).
+The control splits the cookie row's ratio in two, for information: ``shaped`` x ``plain`` (the
+tree's shape, in Reflex) and ``cookie`` x ``shaped`` (the library's code), memory and the
+unguarded rows. The exit status is 0 whatever the result, 2 when it cannot run (a server does
+not start, a client process dies).
 """
 
 from __future__ import annotations
@@ -119,6 +128,8 @@ EXPIRY = 24 * 3600  # the app's session_expiry (TABS_SESSION_EXPIRY): minted coo
 TARGET = 1.10
 STORE_TARGET = 1.20  # issue 15 item 1: store mode (with the read cache) against cookie mode
 UNGUARDED, GUARDED = "increment", "increment_guarded"
+#: the variants without reflex-session: plain Reflex, and the control in SessionState's shape
+PLAIN_REFLEX = ("plain", "shaped")
 ALONE_EVENTS = 4  # a lone tab's segment: this many times --events, back to back
 WARM_EVENTS = 3  # per active tab and kind, before the memory is read
 SETTLE_S = 2.0
@@ -161,7 +172,7 @@ class CounterTab(Tab):
 class Variant:
     """One server of the app and everything measured on it."""
 
-    name: str  # plain, cookie, store
+    name: str  # plain, shaped, cookie, store
     label: str
     server: ReflexServer
     events: tuple[str, ...]
@@ -177,7 +188,7 @@ class Variant:
 
     @property
     def session_layer(self) -> bool:
-        return self.name != "plain"
+        return self.name not in PLAIN_REFLEX
 
     @property
     def pid(self) -> int:
@@ -203,7 +214,7 @@ def make_variant(name: str, store_url: str | None = None, cache_ttl: float = 10.
     workdir = Path(tempfile.mkdtemp(prefix=f"reflex-session-tabs-{name}-"))
     skip = shutil.ignore_patterns(".web", ".states", "__pycache__", "*.db", "reflex.lock")
     shutil.copytree(APP, workdir, dirs_exist_ok=True, ignore=skip)
-    settings = {"TABS_VARIANT": "plain" if name == "plain" else name.replace("cookie", "session")}
+    settings = {"TABS_VARIANT": "session" if name == "cookie" else name}
     settings["TABS_SESSION_EXPIRY"] = str(EXPIRY)
     auth: ReflexSession[Any] | None = None
     if name == "store":
@@ -216,6 +227,7 @@ def make_variant(name: str, store_url: str | None = None, cache_ttl: float = 10.
         auth = ReflexSession(secret_key=SECRET, session_expiry=EXPIRY)
     labels = {
         "plain": "plain Reflex",
+        "shaped": "plain Reflex, CounterState under a copy of SessionState's shape (control)",
         "cookie": "reflex-session, cookie mode",
         "store": f"reflex-session, store mode ({store_kind(store_url, cache_ttl)})",
     }
@@ -223,7 +235,7 @@ def make_variant(name: str, store_url: str | None = None, cache_ttl: float = 10.
         name,
         labels[name],
         ReflexServer(name, workdir, settings),
-        (UNGUARDED,) if name == "plain" else (UNGUARDED, GUARDED),
+        (UNGUARDED,) if name in PLAIN_REFLEX else (UNGUARDED, GUARDED),
         auth,
     )
 
@@ -555,6 +567,46 @@ class Report:
             )
         return out
 
+    def control(self) -> list[dict[str, Any]]:
+        """The cookie variant's cost split by the control: what the tree's shape costs plain
+        Reflex (``shaped`` x ``plain``) and what the library's code adds to that tree (``cookie``
+        x ``shaped``), for memory and each unguarded row; empty without the control."""
+        by_name = {v.name: v for v in self.variants}
+        shaped, cookie = by_name.get("shaped"), by_name.get("cookie")
+        if shaped is None or cookie is None:
+            return []
+
+        def row_of(variant: Variant, tabs: int) -> EventRow | None:
+            return next(
+                (
+                    r
+                    for r in self.rows
+                    if r.variant is variant and r.event == UNGUARDED and r.tabs == tabs
+                ),
+                None,
+            )
+
+        def split(
+            what: str, plain: float | None, shape: float | None, lib: float | None
+        ) -> dict[str, Any]:
+            parts = (ratio(shape, plain), ratio(lib, shape), ratio(lib, plain))
+            names = ("shape_x_plain", "library_x_shaped", "cookie_x_plain")
+            return {"what": what} | {
+                n: None if p is None else round(p, 3) for n, p in zip(names, parts, strict=True)
+            }
+
+        out = [split("KiB per tab", self.plain.kib, shaped.kib, cookie.kib)]
+        for tabs in sorted({r.tabs for r in self.rows}, reverse=True):
+            base, shape, lib = (row_of(v, tabs) for v in (self.plain, shaped, cookie))
+            if base is None or shape is None or lib is None:
+                continue
+            label = "1 tab" if tabs == 1 else f"{tabs} tabs"
+            out.append(split(f"increment p50, {label}", base.p50, shape.p50, lib.p50))
+            out.append(
+                split(f"server µs per increment, {label}", base.cpu_us, shape.cpu_us, lib.cpu_us)
+            )
+        return out
+
     def as_json(self) -> list[dict[str, Any]]:
         rows = [self.memory_json(v) for v in self.variants]
         rows += [self.event_json(r) for r in self.rows]
@@ -572,6 +624,7 @@ class Report:
                 "cpus": psutil.cpu_count(),
                 "met": self.met,
                 "store_vs_cookie": self.store_vs_cookie(),
+                "control": self.control(),
             }
         )
         return rows
@@ -637,6 +690,25 @@ class Report:
                 tabs = "1 tab" if c["tabs_at_once"] == 1 else f"{c['tabs_at_once']} tabs"
                 shown = "-" if c["ratio"] is None else f"{c['ratio']:.3f}x"
                 print(f"  {c['event']}, {tabs}: {shown}  {'MET' if c['met'] else 'NOT MET'}")
+        split = self.control()
+        if split:
+            print()
+            print(
+                "the cookie variant's ratio, split by the control (plain Reflex in SessionState's"
+                " shape), for information:"
+            )
+            header(
+                f"{'':<36} {'shape x plain':>13} {'library x shaped':>16} {'cookie x plain':>14}"
+            )
+
+            def x(value: float | None) -> str:
+                return "-" if value is None else f"{value:.3f}x"
+
+            for c in split:
+                print(
+                    f"{c['what']:<36} {x(c['shape_x_plain']):>13}"
+                    f" {x(c['library_x_shaped']):>16} {x(c['cookie_x_plain']):>14}"
+                )
         print()
         errors = [e for v in self.variants for e in v.errors]
         print(f"errors: {len(errors)}")
@@ -679,6 +751,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--concurrency", type=int, default=10, help="handshakes in flight while connecting (10)"
     )
     parser.add_argument("--no-store", action="store_true", help="leave the store variant out")
+    parser.add_argument(
+        "--no-control", action="store_true", help="leave the shaped control variant out"
+    )
     parser.add_argument(
         "--read-cache-ttl",
         type=float,
@@ -733,7 +808,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("REFLEX_REDIS_URL", "GRANIAN_WORKERS"):  # one worker, states in memory
         os.environ.pop(name, None)
     began = time.monotonic()
-    names = ("plain", "cookie", "store")[: 2 if args.no_store else 3]
+    names = [
+        n
+        for n in ("plain", "shaped", "cookie", "store")
+        if not (n == "shaped" and args.no_control) and not (n == "store" and args.no_store)
+    ]
     variants: list[Variant] = []
     try:
         for name in names:

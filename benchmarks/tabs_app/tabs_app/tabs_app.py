@@ -1,10 +1,12 @@
-"""The app ``benchmarks/tabs.py`` measures: one page, one counter, in one of three variants.
+"""The app ``benchmarks/tabs.py`` measures: one page, one counter, in one of four variants.
 
 ``TABS_VARIANT`` picks the variant when the server starts; the page and the handlers are the
-same code in all three:
+same code in all four:
 
 * ``plain``: a plain Reflex app. ``CounterState`` inherits ``rx.State``; reflex-session is not
   even imported, and ``increment_guarded`` is a second plain handler.
+* ``shaped``: the control. Plain Reflex again, but ``CounterState`` inherits ``SessionShape``
+  (``shape.py``): a copy of ``SessionState``'s vars and sibling states, without its code.
 * ``session``: the same app with reflex-session installed as the README shows it: cookie mode
   (``ReflexSession(session_expiry=...)``, the secret from ``$SESSION_SECRET``),
   ``CounterState`` inherits ``SessionState``, ``install(app, auth)``, and ``increment_guarded``
@@ -25,8 +27,12 @@ import reflex as rx
 VARIANT = os.environ.get("TABS_VARIANT", "plain")
 EXPIRY = int(os.environ.get("TABS_SESSION_EXPIRY", str(24 * 3600)))
 
-if VARIANT == "plain":
+if VARIANT in ("plain", "shaped"):
     Base: type[rx.State] = rx.State
+    if VARIANT == "shaped":
+        from .shape import SessionShape
+
+        Base = SessionShape
 
     def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn
@@ -74,5 +80,5 @@ def index() -> rx.Component:
 
 app = rx.App()
 app.add_page(index, route="/")
-if VARIANT != "plain":
+if VARIANT not in ("plain", "shaped"):
     install(app, auth)
