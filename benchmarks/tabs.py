@@ -169,20 +169,34 @@ class CounterTab(Tab):
 
 
 @dataclass
-class Variant:
-    """One server of the app and everything measured on it."""
+class Instance:
+    """One server of a variant and what was measured on it."""
 
-    name: str  # plain, shaped, cookie, store
-    label: str
     server: ReflexServer
-    events: tuple[str, ...]
-    auth: ReflexSession[Any] | None = None
     active: list[CounterTab] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
     rss_before: int = 0
     rss_half: int = 0
     rss_full: int = 0
     halves: tuple[int, int] = (0, 0)  # tabs connected in each half
+
+    @property
+    def pid(self) -> int:
+        assert self.server.process is not None
+        return self.server.process.pid
+
+
+@dataclass
+class Variant:
+    """One variant of the app: its servers (``--instances`` of them, the same code each, so
+    that what one process happens to get, its hash seed, its memory layout, averages out) and
+    everything measured on them."""
+
+    name: str  # plain, shaped, cookie, store
+    label: str
+    instances: list[Instance]
+    events: tuple[str, ...]
+    auth: ReflexSession[Any] | None = None
     connect_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -191,34 +205,48 @@ class Variant:
         return self.name not in PLAIN_REFLEX
 
     @property
-    def pid(self) -> int:
-        assert self.server.process is not None
-        return self.server.process.pid
+    def servers(self) -> list[ReflexServer]:
+        return [i.server for i in self.instances]
 
     @property
     def connected(self) -> int:
-        return sum(self.halves)
+        return sum(sum(i.halves) for i in self.instances)
 
-    def per_tab_kib(self, start: int, end: int, tabs: int) -> float | None:
-        return (end - start) / tabs / 1024 if tabs else None
+    def _pooled(self, start: str, end: str, half: int | None) -> float | None:
+        """RSS growth over tabs connected, summed over the instances, in KiB per tab."""
+        grown = sum(getattr(i, end) - getattr(i, start) for i in self.instances)
+        tabs = sum(sum(i.halves) if half is None else i.halves[half] for i in self.instances)
+        return grown / tabs / 1024 if tabs else None
 
     @property
     def kib(self) -> float | None:
-        return self.per_tab_kib(self.rss_before, self.rss_full, self.connected)
+        return self._pooled("rss_before", "rss_full", None)
+
+    @property
+    def halves_kib(self) -> tuple[float | None, float | None]:
+        return self._pooled("rss_before", "rss_half", 0), self._pooled("rss_half", "rss_full", 1)
+
+    def mean_rss(self, which: str) -> float:
+        return statistics.fmean(getattr(i, which) for i in self.instances)
 
 
-def make_variant(name: str, store_url: str | None = None, cache_ttl: float = 10.0) -> Variant:
-    """A copy of ``tabs_app`` in a temporary folder, set up as ``name`` (the store variant on
-    ``store_url``, default a SQLite file in that folder, with the read cache for ``cache_ttl``
-    seconds, 0: off)."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"reflex-session-tabs-{name}-"))
+def make_variant(
+    name: str, store_url: str | None = None, cache_ttl: float = 10.0, instances: int = 1
+) -> Variant:
+    """``instances`` copies of ``tabs_app``, each in a temporary folder, set up as ``name``
+    (the store variant on ``store_url``, default a SQLite file in the first copy's folder, which
+    all its servers share, with the read cache for ``cache_ttl`` seconds, 0: off)."""
+    workdirs = [
+        Path(tempfile.mkdtemp(prefix=f"reflex-session-tabs-{name}-")) for _ in range(instances)
+    ]
     skip = shutil.ignore_patterns(".web", ".states", "__pycache__", "*.db", "reflex.lock")
-    shutil.copytree(APP, workdir, dirs_exist_ok=True, ignore=skip)
+    for workdir in workdirs:
+        shutil.copytree(APP, workdir, dirs_exist_ok=True, ignore=skip)
     settings = {"TABS_VARIANT": "session" if name == "cookie" else name}
     settings["TABS_SESSION_EXPIRY"] = str(EXPIRY)
     auth: ReflexSession[Any] | None = None
     if name == "store":
-        settings["TABS_STORE_URL"] = store_url or f"sqlite:///{workdir / 'sessions.db'}"
+        settings["TABS_STORE_URL"] = store_url or f"sqlite:///{workdirs[0] / 'sessions.db'}"
         settings["TABS_STORE_NAME"] = f"tabs_bench_{secrets.token_hex(4)}"
         settings["TABS_READ_CACHE_TTL"] = str(cache_ttl)
         store = open_store(settings["TABS_STORE_URL"], settings["TABS_STORE_NAME"])
@@ -234,7 +262,10 @@ def make_variant(name: str, store_url: str | None = None, cache_ttl: float = 10.
     return Variant(
         name,
         labels[name],
-        ReflexServer(name, workdir, settings),
+        [
+            Instance(ReflexServer(f"{name}-{n + 1}", workdir, dict(settings)))
+            for n, workdir in enumerate(workdirs)
+        ],
         (UNGUARDED,) if name in PLAIN_REFLEX else (UNGUARDED, GUARDED),
         auth,
     )
@@ -273,47 +304,51 @@ async def sample_rss(pid: int) -> int:
 # -- the phases ----------------------------------------------------------------------------------
 
 
-async def connect_active(variant: Variant, http: Any, count: int) -> None:
-    """The variant's active tabs: connected (and the mount sync), then warmed up."""
-    made = await browsers(variant, count, first=0)
+async def connect_active(
+    variant: Variant, box: Instance, http: Any, count: int, first: int
+) -> None:
+    """An instance's active tabs: connected (and the mount sync), then warmed up. ``first`` is
+    the first user number of its browsers (each instance signs in users of its own)."""
+    made = await browsers(variant, count, first)
     tabs: list[Tab] = [
         CounterTab(
-            variant.server.url,
+            box.server.url,
             http,
             cookie or None,
             binding=binding or None,
             path="/",
-            label=f"{variant.name}-active-{i}",
+            label=f"{box.server.name}-active-{i}",
             session_layer=variant.session_layer,
         )
         for i, (cookie, binding) in enumerate(made)
     ]
     stats = Stats()
     connected = await connect_all(tabs, stats, concurrency=10, mount_sync=True)
-    variant.active = [t for t in connected if isinstance(t, CounterTab)]
+    box.active = [t for t in connected if isinstance(t, CounterTab)]
     variant.errors += stats.errors
-    if len(variant.active) < count:
-        raise SetupError(f"{variant.name}: only {len(variant.active)}/{count} active tabs: {stats}")
-    missing = [t.label for t in variant.active if not t.counter]
+    if len(box.active) < count:
+        raise SetupError(f"{box.server.name}: only {len(box.active)}/{count} active tabs: {stats}")
+    missing = [t.label for t in box.active if not t.counter]
     if missing:
-        raise SetupError(f"{variant.name}: no CounterState in the hydrate of {missing[0]}")
+        raise SetupError(f"{box.server.name}: no CounterState in the hydrate of {missing[0]}")
     warm: list[float] = []
     for event in variant.events:
-        await segment(variant, event, WARM_EVENTS, warm)
+        await segment(variant, box, event, WARM_EVENTS, warm)
 
 
-async def connect_crowd(variant: Variant, tabs: int, concurrency: int) -> None:
+async def connect_crowd(
+    variant: Variant, box: Instance, tabs: int, concurrency: int, first: int
+) -> None:
     """N idle tabs in one client process, in two halves, the server's RSS read around each."""
-    variant.rss_before = await sample_rss(variant.pid)
-    first = len(variant.active)
+    box.rss_before = await sample_rss(box.pid)
     counts = (tabs // 2, tabs - tabs // 2)
     connected = []
     for half, count in enumerate(counts):
         made = await browsers(variant, count, first)
         first += count
-        progress(f"{variant.name}: connecting {count} tabs (half {half + 1} of 2)")
+        progress(f"{box.server.name}: connecting {count} tabs (half {half + 1} of 2)")
         worker = spawn_workers(
-            variant.server.url,
+            box.server.url,
             made,
             1,
             concurrency,
@@ -321,29 +356,34 @@ async def connect_crowd(variant: Variant, tabs: int, concurrency: int) -> None:
             session_layer=variant.session_layer,
             mount_sync=True,
         )[0]
-        variant.workers.append(worker)
+        box.workers.append(worker)
         answer = await asyncio.to_thread(worker.receive, 600)
         got = Stats.from_json(answer)
         variant.errors += got.errors
         variant.connect_ms += got.samples.get("connect", [])
         connected.append(int(answer["connected"]))
-        rss = await sample_rss(variant.pid)
+        rss = await sample_rss(box.pid)
         if half == 0:
-            variant.rss_half = rss
+            box.rss_half = rss
         else:
-            variant.rss_full = rss
-    variant.halves = (connected[0], connected[1])
+            box.rss_full = rss
+    box.halves = (connected[0], connected[1])
+    grown = (box.rss_full - box.rss_before) / 1024 / max(1, sum(box.halves))
     progress(
-        f"{variant.name}: {variant.connected}/{tabs} connected,"
-        f" {variant.rss_before / 2**20:.1f} -> {variant.rss_full / 2**20:.1f} MiB"
-        f" = {variant.kib or 0:.1f} KiB/tab"
+        f"{box.server.name}: {sum(box.halves)}/{tabs} connected,"
+        f" {box.rss_before / 2**20:.1f} -> {box.rss_full / 2**20:.1f} MiB = {grown:.1f} KiB/tab"
     )
 
 
 async def segment(
-    variant: Variant, event: str, events: int, samples: list[float], tabs: int | None = None
+    variant: Variant,
+    box: Instance,
+    event: str,
+    events: int,
+    samples: list[float],
+    tabs: int | None = None,
 ) -> None:
-    """The first ``tabs`` (default: every) active tabs of ``variant`` each send ``events``
+    """The first ``tabs`` (default: every) active tabs of instance ``box`` each send ``events``
     ``event``s back to back, all tabs at once."""
 
     async def one(tab: CounterTab) -> None:
@@ -351,11 +391,11 @@ async def segment(
             for _ in range(events):
                 await tab.bump(event, samples)
         except TabError as exc:
-            variant.errors.append(f"{variant.name} {exc}")
+            variant.errors.append(f"{box.server.name} {exc}")
         except Exception as exc:
-            variant.errors.append(f"{variant.name} {event}: {type(exc).__name__}: {exc}"[:200])
+            variant.errors.append(f"{box.server.name} {event}: {type(exc).__name__}: {exc}"[:200])
 
-    await asyncio.gather(*(one(t) for t in variant.active[:tabs]))
+    await asyncio.gather(*(one(t) for t in box.active[:tabs]))
 
 
 @dataclass
@@ -401,15 +441,17 @@ async def round_trips(
     rows = [EventRow(v, e, active, events) for v in variants for e in v.events]
     if active > 1:
         rows += [EventRow(v, e, 1, events * ALONE_EVENTS) for v in variants for e in v.events]
+    # a segment per row and instance: a row pools the samples of all its variant's servers
+    units = [(row, box) for row in rows for box in row.variant.instances]
     for r in range(rounds + 1):
-        shift = r % len(rows)
-        for row in rows[shift:] + rows[:shift]:
+        shift = r % len(units)
+        for row, box in units[shift:] + units[:shift]:
             if r == 0:  # warm-up: the same work, not kept
-                await segment(row.variant, row.event, row.events, [], row.tabs)
+                await segment(row.variant, box, row.event, row.events, [], row.tabs)
                 continue
-            cpu, client = tree_cpu(row.variant.pid), time.process_time()
-            await segment(row.variant, row.event, row.events, row.samples, row.tabs)
-            row.cpu_s += tree_cpu(row.variant.pid) - cpu
+            cpu, client = tree_cpu(box.pid), time.process_time()
+            await segment(row.variant, box, row.event, row.events, row.samples, row.tabs)
+            row.cpu_s += tree_cpu(box.pid) - cpu
             row.client_cpu_s += time.process_time() - client
             row.count += row.events * row.tabs
         if r and r % max(1, rounds // 5) == 0:
@@ -423,18 +465,24 @@ async def measure(
     """Both phases, with the active tabs' sockets open throughout; the event rows and the
     machine's load average over the run."""
     load_before = os.getloadavg()[0]
+    per_box = args.active + args.tabs  # users signed in per instance
     async with new_http() as http:
         try:
             for variant in variants:
-                progress(f"{variant.name}: {args.active} active tabs connect and warm up")
-                await connect_active(variant, http, args.active)
+                progress(f"{variant.name}: {args.active} active tabs per server connect, warm up")
+                for n, box in enumerate(variant.instances):
+                    await connect_active(variant, box, http, args.active, n * per_box)
             for variant in variants:
-                await connect_crowd(variant, args.tabs, args.concurrency)
+                for n, box in enumerate(variant.instances):
+                    await connect_crowd(
+                        variant, box, args.tabs, args.concurrency, n * per_box + args.active
+                    )
             progress(f"round trips: {args.rounds} rounds")
             rows = await round_trips(variants, args.rounds, args.active, args.events)
         finally:
             for variant in variants:
-                await asyncio.gather(*(t.close() for t in variant.active))
+                for box in variant.instances:
+                    await asyncio.gather(*(t.close() for t in box.active))
     return rows, (load_before + os.getloadavg()[0]) / 2
 
 
@@ -465,6 +513,7 @@ class Report:
     wall_s: float
     load: float
     notes: list[str] = field(default_factory=list)
+    pinned: str = ""
 
     @property
     def plain(self) -> Variant:
@@ -496,18 +545,13 @@ class Report:
         return {
             "name": f"memory {v.name}",
             "variant": v.label,
-            "tabs": self.args.tabs,
+            "tabs": self.args.tabs * len(v.instances),
+            "servers": len(v.instances),
             "connected": v.connected,
-            "rss_before_mib": round(v.rss_before / 2**20, 1),
-            "rss_connected_mib": round(v.rss_full / 2**20, 1),
+            "rss_before_mib": round(v.mean_rss("rss_before") / 2**20, 1),
+            "rss_connected_mib": round(v.mean_rss("rss_full") / 2**20, 1),
             "per_tab_kib": None if v.kib is None else round(v.kib, 1),
-            "halves_kib": [
-                None if k is None else round(k, 1)
-                for k in (
-                    v.per_tab_kib(v.rss_before, v.rss_half, v.halves[0]),
-                    v.per_tab_kib(v.rss_half, v.rss_full, v.halves[1]),
-                )
-            ],
+            "halves_kib": [None if k is None else round(k, 1) for k in v.halves_kib],
             "connect_p50_ms": round(statistics.median(v.connect_ms), 1) if v.connect_ms else None,
             "ratio": None if r is None else round(r, 3),
             "target": f"<= {TARGET:.2f}x" if v is not self.plain else None,
@@ -622,6 +666,8 @@ class Report:
                 "wall_s": round(self.wall_s, 1),
                 "load_average": round(self.load, 2),
                 "cpus": psutil.cpu_count(),
+                "servers_per_variant": self.args.instances,
+                "pinned": self.pinned,
                 "met": self.met,
                 "store_vs_cookie": self.store_vs_cookie(),
                 "control": self.control(),
@@ -632,12 +678,16 @@ class Report:
     def print_table(self) -> None:
         a = self.args
         print(
-            f"reflex-session per-tab cost: {a.tabs} tabs per variant, {len(self.variants)} servers"
-            f" side by side (reflex run --env prod, states in memory); {self.wall_s:.0f} s,"
-            f" {psutil.cpu_count()} CPUs, load average {self.load:.1f}"
+            f"reflex-session per-tab cost: {len(self.variants)} variants x {a.instances} servers"
+            f" side by side (reflex run --env prod, states in memory), {a.tabs} tabs per server;"
+            f" {self.wall_s:.0f} s, {psutil.cpu_count()} CPUs, load average {self.load:.1f};"
+            f" {self.pinned}"
         )
         print()
-        print("memory: server process tree RSS, (with N tabs - before) / N")
+        print(
+            "memory: server process tree RSS, (with N tabs - before) / N, pooled over the"
+            " variant's servers (before / with N: their mean)"
+        )
         header(
             f"{'variant':<8} {'tabs':>9} {'before MiB':>10} {'with N MiB':>10} {'KiB/tab':>8}"
             f" {'halves':>13} {'connect p50':>11} {'x plain':>8}  {'target':<8}  result"
@@ -649,7 +699,7 @@ class Report:
             result = verdict(j["ratio"], v.name == "cookie") if v is not self.plain else "-"
             connect = "-" if j["connect_p50_ms"] is None else f"{j['connect_p50_ms']:.1f} ms"
             print(
-                f"{v.name:<8} {v.connected:>4}/{a.tabs:<4} {j['rss_before_mib']:>10.1f}"
+                f"{v.name:<8} {v.connected:>4}/{j['tabs']:<4} {j['rss_before_mib']:>10.1f}"
                 f" {j['rss_connected_mib']:>10.1f} {j['per_tab_kib'] or 0:>8.1f}"
                 f" {halves:>13} {connect:>11} {shown:>8}  {j['target'] or '-':<8}  {result}"
             )
@@ -726,18 +776,48 @@ class Report:
 def log_notes(variants: list[Variant]) -> list[str]:
     """Anything the servers logged that looks wrong (they should log nothing but the start)."""
     notes = []
-    for v in variants:
+    for server in (server for v in variants for server in v.servers):
         lines = [
             line
-            for line in v.server.log().splitlines()
+            for line in server.log().splitlines()
             if any(w in line for w in ("Traceback", "Error", "error", "Exception"))
         ]
         if lines:
-            notes.append(f"{v.name} server log: {len(lines)} error lines, e.g. {lines[0][:160]}")
+            notes.append(
+                f"{server.name} server log: {len(lines)} error lines, e.g. {lines[0][:160]}"
+            )
     return notes
 
 
 # -- main ----------------------------------------------------------------------------------------
+
+
+def pin(variants: list[Variant], wanted: bool) -> str:
+    """Give the servers CPUs of their own: this process (the active tabs' client, and the
+    crowd's client processes it starts from now on) on the first CPU, every server's process
+    tree on the others. What it says is printed with the results.
+
+    Why: the client costs about 60 % of what the server does per event. Sharing two CPUs, the
+    busy rows' round trip depended on how the scheduler placed the two processes, which differs
+    from one server process to the next and moved a variant's ratio by several per cent between
+    runs. A deployed server does not share its CPUs with its clients either. ``--no-pin``
+    measures without it.
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not wanted:
+        return "CPUs shared by the servers and the client (--no-pin)"
+    if len(cpus) < 2:
+        return f"CPUs shared by the servers and the client (only {len(cpus)} CPU)"
+    try:
+        os.sched_setaffinity(0, {cpus[0]})
+        for box in (box for v in variants for box in v.instances):
+            root = psutil.Process(box.pid)
+            for proc in [root, *root.children(recursive=True)]:
+                proc.cpu_affinity(cpus[1:])
+    except (OSError, psutil.Error) as exc:
+        os.sched_setaffinity(0, cpus)
+        return f"CPUs shared by the servers and the client (pinning failed: {exc})"
+    return f"client on CPU {cpus[0]}, servers on CPU {', '.join(map(str, cpus[1:]))}"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -755,6 +835,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-control", action="store_true", help="leave the shaped control variant out"
     )
     parser.add_argument(
+        "--instances", type=int, help="servers per variant, their samples pooled (2; --quick: 1)"
+    )
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let the servers and the client share every CPU",
+    )
+    parser.add_argument(
         "--read-cache-ttl",
         type=float,
         default=10.0,
@@ -768,9 +857,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="one JSON object per row on stdout")
     args = parser.parse_args(argv)
     args.tabs = args.tabs or (50 if args.quick else 300)
-    args.rounds = args.rounds or (15 if args.quick else 100)
-    if min(args.tabs, args.active, args.events, args.rounds, args.concurrency) < 1:
-        parser.error("--tabs, --active, --events, --rounds, --concurrency: positive")
+    args.rounds = args.rounds or (15 if args.quick else 60)
+    args.instances = args.instances or (1 if args.quick else 2)
+    if min(args.tabs, args.active, args.events, args.rounds, args.concurrency, args.instances) < 1:
+        parser.error("--tabs, --active, --events, --rounds, --concurrency, --instances: positive")
     if args.tabs < 2:
         parser.error("--tabs: at least 2 (they connect in two halves)")
     if not 0 <= args.read_cache_ttl <= 3600:
@@ -795,8 +885,8 @@ def stopped_workers(variants: list[Variant]) -> Iterator[None]:
     try:
         yield
     finally:
-        for variant in variants:
-            close_workers(variant.workers)
+        for box in (box for v in variants for box in v.instances):
+            close_workers(box.workers)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -816,10 +906,13 @@ def main(argv: list[str] | None = None) -> int:
     variants: list[Variant] = []
     try:
         for name in names:
-            variants.append(make_variant(name, args.store_url, args.read_cache_ttl))
-        progress(f"starting {len(variants)} servers (reflex run --env prod), side by side")
-        with running([v.server for v in variants]), stopped_workers(variants):
-            progress("servers up: " + ", ".join(f"{v.name} {v.server.url}" for v in variants))
+            variants.append(make_variant(name, args.store_url, args.read_cache_ttl, args.instances))
+        servers = [server for v in variants for server in v.servers]
+        progress(f"starting {len(servers)} servers (reflex run --env prod), side by side")
+        with running(servers), stopped_workers(variants):
+            progress("servers up: " + ", ".join(f"{s.name} {s.url}" for s in servers))
+            pinned = pin(variants, args.pin)
+            progress(pinned)
             rows, load = asyncio.run(measure(variants, args))
             progress("stopping the servers")
             notes = log_notes(variants)
@@ -831,9 +924,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         for variant in variants:  # running() removes them once started; not if it never was
-            shutil.rmtree(variant.server.workdir, ignore_errors=True)
+            for server in variant.servers:
+                shutil.rmtree(server.workdir, ignore_errors=True)
             if variant.name == "store" and args.store_url:
-                table = variant.server.settings["TABS_STORE_NAME"]
+                table = variant.servers[0].settings["TABS_STORE_NAME"]
                 try:
                     drop_store(args.store_url, table)
                 except Exception as exc:  # the store is down: say what is left behind
@@ -842,7 +936,7 @@ def main(argv: list[str] | None = None) -> int:
                         f" ({type(exc).__name__}); remove it by hand",
                         file=sys.stderr,
                     )
-    report = Report(variants, rows, args, time.monotonic() - began, load, notes)
+    report = Report(variants, rows, args, time.monotonic() - began, load, notes, pinned)
     if args.json:
         for row in report.as_json():
             print(json.dumps(row))
