@@ -44,20 +44,27 @@ The tabs
     ``fetch_on_mount`` makes it). On ``plain`` and ``shaped`` a tab has no cookie and makes no
     sync.
 
+Servers and CPUs
+    Each variant runs on ``--instances`` servers (2; 1 with ``--quick``) and its rows pool
+    them: one server process is not a steady sample (four identical ``plain`` servers in one
+    run gave p50s 0.96x-1.07x their mean). The servers are pinned to CPUs of their own, this
+    process and the client processes it starts to the first (:func:`pin`; ``--no-pin``).
+
 Memory
-    First ``--active`` tabs per variant connect and send a few events of every kind (the
-    server's one-time costs: lazy imports, caches, the first sync). Then, per variant, the RSS
-    (psutil) of the server's whole process tree is read (the median of three reads, after 2 s
-    of quiet), N more tabs connect (one client process, ``--concurrency`` handshakes at a time,
+    First ``--active`` tabs per server connect and send a few events of every kind (the
+    server's one-time costs: lazy imports, caches, the first sync). Then, per server, the RSS
+    (psutil) of its whole process tree is read (the median of three reads, after 2 s of
+    quiet), N more tabs connect (one client process, ``--concurrency`` handshakes at a time,
     in two halves) and it is read again: **KiB per tab = (RSS with the N tabs - RSS before) /
-    N**. The halves are shown too: two estimates of the same number, a measure of the noise.
+    N**, summed over the variant's servers. The halves are shown too: two estimates of the same
+    number, a measure of the noise.
 
 Round trip
-    With all N (+ the active) tabs of every variant connected, ``--rounds`` rounds; a round
-    runs one segment per row, the order rotating from round to round, so every row sees the
-    same machine. Two kinds of row per variant and event:
+    With all N (+ the active) tabs of every server connected, ``--rounds`` rounds; a round
+    runs one segment per row and server, the order rotating from round to round, so every row
+    sees the same machine. Two kinds of row per variant and event:
 
-    * ``--active`` tabs at once (20): in a segment the variant's active tabs each send
+    * ``--active`` tabs at once (20): in a segment the server's active tabs each send
       ``--events`` (5) events back to back, all tabs at once. A busy server: the p50 is mostly
       queueing behind the other tabs' events, so it follows the server's time per event;
     * 1 tab alone: one tab sends 4 x ``--events`` events back to back. The latency one user
