@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
 from reflex.state import StateUpdate
@@ -128,11 +128,6 @@ def _arrived_for(namespace: Any, token: str, update: ForwardedUpdate) -> bool | 
     return None if found is None else digests_match(found, update.for_binding)
 
 
-async def _nothing() -> None:
-    """What a withheld update's send awaits: nothing (a coroutine, as Reflex's own ``emit_update``
-    returns, for callers that make a task of it)."""
-
-
 def _declaring(modify: Callable[..., Any]) -> Callable[..., Any]:
     """``app.modify_state`` that declares, for its block, the browser the tab is bound to."""
 
@@ -170,28 +165,27 @@ def guard_emits(app: Any) -> None:
         return
     emit = namespace.emit_update
 
-    async def forward(update: ForwardedUpdate, token: str) -> None:
-        arrived = _arrived_for(namespace, token, update)
-        if arrived:
-            await emit(StateUpdate(delta=update.delta, events=update.events), token)
-        elif arrived is not None:
-            refused("a forwarded update was withheld: the tab's socket is another browser's")
-
-    def emit_update(update: Any, token: str) -> Coroutine[Any, Any, None]:
-        # not a coroutine function: it judges, then hands back Reflex's own coroutine (or one
-        # that sends nothing), so an event's update resumes no frame of ours on its way out
+    # a coroutine function on purpose: the verdict is taken when the send runs, in one step with
+    # Reflex's lookup of the token's socket. Judged when the coroutine is made, a caller that
+    # awaits it later (a task, a gather) would send to whoever took the tab in between
+    async def emit_update(update: Any, token: str) -> None:
         if isinstance(update, ForwardedUpdate):  # made on another worker, checked here
-            return forward(update, token)
+            arrived = _arrived_for(namespace, token, update)
+            if arrived:
+                await emit(StateUpdate(delta=update.delta, events=update.events), token)
+            elif arrived is not None:
+                refused("a forwarded update was withheld: the tab's socket is another browser's")
+            return
         verdict = judge(namespace, token)
         if not verdict.send:
             refused("an update was withheld: the tab's socket is not the browser it was made for")
-            return _nothing()
-        if verdict.check_there is not None:
+        elif verdict.check_there is not None:
             forwarded = ForwardedUpdate(
                 delta=update.delta, events=update.events, for_binding=verdict.check_there
             )
-            return emit(forwarded, token)  # type: ignore[no-any-return]
-        return emit(update, token)  # type: ignore[no-any-return]
+            await emit(forwarded, token)
+        else:
+            await emit(update, token)
 
     setattr(emit_update, _GUARDED, True)
     namespace.emit_update = emit_update

@@ -255,6 +255,43 @@ async def test_guard_emits_sends_forwards_or_withholds_and_says_so(
     assert type(sent[2]) is StateUpdate, "the binding digest never reaches a page"
 
 
+async def test_an_update_is_judged_when_it_is_sent_not_when_it_is_made(namespace: Any) -> None:
+    """The guard judges when the send runs, in one step with Reflex's own lookup of the socket.
+
+    A caller may make the send's coroutine and await it later (``create_task``, ``gather``). If
+    the guard judged when the coroutine was made (a version that handed Reflex's coroutine back
+    from a plain function, to save a frame), a takeover in between received the update: Reflex
+    looks the token's socket up only when it runs. Found by review, 2026-12-07.
+    """
+    from reflex.state import StateUpdate
+
+    sent: list[str | None] = []
+
+    async def sio_emit(event: str, update: Any, to: str | None = None, **kwargs: Any) -> None:
+        sent.append(to)
+
+    namespace.emit = sio_emit  # python-socketio's, under Reflex's own emit_update
+
+    class _App:
+        event_namespace = namespace
+
+        @contextlib.asynccontextmanager
+        async def modify_state(self, token: Any) -> AsyncIterator[Any]:
+            yield None
+
+    guard_emits(_App())
+
+    async def made_then_sent_after_a_takeover() -> None:
+        EventContext.set(event_context(VICTIM_EVENT))
+        send = namespace.emit_update(update=StateUpdate(delta={"s": {"n": 1}}), token=TOKEN)
+        await take_over(namespace, ATTACKER, None)  # the victim's socket closes; the XSS connects
+        await send
+
+    await asyncio.create_task(made_then_sent_after_a_takeover())
+    assert ATTACKER not in sent
+    assert sent == []
+
+
 def verdicts_at_send(app: Any, namespace: Any, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Guard ``app`` as ``install`` does at start-up (its ``modify_state`` declares the tab's
     browser), and record, for each block, whether the socket holding ``TOKEN`` may receive the
