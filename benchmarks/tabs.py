@@ -4,8 +4,8 @@ reflex-session, measured side by side in one run.
 Run from the repository root (the venv and bun, as for the e2e tests; ``source scripts/_lib.sh
 && ensure_bun`` exports ``REFLEX_BUN_PATH``, else the copy in ``.tools/bun`` is used)::
 
-    .venv/bin/python benchmarks/tabs.py              # 300 tabs per variant
-    .venv/bin/python benchmarks/tabs.py --quick      # 50 tabs, fewer rounds: a smoke run
+    .venv/bin/python benchmarks/tabs.py              # 2 servers per variant, 300 tabs each
+    .venv/bin/python benchmarks/tabs.py --quick      # 1 server, 50 tabs, 15 rounds: a smoke run
     .venv/bin/python benchmarks/tabs.py --tabs 1000  # more tabs, a steadier KiB/tab
     .venv/bin/python benchmarks/tabs.py --json       # one JSON object per row on stdout
 
@@ -17,9 +17,9 @@ itself costs per tab, in memory and in the event round trip; this script keeps t
 
 The servers
     One small app (``benchmarks/tabs_app``: one page, a counter, ``increment`` and
-    ``increment_guarded``), copied to a temporary folder per variant and started with
+    ``increment_guarded``), copied to a temporary folder per server and started with
     ``reflex run --env prod`` (one backend worker, tab states in memory as the demo keeps them),
-    all variants side by side, each on its own port:
+    all servers side by side, each on its own port:
 
     * ``plain``: plain Reflex, ``CounterState(rx.State)``, reflex-session not imported;
     * ``shaped`` (the control; ``--no-control`` leaves it out): plain Reflex again, with
@@ -31,9 +31,9 @@ The servers
     * ``cookie``: reflex-session installed as the README shows it (``install(app, auth)``,
       cookie mode), ``CounterState(SessionState)``, ``increment_guarded`` is ``@guarded``;
     * ``store`` (``--no-store`` leaves it out): the same in store mode with the read cache
-      (``read_cache_ttl=10``; ``--read-cache-ttl 0`` turns it off), on a SQLite file in the
-      server's folder, or on the PostgreSQL or Redis server ``--store-url`` names (a table or
-      key prefix of the run's own, dropped at the end; ``tabs_app/store.py``).
+      (``read_cache_ttl=10``; ``--read-cache-ttl 0`` turns it off), on a SQLite file in a
+      temporary folder its servers share, or on the PostgreSQL or Redis server ``--store-url``
+      names (a table or key prefix of the run's own, dropped at the end; ``tabs_app/store.py``).
 
 The tabs
     Browser tabs done with ``benchmarks/_load_client.py``'s ``Tab`` (python-socketio, as
@@ -204,6 +204,7 @@ class Variant:
     instances: list[Instance]
     events: tuple[str, ...]
     auth: ReflexSession[Any] | None = None
+    shared_folder: Path | None = None  # the store variant's SQLite file, shared by its servers
     connect_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -241,25 +242,37 @@ def make_variant(
     name: str, store_url: str | None = None, cache_ttl: float = 10.0, instances: int = 1
 ) -> Variant:
     """``instances`` copies of ``tabs_app``, each in a temporary folder, set up as ``name``
-    (the store variant on ``store_url``, default a SQLite file in the first copy's folder, which
-    all its servers share, with the read cache for ``cache_ttl`` seconds, 0: off)."""
-    workdirs = [
-        Path(tempfile.mkdtemp(prefix=f"reflex-session-tabs-{name}-")) for _ in range(instances)
-    ]
-    skip = shutil.ignore_patterns(".web", ".states", "__pycache__", "*.db", "reflex.lock")
-    for workdir in workdirs:
-        shutil.copytree(APP, workdir, dirs_exist_ok=True, ignore=skip)
-    settings = {"TABS_VARIANT": "session" if name == "cookie" else name}
-    settings["TABS_SESSION_EXPIRY"] = str(EXPIRY)
-    auth: ReflexSession[Any] | None = None
-    if name == "store":
-        settings["TABS_STORE_URL"] = store_url or f"sqlite:///{workdirs[0] / 'sessions.db'}"
-        settings["TABS_STORE_NAME"] = f"tabs_bench_{secrets.token_hex(4)}"
-        settings["TABS_READ_CACHE_TTL"] = str(cache_ttl)
-        store = open_store(settings["TABS_STORE_URL"], settings["TABS_STORE_NAME"])
-        auth = ReflexSession(store=store, secret_key=SECRET, session_expiry=EXPIRY)
-    elif name == "cookie":
-        auth = ReflexSession(secret_key=SECRET, session_expiry=EXPIRY)
+    (the store variant on ``store_url``, default a SQLite file in a temporary folder of its own,
+    which all its servers share, with the read cache for ``cache_ttl`` seconds, 0: off). What it
+    made is removed again if it fails; after, :func:`remove_folders` removes it."""
+    folders: list[Path] = []
+    try:
+        workdirs = [
+            Path(tempfile.mkdtemp(prefix=f"reflex-session-tabs-{name}-")) for _ in range(instances)
+        ]
+        folders += workdirs
+        skip = shutil.ignore_patterns(".web", ".states", "__pycache__", "*.db", "reflex.lock")
+        for workdir in workdirs:
+            shutil.copytree(APP, workdir, dirs_exist_ok=True, ignore=skip)
+        settings = {"TABS_VARIANT": "session" if name == "cookie" else name}
+        settings["TABS_SESSION_EXPIRY"] = str(EXPIRY)
+        auth: ReflexSession[Any] | None = None
+        shared: Path | None = None
+        if name == "store":
+            if store_url is None:  # outlives any one server: running() removes their folders
+                shared = Path(tempfile.mkdtemp(prefix="reflex-session-tabs-store-db-"))
+                folders.append(shared)
+            settings["TABS_STORE_URL"] = store_url or f"sqlite:///{shared}/sessions.db"
+            settings["TABS_STORE_NAME"] = f"tabs_bench_{secrets.token_hex(4)}"
+            settings["TABS_READ_CACHE_TTL"] = str(cache_ttl)
+            store = open_store(settings["TABS_STORE_URL"], settings["TABS_STORE_NAME"])
+            auth = ReflexSession(store=store, secret_key=SECRET, session_expiry=EXPIRY)
+        elif name == "cookie":
+            auth = ReflexSession(secret_key=SECRET, session_expiry=EXPIRY)
+    except BaseException:
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     labels = {
         "plain": "plain Reflex",
         "shaped": "plain Reflex, CounterState under a copy of SessionState's shape (control)",
@@ -275,7 +288,16 @@ def make_variant(
         ],
         (UNGUARDED,) if name in PLAIN_REFLEX else (UNGUARDED, GUARDED),
         auth,
+        shared_folder=shared,
     )
+
+
+def remove_folders(variant: Variant) -> None:
+    """The variant's temporary folders: each server's and the shared store's."""
+    for server in variant.servers:
+        shutil.rmtree(server.workdir, ignore_errors=True)
+    if variant.shared_folder is not None:
+        shutil.rmtree(variant.shared_folder, ignore_errors=True)
 
 
 def store_kind(url: str | None, cache_ttl: float) -> str:
@@ -817,23 +839,33 @@ def pin(variants: list[Variant], wanted: bool) -> str:
         return f"CPUs shared by the servers and the client (only {len(cpus)} CPU)"
     try:
         os.sched_setaffinity(0, {cpus[0]})
-        for box in (box for v in variants for box in v.instances):
-            root = psutil.Process(box.pid)
-            for proc in [root, *root.children(recursive=True)]:
-                proc.cpu_affinity(cpus[1:])
-    except (OSError, psutil.Error) as exc:
+        _set_server_cpus(variants, cpus[1:])
+    except (OSError, psutil.Error) as exc:  # every variant measured alike: all shared again
         os.sched_setaffinity(0, cpus)
+        with contextlib.suppress(OSError, psutil.Error):
+            _set_server_cpus(variants, cpus)
         return f"CPUs shared by the servers and the client (pinning failed: {exc})"
     return f"client on CPU {cpus[0]}, servers on CPU {', '.join(map(str, cpus[1:]))}"
 
 
+def _set_server_cpus(variants: list[Variant], cpus: list[int]) -> None:
+    """Every server's process tree on ``cpus`` (a process that ended meanwhile is skipped)."""
+    for box in (box for v in variants for box in v.instances):
+        root = psutil.Process(box.pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.cpu_affinity(cpus)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tabs", type=int, help="idle tabs per variant (300; --quick: 50)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 50 tabs, 15 rounds")
+    parser.add_argument("--tabs", type=int, help="idle tabs per server (300; --quick: 50)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 1 server per variant, 50 tabs, 15 rounds"
+    )
     parser.add_argument("--active", type=int, default=20, help="tabs sending events (20)")
     parser.add_argument("--events", type=int, default=5, help="events per tab per segment (5)")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (100; --quick: 15)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (60; --quick: 15)")
     parser.add_argument(
         "--concurrency", type=int, default=10, help="handshakes in flight while connecting (10)"
     )
@@ -863,9 +895,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per row on stdout")
     args = parser.parse_args(argv)
-    args.tabs = args.tabs or (50 if args.quick else 300)
-    args.rounds = args.rounds or (15 if args.quick else 60)
-    args.instances = args.instances or (1 if args.quick else 2)
+    if args.tabs is None:
+        args.tabs = 50 if args.quick else 300
+    if args.rounds is None:
+        args.rounds = 15 if args.quick else 60
+    if args.instances is None:
+        args.instances = 1 if args.quick else 2
     if min(args.tabs, args.active, args.events, args.rounds, args.concurrency, args.instances) < 1:
         parser.error("--tabs, --active, --events, --rounds, --concurrency, --instances: positive")
     if args.tabs < 2:
@@ -930,9 +965,8 @@ def main(argv: list[str] | None = None) -> int:
         print("tabs benchmark interrupted (servers stopped, folders removed)", file=sys.stderr)
         return 130
     finally:
-        for variant in variants:  # running() removes them once started; not if it never was
-            for server in variant.servers:
-                shutil.rmtree(server.workdir, ignore_errors=True)
+        for variant in variants:  # running() removes the servers' once started; not the store's
+            remove_folders(variant)
             if variant.name == "store" and args.store_url:
                 table = variant.servers[0].settings["TABS_STORE_NAME"]
                 try:

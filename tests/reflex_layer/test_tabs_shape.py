@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import reflex as rx
 
+import reflex_session.reflex.install  # noqa: F401 - every state the library adds, loaded
 from reflex_session.reflex import SessionState
 from reflex_session.reflex.devices import DevicesState
 from reflex_session.reflex.forms import AuthFormState
@@ -27,11 +28,26 @@ def _classes() -> dict[str, ast.ClassDef]:
 
 
 def _vars(node: ast.ClassDef) -> set[str]:
+    return set(_declared(node))
+
+
+def _declared(node: ast.ClassDef) -> dict[str, tuple[str, object]]:
+    """Each var of the class: its annotation as written and its default's value."""
     return {
-        s.target.id
+        s.target.id: (ast.unparse(s.annotation), ast.literal_eval(s.value) if s.value else None)
         for s in node.body
         if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
     }
+
+
+def _real(cls: type[rx.State], names: set[str]) -> dict[str, tuple[str, object]]:
+    """The same for the library's state: its annotation, written as in the copy, and default."""
+    fields = cls.get_fields()
+
+    def written(t: object) -> str:
+        return t.__name__ if isinstance(t, type) else repr(t).replace("typing.", "")
+
+    return {n: (written(fields[n].annotated_type), fields[n].default_value()) for n in names}
 
 
 def _computed(node: ast.ClassDef) -> set[str]:
@@ -49,7 +65,9 @@ def _own_fields(cls: type[rx.State], parent: type[rx.State]) -> set[str]:
 
 def test_the_parent_has_session_states_vars_and_computed_vars() -> None:
     shape = _classes()["SessionShape"]
+    assert [ast.unparse(b) for b in shape.bases] == ["rx.State"]
     assert _vars(shape) == _own_fields(SessionState, rx.State)
+    assert _declared(shape) == _real(SessionState, _vars(shape))  # same types and defaults
     assert _computed(shape) == set(SessionState.computed_vars)
 
 
@@ -60,6 +78,7 @@ def test_the_siblings_are_session_states_substates(name: str, real: type[rx.Stat
     node = _classes()[name]
     assert [ast.unparse(b) for b in node.bases] == ["SessionShape"]
     assert _vars(node) == _own_fields(real, SessionState)
+    assert _declared(node) == _real(real, _vars(node))
     assert _computed(node) == set(real.computed_vars) - set(SessionState.computed_vars)
 
 

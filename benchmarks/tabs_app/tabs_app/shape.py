@@ -11,7 +11,8 @@ others: ``shaped`` against ``plain`` is what the tree's shape costs in Reflex it
 
 The vars mirror ``SessionState``'s (same names, types and defaults; computed vars that read
 the same fields, as cheaply); nothing here imports reflex-session, so the control loads none of
-its modules. ``tests/test_benchmarks.py`` checks that the shape still matches.
+its modules. ``tests/reflex_layer/test_tabs_shape.py`` checks that the shape still matches
+(names, types and defaults).
 """
 
 from __future__ import annotations
