@@ -81,6 +81,42 @@ def _requirement(
     return requirement_of(handler.fn) if handler is not None else None
 
 
+def _library_vars(state_cls: type[BaseState]) -> frozenset[str]:
+    """The vars ``state_cls`` has from the library's own states (``SessionState``, its forms
+    and devices states), as opposed to the app's."""
+    names: set[str] = set()
+    for owner in state_cls.__mro__:
+        if not (
+            isinstance(owner, type)
+            and issubclass(owner, BaseState)
+            and owner.__module__.startswith("reflex_session.")
+        ):
+            continue
+        parent = owner.get_parent_state()
+        inherited = set(parent.get_fields()) if parent is not None else set()
+        names.update(set(owner.get_fields()) - inherited)
+    return frozenset(names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _sets_a_library_var(root: type[BaseState], state_path: str, handler_name: str) -> bool:
+    """Whether ``handler_name`` is a setter Reflex generated for one of the library's vars.
+
+    With the app's ``state_auto_setters`` on (deprecated, still honoured by Reflex 0.10), Reflex
+    gives every state a browser-callable ``set_<var>`` per var, the library's included:
+    ``set_status("authenticated")`` then ``set_session({...})`` would make a visitor's tab show,
+    and the app's handlers read, a user who never signed in. The library's vars change only
+    through its own code, so those setters are server-only; the app's own vars keep theirs.
+    """
+    if not handler_name.startswith("set_"):
+        return False
+    try:
+        state_cls = root.get_class_substate(state_path)
+    except (ValueError, IndexError):
+        return False
+    return handler_name.removeprefix("set_") in _library_vars(state_cls)
+
+
 class _Kind(enum.Enum):
     """What an event is, for the middleware (the requirement of a guarded one is its spec)."""
 
@@ -103,6 +139,8 @@ def _kind_of(state_cls: type[BaseState], name: str) -> _Kind | RequirementSpec:
     root = state_cls.get_root_state()
     state_path, _, handler_name = name.rpartition(".")
     if handler_name in SERVER_ONLY and _is_session_state(root, state_path):
+        return _Kind.SERVER_ONLY
+    if _sets_a_library_var(root, state_path, handler_name):
         return _Kind.SERVER_ONLY
     spec = _requirement(root, state_path, handler_name)
     return _Kind.FREE if spec is None else spec

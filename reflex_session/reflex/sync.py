@@ -165,7 +165,10 @@ class SyncEndpoint:
             token = data["token"]
             if not (isinstance(token, str) and 0 < len(token) <= 128):
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
+            # RecursionError: a body of nested brackets (a kilobyte of "[" is enough) makes the
+            # JSON parser recurse past the limit; an attacker's input, answered as any bad body
+            refused("session sync with a malformed body refused")
             return 400, {"error": "bad_request"}, None
         presented = self.binding.read_digest(
             request.headers.get("cookie"), request_is_https=request_is_https(request.scope)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -598,6 +599,42 @@ class TestCrossSiteWrites:
         assert response.json() == {"error": "cross_site"}
         assert response.headers.get_list("set-cookie") == []
         assert [op["op"] for op in state._pending] == ["login"]
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            pytest.param("[" * 1000, id="nested-brackets-recursion"),
+            pytest.param('{"a":' * 200, id="nested-objects"),
+            pytest.param("not json", id="not-json"),
+            pytest.param("[]", id="a-list"),
+            pytest.param('{"token": 5}', id="token-not-a-string"),
+            pytest.param('{"token": ""}', id="empty-token"),
+            pytest.param(json.dumps({"token": "x" * 129}), id="token-too-long"),
+        ],
+    )
+    async def test_sync_endpoint_answers_a_bad_body_with_400_not_500(
+        self,
+        clock: FakeClock,
+        reflex_app: ReflexHarness,
+        body: str,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """Red team 2026-12-07: a kilobyte of "[" made the JSON parser raise RecursionError,
+        which the endpoint did not catch: a 500 and an ERROR line for anyone with curl."""
+        auth = build_auth(clock)
+        set_runtime(reflex_app, auth, ClientOptions())  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=SyncEndpoint(auth))
+        caplog.set_level(logging.WARNING)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.post(
+                "/api/session/sync",
+                content=body,
+                headers={**same_origin(), "cookie": f"session_bind={BIND}"},
+            )
+        assert response.status_code == 400, response.text
+        assert response.json() == {"error": "bad_request"}
+        assert response.headers.get_list("set-cookie") == []
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
     @pytest.mark.parametrize("headers", SAME_SITE_VARIANTS)
     async def test_sync_endpoint_accepts_our_own_requests(
