@@ -225,6 +225,42 @@ SIGNING_ALGORITHMS = frozenset(
 _WELL_KNOWN = "/.well-known/openid-configuration"
 
 
+#: The discovery document's fields that the library calls or sends the browser to
+_ENDPOINT_FIELDS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "userinfo_endpoint",
+    "jwks_uri",
+    "revocation_endpoint",
+    "end_session_endpoint",
+)
+
+
+def _check_endpoints(metadata: dict[str, Any], discovery_url: str) -> None:
+    """Every endpoint the discovery document names is an https:// URL; plain http only on this
+    machine, and only for a provider whose discovery URL is on this machine too (a test one).
+
+    Only the discovery URL is the app's own setting; the rest comes from the provider. A
+    compromised or misconfigured provider naming ``http://169.254.169.254/...`` or
+    ``http://127.0.0.1:6379/`` as its token endpoint or key set would have the server post the
+    authorization code and the client secret there, or fetch from inside the network
+    (red team, 2026-12-07). Raises ``ValueError``, as every other check of the document.
+    """
+    local_provider = urlsplit(discovery_url).hostname in _LOOPBACK
+    for name in _ENDPOINT_FIELDS:
+        value = metadata.get(name)
+        if value is None:
+            continue
+        parts = urlsplit(value) if isinstance(value, str) else None
+        if parts is None or not parts.hostname:
+            raise ValueError(f"the discovery document's {name} is not a URL")
+        if parts.scheme == "https":
+            continue
+        if parts.scheme == "http" and local_provider and parts.hostname in _LOOPBACK:
+            continue
+        raise ValueError(f"the discovery document's {name} is not an https:// URL")
+
+
 class _App(AsyncOAuth2Mixin, AsyncOpenIDMixin, BaseApp):  # type: ignore[misc]
     """What Authlib's Starlette client is, minus its ``request.session`` state storage, and with
     the discovery document checked before anything uses it."""
@@ -242,6 +278,7 @@ class _App(AsyncOAuth2Mixin, AsyncOpenIDMixin, BaseApp):  # type: ignore[misc]
         # OpenID Connect Discovery 1.0, 4.3: the issuer is the discovery URL without its suffix
         if url.endswith(_WELL_KNOWN) and metadata.get("issuer") != url[: -len(_WELL_KNOWN)]:
             raise ValueError("the discovery document names another issuer")
+        _check_endpoints(metadata, url)
         offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
         if not isinstance(offered, list):
             raise ValueError("id_token_signing_alg_values_supported is not a list")
