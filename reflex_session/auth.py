@@ -75,6 +75,9 @@ class ReflexSession(SessionEngine[UserT]):
       announced, at most this many seconds (default 0: off). It takes effect under
       ``install()``, which knows how changes travel between workers (at once for one worker,
       while the Redis relay is subscribed for several); see :mod:`reflex_session.readcache`.
+      A session ended by another process (a CLI, a cron job, an admin service that did not run
+      ``install()``) reaches the workers' copies only when they expire: end sessions from the
+      app itself, or leave the cache off (``docs/deploy.md`` §3).
     """
 
     def __init__(
