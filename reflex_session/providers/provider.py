@@ -13,6 +13,7 @@ hand-made one. Its Starlette client is not used as is because it keeps the flow'
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -98,6 +99,10 @@ class Provider:
             )
             if "openid" not in self.scope.split():
                 raise ConfigError("providers", f"{self.name}: an OpenID scope includes 'openid'")
+            for setting in ("authorize_url", "access_token_url", "userinfo_url"):
+                value = getattr(self, setting)
+                if value:  # overrides what discovery says: checked as the app's own setting
+                    _https_or_loopback(f"providers[{self.name}].{setting}", value)
         elif self.kind == "oauth2":
             for setting in ("authorize_url", "access_token_url", "userinfo_url"):
                 value = getattr(self, setting)
@@ -237,28 +242,83 @@ _ENDPOINT_FIELDS = (
 
 
 def _check_endpoints(metadata: dict[str, Any], discovery_url: str) -> None:
-    """Every endpoint the discovery document names is an https:// URL; plain http only on this
-    machine, and only for a provider whose discovery URL is on this machine too (a test one).
+    """Every endpoint the discovery document names is an https:// URL on a host that is not an
+    internal address: plain http, a loopback, private, link-local or reserved IP literal, or
+    ``localhost`` only on the discovery URL's own host (a test provider on this machine, a
+    provider on the company network). An empty optional endpoint counts as absent.
 
     Only the discovery URL is the app's own setting; the rest comes from the provider. A
     compromised or misconfigured provider naming ``http://169.254.169.254/...`` or
-    ``http://127.0.0.1:6379/`` as its token endpoint or key set would have the server post the
-    authorization code and the client secret there, or fetch from inside the network
-    (red team, 2026-12-07). Raises ``ValueError``, as every other check of the document.
+    ``https://10.0.0.5/`` as its token endpoint or key set would have the server post the
+    authorization code and the client secret there, or fetch from inside the network, or send
+    them in clear (red team, 2026-12-07). A host *name* that resolves inside the network is not
+    seen here: that is the provider's DNS, trusted as its TLS certificate is. Raises
+    ``ValueError``, as every other check of the document.
     """
-    local_provider = urlsplit(discovery_url).hostname in _LOOPBACK
+    home = (urlsplit(discovery_url).hostname or "").rstrip(".")
     for name in _ENDPOINT_FIELDS:
         value = metadata.get(name)
-        if value is None:
+        if value is None or (value == "" and name in _OPTIONAL_ENDPOINTS):
+            metadata.pop(name, None)
             continue
         parts = urlsplit(value) if isinstance(value, str) else None
-        if parts is None or not parts.hostname:
+        host = (parts.hostname or "").rstrip(".") if parts is not None else ""
+        if parts is None or not host:
             raise ValueError(f"the discovery document's {name} is not a URL")
-        if parts.scheme == "https":
-            continue
-        if parts.scheme == "http" and local_provider and parts.hostname in _LOOPBACK:
-            continue
-        raise ValueError(f"the discovery document's {name} is not an https:// URL")
+        if host == home and parts.scheme in ("https", "http") and host in _LOOPBACK:
+            continue  # a test provider on this machine, http allowed as for its discovery URL
+        if parts.scheme != "https":
+            raise ValueError(f"the discovery document's {name} is not an https:// URL")
+        if host != home and _internal(host):
+            raise ValueError(f"the discovery document's {name} is an internal address")
+
+
+#: Endpoints a provider may leave out; an empty string there means "none"
+_OPTIONAL_ENDPOINTS = frozenset(
+    {"userinfo_endpoint", "revocation_endpoint", "end_session_endpoint"}
+)
+
+
+def _internal(host: str) -> bool:
+    """Whether ``host`` names this machine or an address inside a network (an IP literal)."""
+    if host.lower() in _LOOPBACK or host.lower().endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name: the provider's DNS
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_unspecified
+    )
+
+
+def _checked_document(loaded: Any, url: str) -> dict[str, Any]:
+    """The discovery document ``loaded`` from ``url``, reduced to the fields the library uses
+    and checked: its issuer, its endpoints (:func:`_check_endpoints`), its signing algorithms
+    (only asymmetric ones). Raises ``ValueError``."""
+    if not isinstance(loaded, dict):
+        raise ValueError("the discovery document is not a JSON object")
+    metadata = {k: v for k, v in loaded.items() if k in DISCOVERY_FIELDS}
+    # OpenID Connect Discovery 1.0, 4.3: the issuer is the discovery URL without its suffix
+    # (a trailing "/" aside: Auth0 publishes "https://tenant/" and is found at that URL)
+    issuer = metadata.get("issuer")
+    if url.endswith(_WELL_KNOWN) and (
+        not isinstance(issuer, str) or issuer.rstrip("/") != url[: -len(_WELL_KNOWN)].rstrip("/")
+    ):
+        raise ValueError("the discovery document names another issuer")
+    _check_endpoints(metadata, url)
+    offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
+    if not isinstance(offered, list):
+        raise ValueError("id_token_signing_alg_values_supported is not a list")
+    metadata["id_token_signing_alg_values_supported"] = [
+        alg for alg in offered if alg in SIGNING_ALGORITHMS
+    ] or ["RS256"]
+    return metadata
 
 
 class _App(AsyncOAuth2Mixin, AsyncOpenIDMixin, BaseApp):  # type: ignore[misc]
@@ -271,20 +331,13 @@ class _App(AsyncOAuth2Mixin, AsyncOpenIDMixin, BaseApp):  # type: ignore[misc]
         if "_checked" in self.server_metadata:
             return dict(self.server_metadata)
         loaded = await super().load_server_metadata()
-        if not isinstance(loaded, dict):
-            raise ValueError("the discovery document is not a JSON object")
-        metadata = {k: v for k, v in loaded.items() if k in DISCOVERY_FIELDS}
-        url = self._server_metadata_url or ""
-        # OpenID Connect Discovery 1.0, 4.3: the issuer is the discovery URL without its suffix
-        if url.endswith(_WELL_KNOWN) and metadata.get("issuer") != url[: -len(_WELL_KNOWN)]:
-            raise ValueError("the discovery document names another issuer")
-        _check_endpoints(metadata, url)
-        offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
-        if not isinstance(offered, list):
-            raise ValueError("id_token_signing_alg_values_supported is not a list")
-        metadata["id_token_signing_alg_values_supported"] = [
-            alg for alg in offered if alg in SIGNING_ALGORITHMS
-        ] or ["RS256"]
+        try:
+            metadata = _checked_document(loaded, self._server_metadata_url or "")
+        except ValueError:
+            # Authlib kept the raw document: forget it, so that the next sign-in asks again
+            # (a provider that fixed its document is not refused until the app restarts)
+            self.server_metadata.clear()
+            raise
         self.server_metadata.clear()
         self.server_metadata.update(metadata, _loaded_at=loaded.get("_loaded_at"), _checked=True)
         return dict(self.server_metadata)

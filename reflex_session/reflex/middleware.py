@@ -81,32 +81,18 @@ def _requirement(
     return requirement_of(handler.fn) if handler is not None else None
 
 
-def _library_vars(state_cls: type[BaseState]) -> frozenset[str]:
-    """The vars ``state_cls`` has from the library's own states (``SessionState``, its forms
-    and devices states), as opposed to the app's."""
-    names: set[str] = set()
-    for owner in state_cls.__mro__:
-        if not (
-            isinstance(owner, type)
-            and issubclass(owner, BaseState)
-            and owner.__module__.startswith("reflex_session.")
-        ):
-            continue
-        parent = owner.get_parent_state()
-        inherited = set(parent.get_fields()) if parent is not None else set()
-        names.update(set(owner.get_fields()) - inherited)
-    return frozenset(names)
-
-
 @functools.lru_cache(maxsize=1024)
 def _sets_a_library_var(root: type[BaseState], state_path: str, handler_name: str) -> bool:
     """Whether ``handler_name`` is a setter Reflex generated for one of the library's vars.
 
     With the app's ``state_auto_setters`` on (deprecated, still honoured by Reflex 0.10), Reflex
-    gives every state a browser-callable ``set_<var>`` per var, the library's included:
-    ``set_status("authenticated")`` then ``set_session({...})`` would make a visitor's tab show,
-    and the app's handlers read, a user who never signed in. The library's vars change only
-    through its own code, so those setters are server-only; the app's own vars keep theirs.
+    gives every state a browser-callable ``set_<var>`` per var it declares, the library's states
+    (``SessionState``, its forms and devices states) included: ``set_status("authenticated")``
+    then ``set_session({...})`` would make a visitor's tab show, and the app's handlers read, a
+    user who never signed in. The library's vars change only through its own code, so those
+    setters are server-only. Reflex registers a setter only on the class that declares the var,
+    so only the library's own classes are concerned: an app's subclass keeps its handlers,
+    ``set_session`` of its own included.
     """
     if not handler_name.startswith("set_"):
         return False
@@ -114,7 +100,12 @@ def _sets_a_library_var(root: type[BaseState], state_path: str, handler_name: st
         state_cls = root.get_class_substate(state_path)
     except (ValueError, IndexError):
         return False
-    return handler_name.removeprefix("set_") in _library_vars(state_cls)
+    if not state_cls.__module__.startswith("reflex_session."):
+        return False
+    parent = state_cls.get_parent_state()
+    inherited = set(parent.get_fields()) if parent is not None else set()
+    own = set(state_cls.get_fields()) - inherited
+    return handler_name.removeprefix("set_") in own
 
 
 class _Kind(enum.Enum):

@@ -41,6 +41,10 @@ PROBE = textwrap.dedent(
         report: str = ""
 
         @rx.event
+        def set_session(self, workout: str) -> None:  # the app's own, despite the name
+            self.note = workout
+
+        @rx.event
         def load_report(self) -> None:
             if self.is_authenticated and "admin" in self.user_roles:
                 self.report = "payroll"
@@ -60,6 +64,7 @@ PROBE = textwrap.dedent(
             (AuthFormState, "set_error"),
             (DevicesState, "set_devices"),
             (AppState, "set_note"),
+            (AppState, "set_session"),
         ]:
             name = f"{cls.get_full_name()}.{setter}"
             verdicts[name.rpartition(".")[0].rpartition(".")[2] + "." + setter] = (
@@ -122,8 +127,9 @@ def test_a_browser_cannot_call_the_setters_reflex_makes_for_the_librarys_vars(
             "reflex_session___reflex___devices____devices_state.set_devices",
         ]
     )
-    # the app's own var keeps its setter
+    # the app's own var keeps its setter, and the app's own handler its name
     assert allowed["__main______app_state.set_note"] is True
+    assert allowed["__main______app_state.set_session"] is True
     # and nothing was forged: the app's handler finds no admin
     assert out["load_report_allowed"] is True
     assert out["report"] == ""

@@ -16,7 +16,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from reflex_session.errors import ProviderError
+from reflex_session.errors import ConfigError, ProviderError
 from reflex_session.providers import ProviderSignIn, oidc
 from reflex_session.providers.provider import authlib_app
 
@@ -60,6 +60,15 @@ BAD = [
     pytest.param({"revocation_endpoint": "file:///etc/passwd"}, id="file-url"),
     pytest.param({"authorization_endpoint": "/relative"}, id="relative"),
     pytest.param({"token_endpoint": 42}, id="not-a-string"),
+    pytest.param({"token_endpoint": ""}, id="empty-token-endpoint"),
+    # https, but inside the network: the code and the client secret must not go there either
+    pytest.param({"token_endpoint": "https://10.0.0.5/token"}, id="https-private-ip"),
+    pytest.param({"jwks_uri": "https://169.254.169.254/keys"}, id="https-link-local"),
+    pytest.param({"jwks_uri": "https://127.0.0.1:8443/keys"}, id="https-loopback"),
+    pytest.param({"jwks_uri": "https://[::1]/keys"}, id="https-ipv6-loopback"),
+    pytest.param({"userinfo_endpoint": "https://localhost/me"}, id="https-localhost"),
+    pytest.param({"userinfo_endpoint": "https://localhost./me"}, id="https-localhost-dot"),
+    pytest.param({"revocation_endpoint": "https://0.0.0.0/revoke"}, id="https-unspecified"),
 ]
 
 
@@ -108,6 +117,10 @@ async def test_the_sign_in_fails_cleanly_and_posts_nothing() -> None:
             id="other-https-hosts",
         ),
         pytest.param(LOCAL, {}, id="a-test-provider-on-this-machine"),
+        # a company's provider on its own network: its endpoints on the discovery URL's host
+        pytest.param("https://10.1.2.3", {}, id="internal-provider-same-host"),
+        # optional endpoints left empty: absent, not an error
+        pytest.param(REMOTE, {"end_session_endpoint": "", "userinfo_endpoint": ""}, id="empty"),
     ],
 )
 async def test_https_endpoints_and_a_local_test_provider_are_accepted(
@@ -117,3 +130,36 @@ async def test_https_endpoints_and_a_local_test_provider_are_accepted(
     app = authlib_app(oidc("idp", issuer, "client", "secret"), transport=transport)
     metadata = await app.load_server_metadata()
     assert metadata["token_endpoint"] == endpoints.get("token_endpoint", f"{issuer}/token")
+
+
+async def test_a_refused_document_is_asked_for_again_next_time() -> None:
+    """A provider that fixes its document is not refused until the app restarts (Authlib keeps
+    what it loaded; a refused document is forgotten)."""
+    served = document(REMOTE, token_endpoint="http://idp.example/token")
+    transport = Recording(served)
+    app = authlib_app(oidc("idp", REMOTE, "client", "secret"), transport=transport)
+    with pytest.raises(ValueError, match="discovery document"):
+        await app.load_server_metadata()
+    served["token_endpoint"] = f"{REMOTE}/token"  # fixed at the provider
+    metadata = await app.load_server_metadata()
+    assert metadata["token_endpoint"] == f"{REMOTE}/token"
+    assert len(transport.seen) == 2
+
+
+async def test_an_issuer_with_a_trailing_slash_is_the_same_issuer() -> None:
+    """Auth0 publishes ``"issuer": "https://tenant/"`` at ``https://tenant/.well-known/...``."""
+    transport = Recording({**document(REMOTE), "issuer": REMOTE + "/"})
+    app = authlib_app(oidc("idp", REMOTE + "/", "client", "secret"), transport=transport)
+    metadata = await app.load_server_metadata()
+    assert metadata["issuer"] == REMOTE + "/"  # what the ID token's iss must equal, unchanged
+    other = Recording({**document(REMOTE), "issuer": "https://evil.example/"})
+    app = authlib_app(oidc("idp", REMOTE, "client", "secret"), transport=other)
+    with pytest.raises(ValueError, match="another issuer"):
+        await app.load_server_metadata()
+
+
+@pytest.mark.parametrize("setting", ["authorize_url", "access_token_url", "userinfo_url"])
+def test_an_openid_providers_own_url_settings_are_checked_too(setting: str) -> None:
+    """Set on an OpenID provider, they override what discovery says: checked at start-up."""
+    with pytest.raises(ConfigError, match=setting):
+        oidc("idp", REMOTE, "client", "secret", **{setting: "http://idp.example/x"})
