@@ -291,6 +291,32 @@ class _ServerRegistry(list[ReflexServer]):
 #: Every server started in this run (``ReflexServer.start`` appends itself), so the scan at the
 #: end reads every log — the e2e app's, the demo's and the several-workers servers'.
 STARTED_SERVERS = _ServerRegistry()
+
+
+#: how much of each server's log a failed test shows
+LOG_TAIL_LINES = 80
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test shows the end of the log of every server it used (its fixtures), so that a
+    failure seen once in CI (a timeout waiting for the page) can be read afterwards: the
+    servers' folders are gone by then. The logs are the library's redacted ones, and the secret
+    scan at the end of the run checks them as it checks the rest."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call" or not report.failed:
+        return
+    seen: set[int] = set()
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, ReflexServer) and id(value) not in seen:
+            seen.add(id(value))
+            tail = "\n".join(value.log().splitlines()[-LOG_TAIL_LINES:])
+            report.sections.append(
+                (f"server log: {value.name} (last {LOG_TAIL_LINES} lines)", tail)
+            )
+
+
 #: Tokens the e2e apps seal into their sessions (``tests/e2e/app``: ``<prefix><user id>``).
 APP_TOKEN_PREFIXES = ("e2e-access-token-", "e2e-refresh-token-")
 #: Settings whose names contain one of these words hold a secret (comma-separated lists too).
