@@ -548,13 +548,22 @@ class Report:
     def plain(self) -> Variant:
         return self.variants[0]
 
+    def find(self, variant: str, event: str, tabs: int) -> EventRow | None:
+        """The row of ``variant``'s ``event`` with ``tabs`` at once, if the run has it."""
+        return next(
+            (
+                r
+                for r in self.rows
+                if r.variant.name == variant and r.event == event and r.tabs == tabs
+            ),
+            None,
+        )
+
     def base(self, row: EventRow) -> EventRow:
         """The row ``row`` is compared with: plain Reflex's ``increment``, as many tabs."""
-        return next(
-            r
-            for r in self.rows
-            if r.variant is self.plain and r.event == UNGUARDED and r.tabs == row.tabs
-        )
+        found = self.find(self.plain.name, UNGUARDED, row.tabs)
+        assert found is not None, "every run has plain Reflex's increment rows"
+        return found
 
     def gated(self, row: EventRow) -> bool:
         return row.variant.name == "cookie" and row.event == UNGUARDED and row.tabs > 1
@@ -619,14 +628,7 @@ class Report:
         for row in self.rows:
             if row.variant.name != "store":
                 continue
-            cookie = next(
-                (
-                    r
-                    for r in self.rows
-                    if r.variant.name == "cookie" and r.event == row.event and r.tabs == row.tabs
-                ),
-                None,
-            )
+            cookie = self.find("cookie", row.event, row.tabs)
             value = ratio(row.p50, cookie.p50) if cookie is not None else None
             out.append(
                 {
@@ -649,16 +651,6 @@ class Report:
         if shaped is None or cookie is None:
             return []
 
-        def row_of(variant: Variant, tabs: int) -> EventRow | None:
-            return next(
-                (
-                    r
-                    for r in self.rows
-                    if r.variant is variant and r.event == UNGUARDED and r.tabs == tabs
-                ),
-                None,
-            )
-
         def split(
             what: str, plain: float | None, shape: float | None, lib: float | None
         ) -> dict[str, Any]:
@@ -670,7 +662,9 @@ class Report:
 
         out = [split("KiB per tab", self.plain.kib, shaped.kib, cookie.kib)]
         for tabs in sorted({r.tabs for r in self.rows}, reverse=True):
-            base, shape, lib = (row_of(v, tabs) for v in (self.plain, shaped, cookie))
+            base, shape, lib = (
+                self.find(n, UNGUARDED, tabs) for n in ("plain", "shaped", "cookie")
+            )
             if base is None or shape is None or lib is None:
                 continue
             label = "1 tab" if tabs == 1 else f"{tabs} tabs"

@@ -22,7 +22,6 @@ left exactly as it was. The body never contains the cookie, and tokens only when
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +32,7 @@ from ..errors import CookieTooLarge, ForbiddenUpdate
 from ..securitylog import refused
 from ..stores.base import StoreUnavailable
 from ..wire import from_patch
-from .common import NO_STORE_HEADERS, jar_for_scope
+from .common import NO_STORE_HEADERS, jar_for_scope, parse_json, read_body
 from .origin import cross_site_reason
 
 if TYPE_CHECKING:
@@ -114,14 +113,12 @@ class SessionAPI:
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
             return self._json({"error": "body_too_large"}, 413)
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                return self._json({"error": "body_too_large"}, 413)
+        body = await read_body(request, MAX_BODY_BYTES)
+        if body is None:
+            return self._json({"error": "body_too_large"}, 413)
         try:
-            data = json.loads(body)
-        except (ValueError, RecursionError):
+            data = parse_json(body)
+        except ValueError:
             return self._json({"error": "invalid_json"}, 400)
         try:
             changes = from_patch(

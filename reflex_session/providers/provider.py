@@ -201,18 +201,22 @@ def github(client_id: str, client_secret: str, **options: Any) -> Provider:
 # -- Authlib ------------------------------------------------------------------------------------
 
 
+#: The discovery document's endpoints: the URLs the library calls or sends the browser to
+_ENDPOINT_FIELDS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "userinfo_endpoint",
+    "jwks_uri",
+    "revocation_endpoint",
+    "end_session_endpoint",
+)
 #: The discovery fields the sign-in uses. Authlib hands the whole discovery document to its HTTP
 #: client as keyword arguments, so a document carrying ``verify``, ``proxy`` or ``timeout`` would
 #: reconfigure the client: only these names are kept.
 DISCOVERY_FIELDS = frozenset(
     {
         "issuer",
-        "authorization_endpoint",
-        "token_endpoint",
-        "userinfo_endpoint",
-        "jwks_uri",
-        "revocation_endpoint",
-        "end_session_endpoint",
+        *_ENDPOINT_FIELDS,
         "id_token_signing_alg_values_supported",
         "authorization_response_iss_parameter_supported",
         "backchannel_logout_supported",
@@ -228,17 +232,6 @@ SIGNING_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 _WELL_KNOWN = "/.well-known/openid-configuration"
-
-
-#: The discovery document's fields that the library calls or sends the browser to
-_ENDPOINT_FIELDS = (
-    "authorization_endpoint",
-    "token_endpoint",
-    "userinfo_endpoint",
-    "jwks_uri",
-    "revocation_endpoint",
-    "end_session_endpoint",
-)
 
 
 def _check_endpoints(metadata: dict[str, Any], discovery_url: str) -> None:

@@ -231,9 +231,10 @@ def asgi_transformer(
         def app(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
             # not a coroutine: it picks the app that serves the request and returns that app's
             # call, so a websocket's messages never resume a frame of this dispatch
+            path = scope.get("path", "")
+            on_socket = path == socket_path or path.startswith(socket_path + "/")
             if scope["type"] == "http":
-                path = scope.get("path", "")
-                if path == socket_path or path.startswith(socket_path + "/"):
+                if on_socket:
                     # Engine.IO's long polling (``transport="polling"``): the socket as HTTP
                     # requests, each checked as a websocket handshake is, and more (.polling).
                     # First: Engine.IO serves every path under it, "/_event/_upload" included
@@ -253,8 +254,6 @@ def asgi_transformer(
                     # with the user's cookies never reaches Reflex
                     refused("cross-site websocket refused (%s)", reason)
                     return _close_socket(receive, send)
-                path = scope.get("path", "")
-                on_socket = path == socket_path or path.startswith(socket_path + "/")
                 if on_socket and names_a_session(scope):
                     # an upgrade of a long-polling session: Reflex never asks for one, and it
                     # would hand that session's socket to whoever knows its sid

@@ -81,7 +81,6 @@ def _requirement(
     return requirement_of(handler.fn) if handler is not None else None
 
 
-@functools.lru_cache(maxsize=1024)
 def _sets_a_library_var(root: type[BaseState], state_path: str, handler_name: str) -> bool:
     """Whether ``handler_name`` is a setter Reflex generated for one of the library's vars.
 
@@ -92,7 +91,7 @@ def _sets_a_library_var(root: type[BaseState], state_path: str, handler_name: st
     user who never signed in. The library's vars change only through its own code, so those
     setters are server-only. Reflex registers a setter only on the class that declares the var,
     so only the library's own classes are concerned: an app's subclass keeps its handlers,
-    ``set_session`` of its own included.
+    ``set_session`` of its own included. Asked once per event name (:func:`_kind_of` caches).
     """
     if not handler_name.startswith("set_"):
         return False

@@ -36,7 +36,6 @@ so the page can tell its other tabs; it never contains the cookie, a token or th
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +47,7 @@ from .. import wire
 from ..binding import BindingCookie, digests_match
 from ..binding import digest as digest_text
 from ..errors import CookieTooLarge, ForbiddenUpdate
-from ..http.common import NO_STORE_HEADERS, jar_for_scope
+from ..http.common import NO_STORE_HEADERS, jar_for_scope, parse_json, read_body
 from ..http.origin import cross_site_reason, request_is_https
 from ..lifecycle import merged
 from ..reasons import Reason
@@ -155,19 +154,15 @@ class SyncEndpoint:
         if reason is not None:
             refused("cross-site session sync refused (%s)", reason)
             return 403, {"error": "cross_site"}, None
-        raw = b""
-        async for chunk in request.stream():  # never buffer more than the limit
-            raw += chunk
-            if len(raw) > _MAX_BODY:
-                return 413, {"error": "body_too_large"}, None
+        raw = await read_body(request, _MAX_BODY)
+        if raw is None:
+            return 413, {"error": "body_too_large"}, None
         try:
-            data = json.loads(raw)
+            data = parse_json(raw)
             token = data["token"]
             if not (isinstance(token, str) and 0 < len(token) <= 128):
                 raise TypeError
-        except (ValueError, KeyError, TypeError, RecursionError):
-            # RecursionError: a body of nested brackets (a kilobyte of "[" is enough) makes the
-            # JSON parser recurse past the limit; an attacker's input, answered as any bad body
+        except (ValueError, KeyError, TypeError):
             refused("session sync with a malformed body refused")
             return 400, {"error": "bad_request"}, None
         presented = self.binding.read_digest(
