@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -272,13 +273,27 @@ _OPTIONAL_ENDPOINTS = frozenset(
 )
 
 
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``host`` spells, in any form the system resolver reads as a number: the
+    dotted quad, and the short, decimal and hex IPv4 forms (``127.1``, ``2130706433``,
+    ``0x7f000001``, ``169.254.43518``), which ``ipaddress`` refuses but a connection still
+    reaches (red team, 2026-12-07); ``None`` for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def _internal(host: str) -> bool:
     """Whether ``host`` names this machine or an address inside a network (an IP literal)."""
     if host.lower() in _LOOPBACK or host.lower().endswith(".localhost"):
         return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = _ip_literal(host)
+    if address is None:
         return False  # a name: the provider's DNS
     return (
         address.is_private

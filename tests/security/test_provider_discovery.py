@@ -69,6 +69,11 @@ BAD = [
     pytest.param({"userinfo_endpoint": "https://localhost/me"}, id="https-localhost"),
     pytest.param({"userinfo_endpoint": "https://localhost./me"}, id="https-localhost-dot"),
     pytest.param({"revocation_endpoint": "https://0.0.0.0/revoke"}, id="https-unspecified"),
+    # the same addresses spelt as the system resolver also reads them (red team, 2026-12-07)
+    pytest.param({"token_endpoint": "https://169.254.43518/token"}, id="short-link-local"),
+    pytest.param({"jwks_uri": "https://2130706433/jwks"}, id="decimal-loopback"),
+    pytest.param({"jwks_uri": "https://0x7f000001/jwks"}, id="hex-loopback"),
+    pytest.param({"token_endpoint": "https://10.1/token"}, id="short-private"),
 ]
 
 
