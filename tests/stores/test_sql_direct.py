@@ -152,7 +152,9 @@ async def test_a_sqlite_write_in_the_loop_steps_aside_for_another_writer(tmp_pat
         write = asyncio.create_task(store.set(sid, {"n": 2}, user_id="u", expires_at=FAR))
         await asyncio.sleep(0.5)
         assert not write.done(), "the write did not wait for the lock"
-        assert max(gaps) < 0.25, f"the event loop stalled for {max(gaps):.2f} s"
+        # a write waiting in the loop would stall it for its whole busy timeout (seconds, the
+        # lock is held throughout); a loaded CI machine deschedules the test for up to ~0.4 s
+        assert max(gaps) < 1.0, f"the event loop stalled for {max(gaps):.2f} s"
         found = await store.get(sid)  # WAL: reads go on meanwhile, and see the old data
         assert found is not None
         assert found.data == {"n": 1}
